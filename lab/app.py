@@ -1,0 +1,189 @@
+"""The aiohttp application: routes, counters, error bodies, the feed's lifetime.
+
+:func:`create_app` wires the hub, the feed and the five transports together
+and nothing else; running it (ports, signals) is :mod:`lab.__main__`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from lab.chat import CHAT_KEY, setup_chat
+from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
+from lab.hub import Hub, now_us
+from lab.settings import Settings
+from lab.stats import ServerStats, request_header_size, response_header_size
+from lab.transports.common import (
+    HUB_KEY,
+    LIVE_KEY,
+    SETTINGS_KEY,
+    SHUTDOWN,
+    STATS_KEY,
+    LiveConnections,
+    json_response,
+)
+from lab.transports.longpoll import BODY_CACHE_KEY, BodyCache, handle_longpoll
+from lab.transports.poll import handle_poll
+from lab.transports.sse import handle_events
+from lab.transports.stream import handle_stream
+from lab.transports.websocket import handle_ws
+
+log = logging.getLogger("lab")
+
+STATIC_DIR = Path(__file__).parent / "static"
+TICKS_KEY = web.AppKey("ticks", Iterator)
+STARTED_KEY = web.AppKey("started", float)
+
+TRANSPORT_BY_PATH = {
+    "/api/poll": "poll",
+    "/api/longpoll": "longpoll",
+    "/api/stream": "stream",
+    "/api/events": "sse",
+    "/ws": "websocket",
+}
+STREAMING = frozenset({"stream", "sse"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def count_and_explain(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count each request for its transport; turn every error into a JSON reason."""
+    counters = request.app[STATS_KEY][TRANSPORT_BY_PATH.get(request.path, "other")]
+    counters.requests += 1
+    counters.request_header_bytes += request_header_size(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        return json_response(orjson.dumps({"error": reason}), status=exc.status)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("internal error on %s", request.path_qs)
+        return json_response(b'{"error":"internal server error"}', status=500)
+
+
+async def add_headers_and_count(request: web.Request, response: web.StreamResponse) -> None:
+    """Set the contract's cache headers, then count the response's header (and body) bytes."""
+    transport = TRANSPORT_BY_PATH.get(request.path, "other")
+    response.headers["Cache-Control"] = "no-store"
+    if transport in STREAMING:
+        response.headers["X-Accel-Buffering"] = "no"
+    counters = request.app[STATS_KEY][transport]
+    counters.response_header_bytes += response_header_size(response)
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        counters.body_bytes += len(response.body)
+
+
+def make_ticks(settings: Settings) -> Iterator[Tick]:
+    """The feed's tick iterator; a bad replay file raises here, before the server starts."""
+    if settings.replay is not None:
+        return replay_ticks(load_replay(settings.replay), settings.speed)
+    return gbm_ticks(
+        settings.symbols,
+        settings.rate,
+        settings.seed,
+        settings.volatility,
+        settings.drift,
+        settings.start_price,
+        steady=settings.steady,
+    )
+
+
+async def feed_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Run the feed while the app runs."""
+    hub = app[HUB_KEY]
+    publish = lambda data: hub.publish("prices", data)
+    task = asyncio.create_task(run_feed(app[TICKS_KEY], publish))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def shut_down_live(app: web.Application) -> None:
+    """End streams, close sockets with 1001 and answer held long polls."""
+    app[LIVE_KEY].shutdown()
+    app[HUB_KEY].close(SHUTDOWN)
+
+
+async def handle_stats(request: web.Request) -> web.Response:
+    """``GET /api/stats``: counters per transport, topic heads and subscribers."""
+    app = request.app
+    snapshot = app[STATS_KEY].snapshot()
+    other = snapshot.pop("other")
+    topics = {
+        name: {"head": topic.head, "subscribers": topic.subscriber_count}
+        for name, topic in app[HUB_KEY].topics.items()
+    }
+    topics["chat"]["online"] = app[CHAT_KEY].online
+    body = {
+        "transports": snapshot,
+        "other": other,
+        "topics": topics,
+        "uptime_s": round(time.monotonic() - app[STARTED_KEY], 3),
+    }
+    return json_response(orjson.dumps(body))
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """``GET /healthz``: 200 while serving."""
+    return json_response(b'{"status":"ok"}')
+
+
+async def handle_time(request: web.Request) -> web.Response:
+    """``GET /api/time``: the server's wall clock, for a remote browser's offset estimate."""
+    return json_response(b'{"t_us":%d}' % now_us())
+
+
+def _page(name: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / name)
+
+    handler.__doc__ = f"Serve {name}."
+    return handler
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the lab's application for ``settings`` (defaults when omitted)."""
+    settings = settings or Settings()
+    ticks = make_ticks(settings)
+    app = web.Application(
+        middlewares=[count_and_explain], client_max_size=settings.max_body
+    )
+    app[SETTINGS_KEY] = settings
+    app[HUB_KEY] = Hub(settings.history)
+    app[STATS_KEY] = ServerStats()
+    app[LIVE_KEY] = LiveConnections()
+    app[BODY_CACHE_KEY] = BodyCache()
+    app[TICKS_KEY] = ticks
+    app[STARTED_KEY] = time.monotonic()
+    setup_chat(app)
+
+    app.on_response_prepare.append(add_headers_and_count)
+    app.on_shutdown.append(shut_down_live)
+    app.cleanup_ctx.append(feed_lifetime)
+
+    router = app.router
+    router.add_get("/api/poll", handle_poll)
+    router.add_get("/api/longpoll", handle_longpoll)
+    router.add_get("/api/stream", handle_stream)
+    router.add_get("/api/events", handle_events)
+    router.add_get("/ws", handle_ws)
+    router.add_get("/api/stats", handle_stats)
+    router.add_get("/api/time", handle_time)
+    router.add_get("/healthz", handle_health)
+    router.add_get("/", _page("index.html"))
+    router.add_get("/dashboard", _page("dashboard.html"))
+    router.add_static("/static/", STATIC_DIR)
+    return app
+

@@ -1,0 +1,307 @@
+"""Topic-based publish/subscribe with resume buffers and bounded mailboxes.
+
+The hub is the one place where messages get their identity: a per-topic
+``seq`` that starts at 1 and rises by exactly one, a publish time ``t_us``, and
+the JSON bytes every transport writes (encoded once, in :class:`Message`).
+
+It does no I/O. Transports attach a :class:`Mailbox` to a topic and drain it;
+long-poll handlers await :meth:`Topic.wait_beyond`.
+
+Slow-consumer policy
+--------------------
+Every live subscriber owns a :class:`Mailbox` holding at most ``maxsize``
+messages. Publishing never waits for a subscriber: it appends to each mailbox
+and returns. A mailbox that is already full when a new message arrives is
+*closed* with the reason :data:`SLOW_CONSUMER`; it is detached from every topic,
+its backlog is discarded, and its owner ends the connection (WebSocket close
+1013, a stream or SSE response simply ends). The client can reconnect and
+resume from its last ``seq``: the ring buffer still holds what it missed, or
+the resume reports how many messages are gone. So a slow subscriber never
+delays the others and never costs more than ``maxsize`` messages of memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+SLOW_CONSUMER = "slow consumer: mailbox full"
+"""The reason a mailbox gets when it overflows."""
+
+DEFAULT_HISTORY = 10_000
+DEFAULT_MAILBOX_SIZE = 1_000
+
+
+def now_us() -> int:
+    """Wall-clock time in integer microseconds since the Unix epoch."""
+    return time.time_ns() // 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One published message, with its wire encodings built once.
+
+    ``json`` is the contract's JSON object as bytes; ``ndjson`` and ``sse`` are
+    the same bytes framed for the chunked stream and for Server-Sent Events,
+    shared by every subscriber of those transports.
+    """
+
+    topic: str
+    seq: int
+    t_us: int
+    data: Mapping[str, Any]
+    json: bytes = field(repr=False)
+    ndjson: bytes = field(repr=False)
+    sse: bytes = field(repr=False)
+
+    @classmethod
+    def build(cls, topic: str, seq: int, t_us: int, data: Mapping[str, Any]) -> Message:
+        """Encode a message once for every transport."""
+        body = orjson.dumps({"topic": topic, "seq": seq, "t_us": t_us, "data": data})
+        return cls(
+            topic=topic,
+            seq=seq,
+            t_us=t_us,
+            data=data,
+            json=body,
+            ndjson=body + b"\n",
+            sse=b"id: %d\ndata: %s\n\n" % (seq, body),
+        )
+
+
+class Mailbox:
+    """A bounded queue of messages for one connection, fed by one or more topics.
+
+    See the module docstring for what happens when it overflows. ``get_batch``
+    hands the owner everything queued so far, so a writer can flush several
+    messages in one write.
+    """
+
+    __slots__ = ("_backlog", "_queue", "_waiter", "closed_reason", "maxsize", "on_close", "topics")
+
+    def __init__(self, maxsize: int = DEFAULT_MAILBOX_SIZE) -> None:
+        if maxsize < 1:
+            raise ValueError("mailbox size must be at least 1")
+        self.maxsize = maxsize
+        self._queue: deque[Message] = deque()
+        self._backlog: list[Message] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed_reason: str | None = None
+        self.topics: set[Topic] = set()
+        # Called once with the reason on close, so an owner stuck writing can abort.
+        self.on_close: Callable[[str], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._backlog) + len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        """True once the mailbox was closed (overflow or shutdown)."""
+        return self.closed_reason is not None
+
+    def put(self, message: Message) -> bool:
+        """Queue a message; close the mailbox instead if it is full. Never blocks."""
+        if self.closed_reason is not None:
+            return False
+        if len(self._queue) >= self.maxsize:
+            self.close(SLOW_CONSUMER)
+            return False
+        self._queue.append(message)
+        self._wake()
+        return True
+
+    def put_backlog(self, messages: list[Message]) -> None:
+        """Queue a resume backlog ahead of live messages.
+
+        The backlog is bounded by the topic's ring buffer and shares its
+        message objects, so it does not count against ``maxsize``.
+        """
+        if self.closed_reason is None and messages:
+            self._backlog.extend(messages)
+            self._wake()
+
+    def discard_topic(self, topic: str) -> None:
+        """Drop queued messages of ``topic`` (after an unsubscribe)."""
+        self._backlog = [m for m in self._backlog if m.topic != topic]
+        self._queue = deque(m for m in self._queue if m.topic != topic)
+
+    def close(self, reason: str) -> None:
+        """Close the mailbox: detach from all topics, drop the backlog, wake the owner."""
+        if self.closed_reason is not None:
+            return
+        self.closed_reason = reason
+        for topic in list(self.topics):
+            topic.detach(self)
+        self._queue.clear()
+        self._backlog.clear()
+        self._wake()
+        if self.on_close is not None:
+            self.on_close(reason)
+
+    def get_nowait(self) -> list[Message]:
+        """Everything queued so far, backlog first (possibly nothing)."""
+        batch = self._backlog + list(self._queue) if self._backlog else list(self._queue)
+        self._backlog = []
+        self._queue.clear()
+        return batch
+
+    async def get_batch(self, timeout: float | None = None) -> list[Message]:
+        """Wait until something is queued, the mailbox closes or ``timeout`` passes.
+
+        Returns the whole queue; an empty list means the mailbox closed (see
+        ``closed_reason``) or the timeout passed (time for a heartbeat).
+        """
+        if self._queue or self._backlog or self.closed_reason is not None:
+            return self.get_nowait()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._wake) if timeout is not None else None
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        return self.get_nowait()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Buffered messages after a resume point, and how many are gone for good."""
+
+    messages: list[Message]
+    missed: int
+    head: int
+
+
+class Topic:
+    """One ordered stream of messages: seq counter, ring buffer, live subscribers.
+
+    ``key_field`` names the data field that identifies an instrument (``symbol``
+    for prices); :meth:`latest` returns the newest message per key.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        history: int = DEFAULT_HISTORY,
+        key_field: str | None = None,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        if history < 1:
+            raise ValueError("history must be at least 1")
+        self.name = name
+        self.key_field = key_field
+        self.head = 0
+        self._clock = clock
+        self._ring: deque[Message] = deque(maxlen=history)
+        self._latest: dict[Any, Message] = {}
+        self._mailboxes: set[Mailbox] = set()
+        self._beyond: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    @property
+    def subscriber_count(self) -> int:
+        """Number of attached mailboxes."""
+        return len(self._mailboxes)
+
+    def publish(self, data: Mapping[str, Any]) -> Message:
+        """Give ``data`` the next seq and a timestamp, buffer it and fan it out."""
+        self.head += 1
+        message = Message.build(self.name, self.head, self._clock(), data)
+        self._ring.append(message)
+        key = data.get(self.key_field) if self.key_field else None
+        self._latest[key] = message
+        # Iterate over a copy: an overflowing mailbox detaches itself.
+        for mailbox in tuple(self._mailboxes):
+            mailbox.put(message)
+        if self._beyond is not None:
+            self._beyond.set_result(None)
+            self._beyond = None
+        return message
+
+    def close(self) -> None:
+        """Release every waiter (used at shutdown); publishing still works."""
+        self.closed = True
+        if self._beyond is not None:
+            self._beyond.set_result(None)
+            self._beyond = None
+
+    def attach(self, mailbox: Mailbox) -> None:
+        """Deliver every future message of this topic into ``mailbox``."""
+        if mailbox.closed:
+            raise ValueError("cannot attach a closed mailbox")
+        self._mailboxes.add(mailbox)
+        mailbox.topics.add(self)
+
+    def detach(self, mailbox: Mailbox) -> None:
+        """Stop delivering into ``mailbox`` (no error if it was not attached)."""
+        self._mailboxes.discard(mailbox)
+        mailbox.topics.discard(self)
+
+    def since(self, seq: int) -> Backlog:
+        """Every buffered message with a seq above ``seq``, and how many are gone.
+
+        ``seq`` beyond the head is treated as the head (nothing newer yet).
+        """
+        seq = max(0, min(seq, self.head))
+        if not self._ring:
+            return Backlog([], 0, self.head)
+        oldest = self._ring[0].seq
+        if seq + 1 >= oldest:
+            start = seq + 1 - oldest
+            messages = [self._ring[i] for i in range(start, len(self._ring))]
+            return Backlog(messages, 0, self.head)
+        return Backlog(list(self._ring), oldest - seq - 1, self.head)
+
+    def latest(self) -> list[Message]:
+        """The newest message per key (per symbol), in seq order."""
+        return sorted(self._latest.values(), key=lambda m: m.seq)
+
+    async def wait_beyond(self, seq: int) -> None:
+        """Return once a message with a seq above ``seq`` exists, or the topic closes."""
+        while self.head <= seq and not self.closed:
+            if self._beyond is None:
+                self._beyond = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._beyond)
+
+
+class Hub:
+    """The set of topics the lab publishes: ``prices`` and ``chat``."""
+
+    TOPICS: tuple[tuple[str, str | None], ...] = (("prices", "symbol"), ("chat", None))
+
+    def __init__(self, history: int = DEFAULT_HISTORY, clock: Callable[[], int] = now_us) -> None:
+        self.topics: dict[str, Topic] = {
+            name: Topic(name, history, key_field, clock) for name, key_field in self.TOPICS
+        }
+
+    def __getitem__(self, name: str) -> Topic:
+        return self.topics[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.topics
+
+    def publish(self, topic: str, data: Mapping[str, Any]) -> Message:
+        """Publish ``data`` on ``topic``."""
+        return self.topics[topic].publish(data)
+
+    def close(self, reason: str) -> None:
+        """Close every topic and every attached mailbox (used at shutdown)."""
+        for topic in self.topics.values():
+            topic.close()
+            for mailbox in tuple(topic._mailboxes):
+                mailbox.close(reason)

@@ -1,0 +1,52 @@
+"""Server settings: one frozen record, built by the CLI or by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server can be told; defaults are the embedded classroom setup.
+
+    ``volatility`` and ``drift`` are annualised (per √year / per year of 252
+    trading days of 6.5 hours), as quoted for real stocks.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    rate: float = 10.0
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    seed: int = 1
+    volatility: float = 0.2
+    drift: float = 0.05
+    start_price: float = 100.0
+    steady: bool = False
+    replay: Path | None = None
+    speed: float = 1.0
+    history: int = 10_000
+    mailbox_size: int = 1_000
+    heartbeat: float = 15.0
+    longpoll_default: float = 30.0
+    longpoll_max: float = 120.0
+    max_body: int = 64 * 1024
+    max_ws_message: int = 4 * 1024
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.rate > 0, "rate must be positive"),
+            (len(self.symbols) > 0, "at least one symbol is needed"),
+            (self.volatility >= 0, "volatility must not be negative"),
+            (self.start_price > 0, "start price must be positive"),
+            (self.speed > 0, "speed must be positive"),
+            (self.history >= 1, "history must be at least 1"),
+            (self.mailbox_size >= 1, "mailbox size must be at least 1"),
+            (self.heartbeat > 0, "heartbeat must be positive"),
+            (0 <= self.port <= 65535, "port must be 0..65535"),
+        )
+        for ok, reason in checks:
+            if not ok:
+                raise ValueError(reason)

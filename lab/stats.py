@@ -1,0 +1,83 @@
+"""Server-side counters per transport, served at ``/api/stats``.
+
+Header sizes are reconstructed from what aiohttp parsed and is about to send
+(request line + ``Name: value`` lines + blank line; status line + headers +
+blank line). That equals the bytes on the wire for the canonical formatting
+aiohttp itself writes and that ordinary clients send; the clients' own
+counters, checked byte-for-byte against the relay, are the ground truth for
+the benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from aiohttp import web
+
+TRANSPORTS: tuple[str, ...] = ("poll", "longpoll", "stream", "sse", "websocket")
+"""Transport names, in the order the contract lists them."""
+
+
+@dataclass(slots=True)
+class TransportCounters:
+    """Running totals for one transport (mutated in place by its handlers)."""
+
+    open_connections: int = 0
+    requests: int = 0
+    request_header_bytes: int = 0
+    response_header_bytes: int = 0
+    body_bytes: int = 0
+    framing_bytes: int = 0
+    messages_sent: int = 0
+    slow_consumers_dropped: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        """A plain copy for JSON."""
+        return asdict(self)
+
+
+class ServerStats:
+    """Counters for every transport, plus ``other`` for chat, stats and pages."""
+
+    def __init__(self) -> None:
+        self.by_transport: dict[str, TransportCounters] = {
+            name: TransportCounters() for name in (*TRANSPORTS, "other")
+        }
+
+    def __getitem__(self, transport: str) -> TransportCounters:
+        return self.by_transport[transport]
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Every transport's counters as plain dicts."""
+        return {name: counters.snapshot() for name, counters in self.by_transport.items()}
+
+
+def _header_lines_size(headers: Iterable[tuple[bytes, bytes]] | Iterable[tuple[str, str]]) -> int:
+    total = 0
+    for name, value in headers:
+        total += len(name) + 2 + len(value) + 2
+    return total
+
+
+def request_header_size(request: web.BaseRequest) -> int:
+    """Bytes of the request line, header lines and the blank line, as received."""
+    major, minor = request.version
+    line = len(request.method) + 1 + len(request.raw_path.encode()) + len(f" HTTP/{major}.{minor}\r\n")
+    return line + _header_lines_size(request.raw_headers) + 2
+
+
+def response_header_size(response: web.StreamResponse) -> int:
+    """Bytes of the status line, header lines and the blank line, as sent.
+
+    Call once the response is prepared (aiohttp adds Date, Server and the
+    transfer headers while preparing).
+    """
+    status = len(f"HTTP/1.1 {response.status} {response.reason}\r\n".encode())
+    headers = ((k.encode(), v.encode()) for k, v in response.headers.items())
+    return status + _header_lines_size(headers) + 2
+
+
+def chunk_framing(size: int) -> int:
+    """Framing bytes HTTP/1.1 chunked encoding adds around a ``size``-byte chunk."""
+    return len(f"{size:x}") + 4

@@ -1,0 +1,1 @@
+"""Transport adapters: each turns hub messages into one wire format, and nothing more."""

@@ -1,0 +1,129 @@
+"""What every transport handler shares: query parsing, errors, poll bodies, live connections.
+
+Nothing here decides how a message is framed; that is each transport's module.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiohttp import web
+
+from lab.hub import Backlog, Hub, Mailbox, Message, Topic
+from lab.settings import Settings
+from lab.stats import ServerStats, TransportCounters
+
+log = logging.getLogger("lab.connections")
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+HUB_KEY = web.AppKey("hub", Hub)
+STATS_KEY = web.AppKey("stats", ServerStats)
+LIVE_KEY = web.AppKey("live", "LiveConnections")
+
+SHUTDOWN = "server shutting down"
+
+
+def json_error(status: type[web.HTTPException], reason: str) -> web.HTTPException:
+    """An HTTP error whose body is ``{"error": reason}``."""
+    return status(text=orjson.dumps({"error": reason}).decode(), content_type="application/json")
+
+
+def query_topic(request: web.Request) -> Topic:
+    """The topic named by ``?topic=`` (default ``prices``); 404 if unknown."""
+    name = request.query.get("topic", "prices")
+    hub = request.app[HUB_KEY]
+    if name not in hub:
+        raise json_error(web.HTTPNotFound, f"unknown topic {name!r}; topics: {', '.join(hub.topics)}")
+    return hub[name]
+
+
+def parse_since(text: str | None, field: str = "since") -> int | None:
+    """A resume point: a non-negative integer seq, or None when absent."""
+    if text is None or text == "":
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise json_error(web.HTTPBadRequest, f"{field} must be a non-negative integer seq, got {text!r}")
+    return int(text)
+
+
+def parse_seconds(text: str | None, default: float, maximum: float, field: str) -> float:
+    """A positive number of seconds, at most ``maximum``; ``default`` when absent."""
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise json_error(web.HTTPBadRequest, f"{field} must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= maximum:
+        raise json_error(web.HTTPBadRequest, f"{field} must be > 0 and at most {maximum:g} seconds")
+    return value
+
+
+def poll_body(messages: list[Message], head: int, missed: int) -> bytes:
+    """The poll/long-poll body, assembled from the messages' pre-encoded bytes."""
+    return b'{"messages":[%s],"head":%d,"missed":%d}' % (
+        b",".join(m.json for m in messages),
+        head,
+        missed,
+    )
+
+
+def missed_notice(topic: str, missed: int) -> bytes:
+    """The contract's ``{"topic": ..., "missed": k}`` notice for streams and sockets."""
+    return orjson.dumps({"topic": topic, "missed": missed})
+
+
+def json_response(body: bytes, status: int = 200) -> web.Response:
+    """A JSON response from ready-made bytes."""
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+class LiveConnections:
+    """Long-lived connections (streams, SSE, WebSocket): logged, counted, closed at shutdown.
+
+    Each connection registers its mailbox; at shutdown every mailbox is closed
+    with :data:`SHUTDOWN`, which ends streams and makes sockets send close 1001.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[Mailbox] = set()
+        self.shutting_down = False
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def open(
+        self, request: web.Request, transport: str, counters: TransportCounters, mailbox: Mailbox
+    ) -> None:
+        """Register a connection and log it."""
+        counters.open_connections += 1
+        self._open.add(mailbox)
+        log.info("open  %-9s %s %s", transport, request.remote, request.path_qs)
+
+    def close(
+        self, request: web.Request, transport: str, counters: TransportCounters, mailbox: Mailbox
+    ) -> None:
+        """Unregister a connection, detach its mailbox and log why it ended."""
+        counters.open_connections -= 1
+        self._open.discard(mailbox)
+        reason = mailbox.closed_reason or "client went away"
+        mailbox.close(reason)
+        log.info("close %-9s %s (%s)", transport, request.remote, reason)
+
+    def shutdown(self) -> None:
+        """Close every registered mailbox so its handler ends."""
+        self.shutting_down = True
+        for mailbox in list(self._open):
+            mailbox.close(SHUTDOWN)
+
+
+def resume(topic: Topic, since: int | None, mailbox: Mailbox) -> Backlog:
+    """Attach ``mailbox`` to ``topic`` and return what to send first.
+
+    Both happen in one synchronous step, so no message can slip between the
+    backlog and the live feed.
+    """
+    backlog = topic.since(since) if since is not None else Backlog([], 0, topic.head)
+    topic.attach(mailbox)
+    return backlog

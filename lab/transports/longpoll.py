@@ -1,0 +1,77 @@
+"""Long polling: ``GET /api/longpoll?topic=prices&since=N[&timeout=S]``.
+
+The request is held until a message with a seq above ``since`` exists or the
+timeout passes (default 30 s, at most 120); the answer then carries every
+buffered message after ``since`` (several, if they arrived together — the
+batching RFC 6202 describes), so nothing buffered is ever skipped. A timeout
+answers with an empty ``messages``. Without ``since`` the poll waits for the
+next message after the current head.
+
+Every waiter for the same ``since`` gets the same body, encoded once per
+published head (see :class:`BodyCache`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from lab.hub import Topic
+from lab.transports.common import (
+    SETTINGS_KEY,
+    STATS_KEY,
+    json_response,
+    parse_seconds,
+    parse_since,
+    poll_body,
+    query_topic,
+)
+
+
+class BodyCache:
+    """Poll bodies keyed by (topic, since), valid while the topic's head is unchanged.
+
+    When thousands of long polls are released by one publish, most share one
+    ``since``; they then share one encoded body instead of building thousands.
+    """
+
+    def __init__(self) -> None:
+        self._heads: dict[str, int] = {}
+        self._bodies: dict[tuple[str, int], tuple[bytes, int]] = {}
+
+    def body(self, topic: Topic, since: int) -> tuple[bytes, int]:
+        """The encoded answer for ``since`` and the number of messages in it."""
+        if self._heads.get(topic.name) != topic.head:
+            self._heads[topic.name] = topic.head
+            self._bodies = {k: v for k, v in self._bodies.items() if k[0] != topic.name}
+        key = (topic.name, since)
+        cached = self._bodies.get(key)
+        if cached is None:
+            backlog = topic.since(since)
+            cached = (poll_body(backlog.messages, backlog.head, backlog.missed), len(backlog.messages))
+            self._bodies[key] = cached
+        return cached
+
+
+BODY_CACHE_KEY = web.AppKey("longpoll_bodies", BodyCache)
+
+
+async def handle_longpoll(request: web.Request) -> web.Response:
+    """Hold the request until there is news after ``since``, or time out."""
+    settings = request.app[SETTINGS_KEY]
+    topic = query_topic(request)
+    since = parse_since(request.query.get("since"))
+    timeout = parse_seconds(
+        request.query.get("timeout"), settings.longpoll_default, settings.longpoll_max, "timeout"
+    )
+    # A resume point beyond the head (say, from before a server restart) waits for the next message.
+    since = topic.head if since is None else min(since, topic.head)
+    if topic.head <= since:
+        try:
+            await asyncio.wait_for(topic.wait_beyond(since), timeout)
+        except TimeoutError:
+            return json_response(poll_body([], topic.head, 0))
+    body, count = request.app[BODY_CACHE_KEY].body(topic, since)
+    request.app[STATS_KEY]["longpoll"].messages_sent += count
+    return json_response(body)

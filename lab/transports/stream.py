@@ -1,0 +1,34 @@
+"""Chunked HTTP streaming: ``GET /api/stream?topic=prices[&since=N]``.
+
+``application/x-ndjson`` over ``Transfer-Encoding: chunked``: one JSON
+message per line, a blank line as heartbeat. Chunk boundaries carry no
+meaning (several queued messages may share one chunk); clients split on
+newlines. A resume older than the buffer starts with a
+``{"topic": ..., "missed": k}`` line.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from lab.hub import Message
+from lab.transports.common import parse_since
+from lab.transports.streaming import Framing, serve_stream
+
+
+def _line(message: Message) -> bytes:
+    return message.ndjson
+
+
+NDJSON = Framing(
+    transport="stream",
+    content_type="application/x-ndjson",
+    message=_line,
+    notice=lambda body: body + b"\n",
+    heartbeat=b"\n",
+)
+
+
+async def handle_stream(request: web.Request) -> web.StreamResponse:
+    """Stream the topic as NDJSON, resuming after ``since`` if given."""
+    return await serve_stream(request, NDJSON, parse_since(request.query.get("since")))

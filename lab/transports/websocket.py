@@ -1,0 +1,219 @@
+"""WebSocket: ``GET /ws[?topic=prices[&since=N]]``, one text frame per message.
+
+The client may send JSON commands on the socket:
+
+- ``{"type": "subscribe", "topic": "chat", "since": N, "user": "ada"}`` —
+  resume after ``since`` if given; a ``user`` on ``chat`` joins the chat room
+  (the session leaves when the socket closes or unsubscribes);
+- ``{"type": "unsubscribe", "topic": ...}``;
+- ``{"type": "chat", "user": ..., "text": ...}`` (``user`` defaults to the
+  joined name).
+
+A command with a bad field, an unknown type or a second subscription to the
+same topic gets ``{"type": "error", "error": ...}`` and the socket stays open.
+A frame that is not a JSON object closes with 1008, a binary frame with 1003,
+a frame over the size limit with 1009 (aiohttp enforces it). Ping/pong
+heartbeats every ``heartbeat`` seconds; a peer that stops answering is closed.
+A slow consumer (see :mod:`lab.hub`) is closed with 1013, shutdown with 1001.
+
+Frames are written from one writer task per socket; the handler task reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from lab.chat import CHAT_KEY, ChatError, ChatRoom, validate_user
+from lab.hub import SLOW_CONSUMER, Hub, Mailbox
+from lab.stats import TransportCounters
+from lab.transports.common import (
+    HUB_KEY,
+    LIVE_KEY,
+    SETTINGS_KEY,
+    SHUTDOWN,
+    STATS_KEY,
+    missed_notice,
+    parse_since,
+    query_topic,
+    resume,
+)
+
+_closing: set[asyncio.Task[None]] = set()  # strong references until each close finishes
+
+CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER}
+
+
+def frame_header_size(payload: int) -> int:
+    """Bytes of an unmasked (server → client) RFC 6455 frame header."""
+    return 2 if payload < 126 else 4 if payload < 65536 else 10
+
+
+class CommandError(ValueError):
+    """A well-formed command the server cannot carry out."""
+
+
+class Session:
+    """One socket's subscriptions, chat identity and outgoing frames."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        hub: Hub,
+        chat: ChatRoom,
+        mailbox: Mailbox,
+        counters: TransportCounters,
+    ) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.chat = chat
+        self.mailbox = mailbox
+        self.counters = counters
+        self.user: str | None = None
+
+    async def send(self, payload: bytes) -> None:
+        """Send one text frame and count it."""
+        await self.ws.send_frame(payload, WSMsgType.TEXT)
+        self.counters.body_bytes += len(payload)
+        self.counters.framing_bytes += frame_header_size(len(payload))
+
+    async def pump(self) -> None:
+        """Write queued messages until the mailbox closes."""
+        while True:
+            batch = await self.mailbox.get_batch()
+            if not batch:
+                return
+            for message in batch:
+                await self.send(message.json)
+            self.counters.messages_sent += len(batch)
+
+    async def subscribe(self, command: dict[str, Any]) -> None:
+        """Attach the socket to a topic, after its resume backlog; maybe join the chat."""
+        name = command.get("topic")
+        if name not in self.hub:
+            raise CommandError(f"unknown topic {name!r}")
+        topic = self.hub[name]
+        if topic in self.mailbox.topics:
+            raise CommandError(f"already subscribed to {name!r}")
+        since = command.get("since")
+        if since is not None and (type(since) is not int or since < 0):
+            raise CommandError("since must be a non-negative integer")
+        user = command.get("user")
+        if user is not None:
+            if name != "chat":
+                raise CommandError("only the chat topic takes a user")
+            if self.user is not None:
+                raise CommandError(f"already joined as {self.user!r}")
+            validate_user(user)
+        await self.start(topic.name, since)
+        if user is not None:
+            self.chat.join(user)
+            self.user = user
+
+    async def start(self, name: str, since: int | None) -> None:
+        """Resume ``name`` after ``since``: missed notice, backlog, then live."""
+        backlog = resume(self.hub[name], since, self.mailbox)
+        if backlog.missed:
+            await self.send(missed_notice(name, backlog.missed))
+        self.mailbox.put_backlog(backlog.messages)
+
+    def unsubscribe(self, command: dict[str, Any]) -> None:
+        """Detach from a topic; leaving ``chat`` also leaves the room."""
+        name = command.get("topic")
+        if name not in self.hub or self.hub[name] not in self.mailbox.topics:
+            raise CommandError(f"not subscribed to {name!r}")
+        self.hub[name].detach(self.mailbox)
+        self.mailbox.discard_topic(name)
+        if name == "chat":
+            self.leave()
+
+    def say(self, command: dict[str, Any]) -> None:
+        """Publish a chat message from this socket."""
+        self.chat.say(command.get("user", self.user), command.get("text"))
+
+    def leave(self) -> None:
+        """Leave the chat room if this socket joined it."""
+        if self.user is not None:
+            user, self.user = self.user, None
+            self.chat.leave(user)
+
+    async def handle_text(self, text: str) -> bool:
+        """Carry out one command; False when the socket was closed for it."""
+        try:
+            command = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            command = None
+        if not isinstance(command, dict):
+            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"expected a JSON object")
+            return False
+        kind = command.get("type")
+        try:
+            if kind == "subscribe":
+                await self.subscribe(command)
+            elif kind == "unsubscribe":
+                self.unsubscribe(command)
+            elif kind == "chat":
+                self.say(command)
+            else:
+                raise CommandError(f"unknown command type {kind!r}")
+        except (CommandError, ChatError) as exc:
+            await self.send(orjson.dumps({"type": "error", "error": str(exc)}))
+        return True
+
+
+async def handle_ws(request: web.Request) -> web.WebSocketResponse:
+    """Upgrade, optionally subscribe from the query, then serve commands and frames."""
+    settings = request.app[SETTINGS_KEY]
+    first_topic = query_topic(request).name if "topic" in request.query else None
+    since = parse_since(request.query.get("since"))
+    counters = request.app[STATS_KEY]["websocket"]
+    live = request.app[LIVE_KEY]
+
+    ws = web.WebSocketResponse(heartbeat=settings.heartbeat, max_msg_size=settings.max_ws_message)
+    await ws.prepare(request)
+    mailbox = Mailbox(settings.mailbox_size)
+    session = Session(ws, request.app[HUB_KEY], request.app[CHAT_KEY], mailbox, counters)
+    live.open(request, "websocket", counters, mailbox)
+    mailbox.on_close = lambda reason: _close_soon(ws, request, reason)
+    writer = asyncio.create_task(session.pump())
+    try:
+        if first_topic is not None:
+            await session.start(first_topic, since)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                if not await session.handle_text(msg.data):
+                    break
+            elif msg.type is WSMsgType.BINARY:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames are not supported")
+                break
+    except ConnectionError:
+        pass
+    finally:
+        if mailbox.closed_reason == SLOW_CONSUMER:
+            counters.slow_consumers_dropped += 1
+        session.leave()
+        live.close(request, "websocket", counters, mailbox)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    return ws
+
+
+def _close_soon(ws: web.WebSocketResponse, request: web.Request, reason: str) -> None:
+    """Close the socket with the code for ``reason``, aborting if it cannot be sent."""
+    code = CLOSE_CODES.get(reason)
+    if code is None or ws.closed:
+        return
+
+    async def close() -> None:
+        try:
+            await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 1.0)
+        except (TimeoutError, ConnectionError):
+            if request.transport is not None:
+                request.transport.abort()
+
+    task = asyncio.get_running_loop().create_task(close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
