@@ -1,0 +1,73 @@
+"""Shared fixtures: a lab server in-process with a quiet feed the tests drive by hand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from lab.app import create_app
+from lab.hub import Hub
+from lab.settings import Settings
+from lab.transports.common import HUB_KEY
+
+QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2)
+"""A feed whose first tick is 1,000 s away: tests publish every message themselves."""
+
+
+class Lab:
+    """A running lab server plus handles to publish into it and read its counters."""
+
+    def __init__(self, server: TestServer, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.app: web.Application = server.app
+        self.base = str(server.make_url("")).rstrip("/")
+
+    @property
+    def hub(self) -> Hub:
+        """The server's hub."""
+        return self.app[HUB_KEY]
+
+    def publish(self, count: int, start_price: float = 100.0) -> None:
+        """Publish ``count`` price messages."""
+        for i in range(count):
+            self.hub.publish("prices", {"symbol": "ACME", "price": start_price + i})
+
+    async def stats(self) -> dict:
+        """The server's ``/api/stats``."""
+        async with self.session.get(f"{self.base}/api/stats") as r:
+            return await r.json()
+
+
+@pytest.fixture
+def lab_settings() -> Settings:
+    """Settings for the ``lab`` fixture; override in a test module to change them."""
+    return QUIET
+
+
+@pytest.fixture
+async def make_lab() -> AsyncIterator[Callable[[Settings], object]]:
+    """Factory for labs with custom settings; all are closed at the end of the test."""
+    opened: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def make(settings: Settings) -> Lab:
+        server = TestServer(create_app(settings))
+        await server.start_server()
+        session = aiohttp.ClientSession()
+        opened.append((server, session))
+        return Lab(server, session)
+
+    yield make
+    for server, session in opened:
+        await session.close()
+        await server.close()
+
+
+@pytest.fixture
+async def lab(make_lab, lab_settings: Settings) -> Lab:
+    """A lab server with the quiet feed."""
+    return await make_lab(lab_settings)
