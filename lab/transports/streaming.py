@@ -87,11 +87,11 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
                 await write_batch(batch)
             else:
                 await write(0, framing.heartbeat)
-        if mailbox.closed_reason == SLOW_CONSUMER:
-            counters.slow_consumers_dropped += 1
         await response.write_eof()
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         pass
     finally:
+        if mailbox.closed_reason == SLOW_CONSUMER:
+            counters.slow_consumers_dropped += 1
         live.close(request, framing.transport, counters, mailbox)
     return response
