@@ -1,0 +1,62 @@
+"""CPU seconds and memory of a process, read from Linux's /proc.
+
+The runner reads the server's figures from the operating system rather than
+asking the server, so the numbers hold whatever the server thinks of itself.
+Linux only; it does not follow child processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ProcessGone(RuntimeError):
+    """The process no longer exists (or /proc is not there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One reading: user+system CPU seconds, current and peak resident memory in bytes."""
+
+    cpu_s: float
+    rss_bytes: int
+    peak_rss_bytes: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid``, in seconds (resolution 1/CLK_TCK)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise ProcessGone(f"process {pid}: {exc.strerror}") from exc
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = raw[raw.rindex(b")") + 2:].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLOCK_TICKS
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """``(VmRSS, VmHWM)`` of ``pid`` in bytes: current and peak resident set size."""
+    values: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] = int(rest.split()[0]) * 1024
+    except OSError as exc:
+        raise ProcessGone(f"process {pid}: {exc.strerror}") from exc
+    if len(values) != 2:
+        raise ProcessGone(f"process {pid} has no memory figures (a zombie?)")
+    return values["VmRSS"], values["VmHWM"]
+
+
+def sample(pid: int) -> ProcSample:
+    """CPU seconds and memory of ``pid`` now."""
+    cpu = cpu_seconds(pid)
+    rss, peak = memory(pid)
+    return ProcSample(cpu_s=cpu, rss_bytes=rss, peak_rss_bytes=peak)
