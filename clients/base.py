@@ -1,0 +1,338 @@
+"""What every client shares: the lifecycle table, reconnect with backoff, seq bookkeeping, stats.
+
+A transport module subclasses :class:`BaseClient` and supplies three things: ``_open()`` (make a
+connection and get the server's first good answer, then call ``_opened()``), ``_receive()``
+(wait for more bytes or the next poll and deliver what they complete through ``_accept``), and
+``_classified()`` (how the current connection's received bytes split into header, body and
+framing so far). Everything else lives here once.
+
+Lifecycle, as a table of state -> event -> next state (:data:`TRANSITIONS`), in the manner of
+h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
+``ServerUnavailable``); any drop while open moves to ``RECONNECTING``, where the client retries
+with :class:`Backoff` (50 ms doubling to 1 s, forever, until the caller closes it) and resumes
+from the last ``seq`` it delivered; ``close`` from any state ends in ``CLOSED``.
+
+Delivery policy: messages come out in seq order as received; a seq at or below the last one
+delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or a
+``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from enum import Enum, auto
+from typing import Any, ClassVar, Self
+from urllib.parse import quote, urlsplit
+
+import orjson
+
+from .errors import ClientError, RemoteProtocolError, ServerUnavailable
+from .records import Received, Tally, WireStats
+from .wire import Connection, ConnectionDropped
+
+DROPS = (ConnectionDropped, OSError, TimeoutError)
+"""Failures that mean "the connection is gone": reconnect (or, at first, server unavailable)."""
+
+CLOSE_TIMEOUT = 1.0
+"""Seconds a client may spend saying goodbye before it closes its socket anyway."""
+
+
+class State(Enum):
+    """Where a client is in its life."""
+
+    CONNECTING = auto()
+    OPEN = auto()
+    RECONNECTING = auto()
+    CLOSED = auto()
+
+
+class Event(Enum):
+    """What can happen to a client."""
+
+    CONNECTED = auto()
+    DROPPED = auto()
+    FAILED = auto()
+    CLOSE = auto()
+
+
+TRANSITIONS: dict[State, dict[Event, State]] = {
+    State.CONNECTING: {
+        Event.CONNECTED: State.OPEN,
+        Event.FAILED: State.CLOSED,
+        Event.CLOSE: State.CLOSED,
+    },
+    State.OPEN: {
+        Event.CONNECTED: State.OPEN,
+        Event.DROPPED: State.RECONNECTING,
+        Event.CLOSE: State.CLOSED,
+    },
+    State.RECONNECTING: {
+        Event.CONNECTED: State.OPEN,
+        Event.DROPPED: State.RECONNECTING,
+        Event.FAILED: State.CLOSED,
+        Event.CLOSE: State.CLOSED,
+    },
+    State.CLOSED: {Event.CLOSE: State.CLOSED},
+}
+
+
+def now_us() -> int:
+    """Wall-clock time in integer microseconds since the Unix epoch (the server's clock too)."""
+    return time.time_ns() // 1_000
+
+
+class Backoff:
+    """Reconnect delays: ``first`` seconds, doubling up to ``cap``; ``reset`` after success."""
+
+    def __init__(self, first: float = 0.05, cap: float = 1.0) -> None:
+        self.first = first
+        self.cap = cap
+        self._next = first
+
+    def next(self) -> float:
+        """The delay to wait before the next attempt."""
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        """Start again from ``first``."""
+        self._next = self.first
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    """``http://host:port/prefix`` -> (host, port, prefix without trailing slash)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"expected a URL like http://127.0.0.1:8080, got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError(f"bad port in URL {url!r}") from None
+    return parts.hostname, port, parts.path.rstrip("/")
+
+
+class BaseClient(ABC):
+    """One transport's client: an async context manager and an async iterator of Received."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        topic: str = "prices",
+        since: int | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.topic = topic
+        self.connect_timeout = connect_timeout
+        self._host, self._port, self._prefix = split_url(url)
+        self._hostport = f"{self._host}:{self._port}"
+        self._last_seq = since
+        self._tally = Tally()
+        self._state = State.CONNECTING
+        self._ready: deque[Received] = deque()
+        self._conn: Connection | None = None
+        self._dropped = False
+        self._backoff = Backoff()
+        self._recv_us = 0
+        self._closing = False
+
+    # -- public interface -------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        """The transport in use (this client's name)."""
+        return self.name
+
+    @property
+    def state(self) -> State:
+        """The current lifecycle state."""
+        return self._state
+
+    @property
+    def last_seq(self) -> int | None:
+        """The newest seq delivered (the resume point), or None before the first."""
+        return self._last_seq
+
+    def stats(self) -> WireStats:
+        """A snapshot of the wire counters; the byte classes always add up to the totals."""
+        return self._tally.freeze(*self._current_split())
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except DROPS as exc:
+            self._fail()
+            raise ServerUnavailable(f"cannot reach {self.name} at {self.url}: {exc}") from exc
+        except BaseException:
+            self._fail()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Received:
+        while not self._ready:
+            if self._state is State.CLOSED:
+                raise StopAsyncIteration
+            if self._dropped:
+                await self._reconnect()
+            try:
+                await self._receive()
+            except DROPS:
+                self._dropped = True
+        return self._ready.popleft()
+
+    async def aclose(self) -> None:
+        """Close cleanly (idempotent); counters stay readable afterwards."""
+        if self._state is not State.CLOSED and self._conn is not None and not self._dropped:
+            self._closing = True
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._goodbye()
+            except DROPS:
+                pass
+        self._fire(Event.CLOSE)
+        self._settle()
+
+    # -- for transport modules -----------------------------------------------------------
+
+    @abstractmethod
+    async def _open(self) -> None:
+        """Connect and get a good first answer (then call ``_opened``); DROPS on failure."""
+
+    @abstractmethod
+    async def _receive(self) -> None:
+        """Wait for more data (or the next poll) and ``_accept`` what it completes."""
+
+    @abstractmethod
+    def _classified(self) -> tuple[int, int, int]:
+        """(header, body, framing) bytes classified so far on the current connection."""
+
+    def _pending_is_header(self) -> bool:
+        """Whether unclassified bytes on the current connection belong to a response head."""
+        return False
+
+    async def _goodbye(self) -> None:
+        """Say goodbye on the open connection and read what is still in flight.
+
+        Runs under ``CLOSE_TIMEOUT``; messages completed meanwhile are counted as bytes but
+        not delivered. The default does nothing (a poll between requests has nothing in flight).
+        """
+
+    def _target(self, path: str, **params: object) -> str:
+        """``prefix + path`` with ``topic`` and the given non-None params, URL-encoded."""
+        query = [f"topic={quote(self.topic, safe='')}"]
+        query += [f"{k}={quote(str(v), safe='')}" for k, v in params.items() if v is not None]
+        return f"{self._prefix}{path}?{'&'.join(query)}"
+
+    async def _connect(self) -> Connection:
+        """Settle any previous connection and open a new counted one."""
+        self._settle()
+        self._conn = await Connection.open(
+            self._host, self._port, self._tally, self.connect_timeout
+        )
+        return self._conn
+
+    def _opened(self) -> None:
+        """The server answered well: now OPEN (a reconnect, if we were reconnecting)."""
+        if self._state is State.RECONNECTING:
+            self._tally.reconnects += 1
+        self._backoff.reset()
+        self._fire(Event.CONNECTED)
+
+    def _stamp(self) -> None:
+        """Record the receive time for the messages the bytes just read complete."""
+        self._recv_us = now_us()
+
+    def _accept_json(self, text: bytes) -> None:
+        """Decode one JSON payload (a message or a missed-notice) and ``_accept`` it."""
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise RemoteProtocolError(f"{self.name}: bad JSON payload: {exc}") from None
+        if not isinstance(obj, dict):
+            raise RemoteProtocolError(f"{self.name}: payload is not a JSON object")
+        self._accept(obj)
+
+    def _accept(self, obj: dict[str, Any], count_gaps: bool = True) -> None:
+        """Apply the delivery policy (module docstring) to one decoded object."""
+        if "seq" not in obj:
+            missed = obj.get("missed")
+            if not isinstance(missed, int):
+                raise RemoteProtocolError(f"{self.name}: object with neither seq nor missed")
+            self._tally.gaps += missed
+            if self._last_seq is not None:
+                self._last_seq += missed
+            return
+        seq, t_us = obj.get("seq"), obj.get("t_us")
+        if not isinstance(seq, int) or not isinstance(t_us, int):
+            raise RemoteProtocolError(f"{self.name}: seq and t_us must be integers")
+        last = self._last_seq
+        if last is not None and seq <= last:
+            self._tally.duplicates += 1
+            return
+        if last is not None and count_gaps:
+            self._tally.gaps += seq - last - 1
+        self._last_seq = seq
+        self._tally.messages += 1
+        if not self._closing:
+            self._ready.append(Received(seq, t_us, self._recv_us, obj))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _fire(self, event: Event) -> None:
+        try:
+            self._state = TRANSITIONS[self._state][event]
+        except KeyError:
+            raise RuntimeError(f"bug: {event.name} is not allowed in {self._state.name}") from None
+
+    def _fail(self) -> None:
+        self._fire(Event.FAILED)
+        self._settle()
+
+    async def _reconnect(self) -> None:
+        self._fire(Event.DROPPED)
+        self._settle()
+        while True:
+            await asyncio.sleep(self._backoff.next())
+            try:
+                await self._open()
+            except DROPS:
+                self._settle()
+                continue
+            except ClientError:
+                self._fail()
+                raise
+            self._dropped = False
+            return
+
+    def _current_split(self) -> tuple[int, int, int]:
+        if self._conn is None:
+            return 0, 0, 0
+        header, body, framing = self._classified()
+        rest = self._conn.received - header - body - framing
+        if self._pending_is_header():
+            return header + rest, body, framing
+        return header, body, framing + rest
+
+    def _settle(self) -> None:
+        """Close the current connection and file its byte classes into the tally."""
+        if self._conn is None:
+            return
+        self._conn.close()
+        header, body, framing = self._current_split()
+        self._tally.response_header_bytes += header
+        self._tally.body_bytes += body
+        self._tally.framing_bytes += framing
+        self._conn = None

@@ -1,0 +1,209 @@
+"""HTTP/1.1 plumbing shared by the poll, long-poll, stream and SSE clients.
+
+Requests are written by hand (``clients.http11``) on a counted connection (``clients.wire``):
+each request's bytes are added to ``request_header_bytes`` as written. The response parser
+counts head and chunk framing; a content decoder (:class:`PollDecoder`, ``NdjsonDecoder``,
+``SseDecoder``) splits the payload into body and framing. Those counters together are the
+current connection's classification; whatever was received but not yet parsed when the
+connection ends counts as header bytes (inside a head) or framing (anywhere else).
+
+Status policy: 200 is good; 5xx (including a relay's 502 when the server is down) is a drop,
+retried like a reset; any other status raises ``HandshakeRefused``, since retrying would not help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Protocol
+
+from .base import BaseClient
+from .errors import HandshakeRefused
+from .formats import PollBody, decode_poll_body
+from .http11 import Data, EndOfResponse, Event, ResponseHead, ResponseParser, build_request
+from .wire import ConnectionDropped
+
+
+class Decoder(Protocol):
+    """What the HTTP client needs of a content decoder."""
+
+    body_bytes: int
+    framing_bytes: int
+
+    @property
+    def pending(self) -> int:
+        """Payload bytes fed but not yet classified."""
+        ...
+
+
+class PollDecoder:
+    """Collects one poll body at a time; :meth:`finish` decodes and classifies it."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.body_bytes = 0
+        self.framing_bytes = 0
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a body whose end has not arrived yet."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> None:
+        """Append payload bytes of the current response."""
+        self._buffer += data
+
+    def finish(self) -> PollBody:
+        """The response ended: decode the body, add its byte classes, start over."""
+        body = decode_poll_body(bytes(self._buffer))
+        self._buffer.clear()
+        self.body_bytes += body.body_bytes
+        self.framing_bytes += body.framing_bytes
+        return body
+
+
+class HttpClient(BaseClient):
+    """A :class:`BaseClient` that speaks HTTP/1.1 GET on one connection at a time."""
+
+    accept: str = "application/json"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._parser = ResponseParser()
+        self._decoder: Decoder = self._new_decoder()
+
+    def _new_decoder(self) -> Decoder:
+        """A fresh content decoder for a new connection."""
+        return PollDecoder()
+
+    def _classified(self) -> tuple[int, int, int]:
+        parser, decoder = self._parser, self._decoder
+        return (
+            parser.head_bytes,
+            decoder.body_bytes,
+            parser.framing_bytes + decoder.framing_bytes,
+        )
+
+    def _pending_is_header(self) -> bool:
+        return self._parser.in_head and self._decoder.pending == 0
+
+    async def _connect_http(self) -> None:
+        """Open a new connection with a fresh parser and decoder."""
+        await self._connect()
+        self._parser = ResponseParser()
+        self._decoder = self._new_decoder()
+
+    def _send(self, target: str, headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Write one GET request, counting it."""
+        assert self._conn is not None
+        request = build_request(target, self._hostport, [("Accept", self.accept), *headers])
+        self._conn.write(request)
+        self._tally.requests += 1
+        self._tally.request_header_bytes += len(request)
+
+    async def _read_events(self) -> list[Event]:
+        """Read one chunk from the socket and parse it (EOF ends a read-until-close body)."""
+        assert self._conn is not None
+        try:
+            data = await self._conn.read()
+        except ConnectionDropped:
+            events = self._parser.feed_eof()
+            if not events:
+                raise
+            return events
+        self._stamp()
+        return self._parser.feed(data)
+
+    async def _read_head(self, target: str) -> list[Event]:
+        """Read until the response head; check its status; return the events after it."""
+        while True:
+            events = await self._read_events()
+            for index, event in enumerate(events):
+                if isinstance(event, ResponseHead):
+                    self._check(event, target)
+                    return events[index + 1 :]
+
+    def _check(self, head: ResponseHead, target: str) -> None:
+        if head.status == 200:
+            return
+        if head.status >= 500:
+            raise ConnectionDropped(f"HTTP {head.status} {head.reason}")
+        raise HandshakeRefused(
+            f"{self.name}: HTTP {head.status} {head.reason} for GET {target}", head.status
+        )
+
+    async def _exchange(self, target: str, timeout: float) -> PollBody:
+        """One request/response on the keep-alive connection (opened if needed)."""
+        if self._conn is None or self._conn.closed:
+            await self._connect_http()
+        assert isinstance(self._decoder, PollDecoder)
+        self._send(target)
+        async with asyncio.timeout(timeout):
+            events = await self._read_head(target)
+            self._opened()
+            while True:
+                for event in events:
+                    if isinstance(event, Data):
+                        self._decoder.feed(event.data)
+                    elif isinstance(event, EndOfResponse):
+                        body = self._decoder.finish()
+                        if not event.keep_alive:
+                            self._settle()
+                        return body
+                events = await self._read_events()
+
+    def _deliver_poll(self, body: PollBody, snapshot: bool) -> None:
+        """Accept a poll body's messages; a snapshot (no resume point yet) has no gaps."""
+        if body.missed:
+            self._accept({"topic": self.topic, "missed": body.missed})
+        for message, _size in body.messages:
+            self._accept(message, count_gaps=not snapshot)
+        if snapshot:
+            self._last_seq = max(self._last_seq or 0, body.head)
+
+
+class StreamingClient(HttpClient):
+    """One long response per connection (chunked NDJSON or SSE); its end is a drop."""
+
+    HEAD_TIMEOUT = 30.0
+    """Seconds to wait for the response head (a buffering proxy may hold it back)."""
+
+    def _request(self) -> tuple[str, list[tuple[str, str]]]:
+        """The target and extra headers of the next (re)connection's request."""
+        raise NotImplementedError
+
+    def _payload(self, data: bytes) -> None:
+        """Feed payload bytes to the decoder and accept what it completes."""
+        raise NotImplementedError
+
+    async def _open(self) -> None:
+        await self._connect_http()
+        target, headers = self._request()
+        self._send(target, headers)
+        async with asyncio.timeout(self.HEAD_TIMEOUT):
+            events = await self._read_head(target)
+        self._opened()
+        self._handle(events)
+
+    async def _receive(self) -> None:
+        self._handle(await self._read_events())
+
+    async def _goodbye(self) -> None:
+        """Half-close, then read until the server ends the connection, so totals are final."""
+        assert self._conn is not None
+        self._conn.write_eof()
+        while True:
+            events = await self._read_events()
+            for event in events:
+                if isinstance(event, Data):
+                    self._payload(event.data)
+
+    def _handle(self, events: list[Event]) -> None:
+        ended = False
+        for event in events:
+            if isinstance(event, Data):
+                self._payload(event.data)
+            elif isinstance(event, EndOfResponse):
+                ended = True
+        if ended:
+            raise ConnectionDropped("the server ended the stream")

@@ -1,0 +1,36 @@
+"""Long-poll client: ``GET /api/longpoll?topic=T&since=N``, re-sent as soon as each answer lands.
+
+Twin of ``lab/transports/longpoll.py``. Each connection starts with one immediate
+``GET /api/poll`` (with ``since`` if known): it proves the server is there, and without a
+resume point it fetches the latest price per symbol and the ``head`` to wait beyond. Then the
+client holds one long poll at a time on the keep-alive connection; an empty answer (the
+server's timeout, 30 s by default) is simply re-sent. A message published while an answer is on
+its way back waits for the next request to arrive: the extra trip RFC 6202 describes, which the
+latency figures show. After a drop the client reconnects with backoff and resumes from the last
+seq, so nothing buffered is skipped; ``missed`` in a body counts as gaps.
+
+Byte counting: see ``clients.httpbase``.
+"""
+
+from __future__ import annotations
+
+from .httpbase import HttpClient
+
+CATCH_UP_TIMEOUT = 10.0
+HOLD_TIMEOUT = 40.0
+"""Seconds to wait for a long-poll answer: the server's 30 s default plus a margin."""
+
+
+class LongPollClient(HttpClient):
+    """Holds one long poll at a time; see the module docstring."""
+
+    name = "longpoll"
+
+    async def _open(self) -> None:
+        snapshot = self._last_seq is None
+        target = self._target("/api/poll", since=self._last_seq)
+        self._deliver_poll(await self._exchange(target, CATCH_UP_TIMEOUT), snapshot)
+
+    async def _receive(self) -> None:
+        target = self._target("/api/longpoll", since=self._last_seq)
+        self._deliver_poll(await self._exchange(target, HOLD_TIMEOUT), False)

@@ -1,0 +1,109 @@
+"""The records every client produces: one :class:`Received` per message and :class:`WireStats`.
+
+How bytes are classified (the same for every transport, byte-exact as on the socket):
+
+- ``request_header_bytes``: every byte of each request the client wrote: request line, header
+  lines, blank line (GET requests carry no body). For WebSocket: the opening handshake request.
+- ``response_header_bytes``: status line, header lines and blank line of each response,
+  including the ``101 Switching Protocols`` head of a WebSocket handshake.
+- ``body_bytes``: the JSON text of each message (or resume notice) as the server wrote it.
+- ``framing_bytes``: every other received byte: chunk-size lines and CRLFs; NDJSON newlines and
+  heartbeat lines; SSE field names, ``id:`` lines, line ends, blank lines and comments; a poll
+  body's envelope; WebSocket frame headers and control frames (ping, pong, close); and the bytes
+  of a message cut off by a dropped connection (they crossed the wire but never became a message).
+
+So ``response_header_bytes + body_bytes + framing_bytes == bytes_received`` and, since a client
+writes nothing but requests and (WebSocket) frames,
+``bytes_sent == request_header_bytes + sent_frame_bytes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as the client got it: ``recv_us`` is stamped when its last byte was parsed."""
+
+    seq: int
+    t_us: int
+    recv_us: int
+    message: dict[str, Any]
+
+    @property
+    def latency_us(self) -> int:
+        """Publish-to-receive time on the shared wall clock, in microseconds."""
+        return self.recv_us - self.t_us
+
+
+@dataclass(frozen=True, slots=True)
+class WireStats:
+    """A client's counters since it was opened (see the module docstring for the byte classes).
+
+    requests: HTTP requests sent (a WebSocket handshake counts as one).
+    request_header_bytes / response_header_bytes / body_bytes / framing_bytes: as above.
+    bytes_sent / bytes_received: every byte written to / read from the client's sockets.
+    messages: distinct messages received (queued for the caller, or read while closing).
+    reconnects: connections re-established after a drop.
+    gaps: seq numbers never seen (including those a server reported as ``missed``).
+    duplicates: messages received again with a seq already delivered (not delivered twice).
+    """
+
+    requests: int = 0
+    request_header_bytes: int = 0
+    response_header_bytes: int = 0
+    body_bytes: int = 0
+    framing_bytes: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    messages: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+
+    @property
+    def sent_frame_bytes(self) -> int:
+        """Bytes of WebSocket frames the client sent (pong, close), masking keys included."""
+        return self.bytes_sent - self.request_header_bytes
+
+    def to_dict(self) -> dict[str, int]:
+        """Exactly the field names above, in order."""
+        return asdict(self)
+
+
+WIRE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(WireStats))
+
+
+@dataclass(slots=True)
+class Tally:
+    """The mutable counters behind :class:`WireStats`; owned by one client."""
+
+    requests: int = 0
+    request_header_bytes: int = 0
+    response_header_bytes: int = 0
+    body_bytes: int = 0
+    framing_bytes: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    messages: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+
+    def freeze(self, header: int = 0, body: int = 0, framing: int = 0) -> WireStats:
+        """A snapshot, adding the current connection's not-yet-settled byte classes."""
+        return WireStats(
+            requests=self.requests,
+            request_header_bytes=self.request_header_bytes,
+            response_header_bytes=self.response_header_bytes + header,
+            body_bytes=self.body_bytes + body,
+            framing_bytes=self.framing_bytes + framing,
+            bytes_sent=self.bytes_sent,
+            bytes_received=self.bytes_received,
+            messages=self.messages,
+            reconnects=self.reconnects,
+            gaps=self.gaps,
+            duplicates=self.duplicates,
+        )

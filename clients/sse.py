@@ -1,0 +1,37 @@
+"""Server-Sent Events client: ``GET /api/events?topic=T``, the way a browser's EventSource does.
+
+Twin of ``lab/transports/sse.py``. A first connection may carry ``?since=N``; every
+reconnection sends ``Last-Event-ID: <last seq>`` instead (the server puts ``id: <seq>`` on every
+event), so nothing buffered is lost. Comment lines are heartbeats. The server's ``retry:``
+advice is ignored in favour of the shared backoff, so every transport reconnects alike.
+
+Byte counting: ``data:`` values are body; field names, the space after the colon, ``id:``
+lines, line ends, blank lines and comments are framing (``clients.formats``), on top of the
+chunk framing of ``clients.http11``; totals come from the counted socket (``clients.wire``).
+"""
+
+from __future__ import annotations
+
+from .base import State
+from .formats import SseDecoder
+from .httpbase import StreamingClient
+
+
+class SseClient(StreamingClient):
+    """Reads a text/event-stream; see the module docstring."""
+
+    name = "sse"
+    accept = "text/event-stream"
+    _decoder: SseDecoder
+
+    def _new_decoder(self) -> SseDecoder:
+        return SseDecoder()
+
+    def _request(self) -> tuple[str, list[tuple[str, str]]]:
+        if self._state is State.CONNECTING or self._last_seq is None:
+            return self._target("/api/events", since=self._last_seq), []
+        return self._target("/api/events"), [("Last-Event-ID", str(self._last_seq))]
+
+    def _payload(self, data: bytes) -> None:
+        for event in self._decoder.feed(data):
+            self._accept_json(event.data)

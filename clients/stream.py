@@ -1,0 +1,34 @@
+"""Chunked-stream client: ``GET /api/stream?topic=T[&since=N]``, one JSON message per line.
+
+Twin of ``lab/transports/stream.py``. The response is ``Transfer-Encoding: chunked``
+NDJSON; lines are split on newlines wherever they fall, never on chunk boundaries, and blank
+lines are heartbeats. If the connection drops or the server ends the response (e.g. a slow
+consumer was cut off), the client reconnects with backoff and asks for ``since=<last seq>``.
+
+Byte counting: chunk-size lines, chunk CRLFs and the last chunk are framing (``clients.http11``);
+each line's JSON is body and its newline framing, as are heartbeat lines (``clients.formats``);
+totals come from the counted socket (``clients.wire``).
+"""
+
+from __future__ import annotations
+
+from .formats import NdjsonDecoder
+from .httpbase import StreamingClient
+
+
+class StreamClient(StreamingClient):
+    """Reads an NDJSON chunked stream; see the module docstring."""
+
+    name = "stream"
+    accept = "application/x-ndjson"
+    _decoder: NdjsonDecoder
+
+    def _new_decoder(self) -> NdjsonDecoder:
+        return NdjsonDecoder()
+
+    def _request(self) -> tuple[str, list[tuple[str, str]]]:
+        return self._target("/api/stream", since=self._last_seq), []
+
+    def _payload(self, data: bytes) -> None:
+        for line in self._decoder.feed(data):
+            self._accept_json(line)
