@@ -36,7 +36,6 @@ def _typed(parse: Callable[[str], object]) -> Callable[[str], object]:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    convert.__name__ = parse.__name__
     return convert
 
 
@@ -69,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT", help="server to relay to (default: 127.0.0.1:8080)")
     add("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     add("--allow-remote", action="store_true", help="allow a non-loopback --host")
-    add("--delay", type=_typed(parse_duration), default=0.0, help="one-way delay, e.g. 50ms")
-    add("--jitter", type=_typed(parse_duration), default=0.0,
+    add("--delay", metavar="TIME", type=_typed(parse_duration), default=0.0, help="one-way delay, e.g. 50ms")
+    add("--jitter", metavar="TIME", type=_typed(parse_duration), default=0.0,
         help="extra random delay per chunk, up to this, e.g. 5ms")
-    add("--bandwidth", type=_typed(parse_rate), default=None,
+    add("--bandwidth", metavar="RATE", type=_typed(parse_rate), default=None,
         help="cap per direction per connection, e.g. 1mbit")
-    add("--cut-every", type=_typed(parse_duration), default=None,
+    add("--cut-every", metavar="TIME", type=_typed(parse_duration), default=None,
         help="reset every open connection this often, e.g. 1s")
-    add("--buffer", type=_typed(parse_size), default=None,
+    add("--buffer", metavar="SIZE", type=_typed(parse_size), default=None,
         help="hold responses until this many bytes or their end, e.g. 8KB")
     add("--no-upgrade", action="store_true", help="answer WebSocket upgrades with 403")
     add("--seed", type=int, default=0, help="jitter seed (default: 0)")

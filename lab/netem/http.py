@@ -11,11 +11,14 @@
   until N bytes have accumulated or a response ends, as a buffering reverse
   proxy does; it then releases everything held and starts holding again.
 
+Bytes that do not look like HTTP switch the scanner to "opaque": the gate
+passes them, the buffer holds them as it would a body that ends at close.
+After a 101 response (or a request carrying ``Upgrade``) the scanner follows a
+"tunnel": the gate and the buffer both pass it at once, as nginx does.
+
 Deliberately not done: HEAD responses are not recognised (the scanner would
 expect their announced body; the lab serves none), pipelined requests are not
-reordered, nothing is validated beyond what framing needs. Bytes that do not
-look like HTTP switch the scanner to "opaque" and pass through untouched; so
-do the bytes after a 101 response or after a request carrying ``Upgrade``.
+reordered, nothing is validated beyond what framing needs.
 """
 
 from __future__ import annotations
@@ -270,6 +273,12 @@ class UpgradeGate:
             out += self._held
             del self._held[:]
         return bytes(out)
+
+    def finish(self) -> bytes:
+        """The client ended: release a partial head still held, unless refused."""
+        out = b"" if self.refused else bytes(self._held)
+        del self._held[:]
+        return out
 
 
 @dataclass

@@ -24,6 +24,8 @@ Policies, exactly:
 * no_upgrade: a request carrying ``Upgrade: websocket`` is not forwarded at
   all; the relay sends its own 403 (after the downstream delay), half-closes
   the server side after what it had already forwarded, and closes.
+* upstream down: if the relay cannot connect to the server, it resets the
+  client's connection (there is no HTTP 502: the relay speaks bytes).
 * buffer_bytes: see `http.ResponseBuffer`; buffered bytes then take the
   downstream delay like any other.
 
@@ -38,7 +40,6 @@ import ipaddress
 import random
 import socket
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -170,6 +171,7 @@ class _Connection:
         self._gate = UpgradeGate() if config.no_upgrade else None
         self._buffer = ResponseBuffer(config.buffer_bytes) if config.buffer_bytes else None
         self._tasks: list[asyncio.Task[None]] = []
+        self._down_reader: asyncio.Task[None] | None = None
         self.cut = False
         self.refused = False
         self.open = True
@@ -215,10 +217,13 @@ class _Connection:
                 return
             client_reader, client_writer = self._client
             server_reader, server_writer = self._server
+            self._down_reader = asyncio.create_task(
+                self._pump(server_reader, self.down, self._buffer, keep=False)
+            )
             self._tasks += [
-                asyncio.create_task(self._pump(client_reader, self.up, self._upward, keep=True)),
+                asyncio.create_task(self._pump(client_reader, self.up, self._gate, keep=True)),
                 asyncio.create_task(self.up.drain_to(server_writer, keep=False)),
-                asyncio.create_task(self._pump(server_reader, self.down, self._downward, False)),
+                self._down_reader,
                 asyncio.create_task(self.down.drain_to(client_writer, keep=True)),
             ]
             done, _ = await asyncio.wait(self._tasks[1:], return_when=asyncio.FIRST_EXCEPTION)
@@ -244,47 +249,34 @@ class _Connection:
         self,
         reader: asyncio.StreamReader,
         pipe: _Pipe,
-        transform: Callable[[bytes], bytes | None],
+        proxy: UpgradeGate | ResponseBuffer | None,
         keep: bool,
     ) -> None:
-        """Read a side until EOF, passing each chunk through `transform` into `pipe`."""
+        """Read one side until EOF, through the proxy filter if any, into `pipe`."""
         while data := await reader.read(_READ_SIZE):
             pipe.read += len(data)
             if keep:
                 pipe.keep(data)
-            out = transform(data)
-            if out is None:
-                return
+            out = proxy.feed(data) if proxy is not None else data
             if out:
                 pipe.send(out)
+            if isinstance(proxy, UpgradeGate) and proxy.refused:
+                self._refuse()
+                return
             await pipe.backpressure()
-        if pipe is self.down and self._buffer is not None:
-            pipe.send(self._buffer.finish())
+        if proxy is not None and (tail := proxy.finish()):
+            pipe.send(tail)
         pipe.send_eof()
 
-    def _upward(self, data: bytes) -> bytes | None:
-        """Client→server: the upgrade gate, if any; None once an upgrade is refused."""
-        if self._gate is None:
-            return data
-        out = self._gate.feed(data)
-        if not self._gate.refused:
-            return out
-        if out:
-            self.up.send(out)
-        self.up.send_eof()
-        self._refuse()
-        return None
-
-    def _downward(self, data: bytes) -> bytes:
-        """Server→client: the response buffer, if any."""
-        return self._buffer.feed(data) if self._buffer is not None else data
-
     def _refuse(self) -> None:
-        """Stop reading the server and answer the client with the relay's own 403."""
+        """End the server side after what was forwarded; answer the client with a 403."""
         self.refused = True
-        self._tasks[3].cancel()  # the server→client reader
-        if self._buffer is not None:
-            self.down.send(self._buffer.finish())
+        self.up.send_eof()
+        if self._down_reader is None or self._down_reader.done():
+            return  # the server had already closed: the client is getting its EOF
+        self._down_reader.cancel()
+        if self._buffer is not None and (tail := self._buffer.finish()):
+            self.down.send(tail)
         self.down.send(REFUSAL)
         self.down.send_eof()
 
@@ -369,7 +361,10 @@ class Relay:
             await self._server.wait_closed()
 
     async def wait_idle(self) -> None:
-        """Return once no connection is open (every byte forwarded or dropped by a cut)."""
+        """Return once no connection is open (every byte forwarded or dropped by a cut).
+
+        A client's idle keep-alive connection counts as open: close the client first.
+        """
         await self._idle.wait()
 
     async def __aenter__(self) -> Self:
