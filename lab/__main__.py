@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from lab.app import create_app
 from lab.feed import FeedError
@@ -95,12 +96,38 @@ def lan_addresses() -> list[str]:
     return sorted(a for a in found if not a.startswith("127."))
 
 
+def log_tcp_connections(server: web.Server) -> None:
+    """Log one INFO line per TCP connection opened and closed (every transport)."""
+    log = logging.getLogger("lab.tcp")
+    made, lost = server.connection_made, server.connection_lost
+
+    def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
+        made(handler, transport)
+        log.info("connected    %s", _peer(transport))
+
+    def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
+        log.info("disconnected %s", _peer(handler.transport))
+        lost(handler, exc)
+
+    # aiohttp has no connection signal; its Server is told of each one, so listen there.
+    server.connection_made = connection_made  # type: ignore[method-assign]
+    server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+
+def _peer(transport: asyncio.BaseTransport | None) -> str:
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if peer else "?"
+
+
 async def serve(settings: Settings) -> None:
     """Listen, announce the URLs, and run until SIGINT or SIGTERM."""
     app = create_app(settings)
     access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
     await runner.setup()
+    if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
+        assert runner.server is not None
+        log_tcp_connections(runner.server)
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
