@@ -43,13 +43,32 @@ def now_us() -> int:
     return time.time_ns() // 1_000
 
 
+def chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk (size line, data, CRLF)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented RFC 6455 text frame (server to client)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One published message, with its wire encodings built once.
 
     ``json`` is the contract's JSON object as bytes; ``ndjson`` and ``sse`` are
-    the same bytes framed for the chunked stream and for Server-Sent Events,
-    shared by every subscriber of those transports.
+    the same bytes framed for the chunked stream and for Server-Sent Events.
+    The ``*_wire`` fields are complete wire units shared by every subscriber:
+    an HTTP/1.1 chunk holding the NDJSON line or the SSE event, and an
+    unmasked RFC 6455 text frame (server frames are the same for everyone).
     """
 
     topic: str
@@ -59,19 +78,34 @@ class Message:
     json: bytes = field(repr=False)
     ndjson: bytes = field(repr=False)
     sse: bytes = field(repr=False)
+    ndjson_wire: bytes = field(repr=False)
+    sse_wire: bytes = field(repr=False)
+    ws_wire: bytes = field(repr=False)
 
     @classmethod
     def build(cls, topic: str, seq: int, t_us: int, data: Mapping[str, Any]) -> Message:
         """Encode a message once for every transport."""
         body = orjson.dumps({"topic": topic, "seq": seq, "t_us": t_us, "data": data})
+        return cls.from_json(topic, seq, t_us, data, body)
+
+    @classmethod
+    def from_json(
+        cls, topic: str, seq: int, t_us: int, data: Mapping[str, Any], body: bytes
+    ) -> Message:
+        """Wrap already-encoded JSON (``body``) and build its framings."""
+        ndjson = body + b"\n"
+        sse = b"id: %d\ndata: %s\n\n" % (seq, body)
         return cls(
             topic=topic,
             seq=seq,
             t_us=t_us,
             data=data,
             json=body,
-            ndjson=body + b"\n",
-            sse=b"id: %d\ndata: %s\n\n" % (seq, body),
+            ndjson=ndjson,
+            sse=sse,
+            ndjson_wire=chunk(ndjson),
+            sse_wire=chunk(sse),
+            ws_wire=ws_text_frame(body),
         )
 
 
@@ -81,9 +115,27 @@ class Mailbox:
     See the module docstring for what happens when it overflows. ``get_batch``
     hands the owner everything queued so far, so a writer can flush several
     messages in one write.
+
+    Fast path: an owner may set ``direct``, a function that writes one message
+    straight to its connection without blocking and returns False when it
+    cannot (the connection's send buffer is full). ``put`` uses it only while
+    nothing is queued and the owner is not still writing its last batch, so
+    order is kept; otherwise, or when ``direct`` declines, the message is
+    queued under the same bound as always. Publishing therefore costs one
+    write per subscriber and no task switch while subscribers keep up.
     """
 
-    __slots__ = ("_backlog", "_queue", "_waiter", "closed_reason", "maxsize", "on_close", "topics")
+    __slots__ = (
+        "_backlog",
+        "_draining",
+        "_queue",
+        "_waiter",
+        "closed_reason",
+        "direct",
+        "maxsize",
+        "on_close",
+        "topics",
+    )
 
     def __init__(self, maxsize: int = DEFAULT_MAILBOX_SIZE) -> None:
         if maxsize < 1:
@@ -96,6 +148,8 @@ class Mailbox:
         self.topics: set[Topic] = set()
         # Called once with the reason on close, so an owner stuck writing can abort.
         self.on_close: Callable[[str], None] | None = None
+        self.direct: Callable[[Message], bool] | None = None
+        self._draining = False  # the owner holds a batch it has not finished writing
 
     def __len__(self) -> int:
         return len(self._backlog) + len(self._queue)
@@ -109,6 +163,14 @@ class Mailbox:
         """Queue a message; close the mailbox instead if it is full. Never blocks."""
         if self.closed_reason is not None:
             return False
+        if (
+            self.direct is not None
+            and not self._queue
+            and not self._backlog
+            and not self._draining
+            and self.direct(message)
+        ):
+            return True
         if len(self._queue) >= self.maxsize:
             self.close(SLOW_CONSUMER)
             return False
@@ -156,9 +218,13 @@ class Mailbox:
 
         Returns the whole queue; an empty list means the mailbox closed (see
         ``closed_reason``) or the timeout passed (time for a heartbeat).
+        Calling it again tells the mailbox the previous batch is written.
         """
+        self._draining = False
         if self._queue or self._backlog or self.closed_reason is not None:
-            return self.get_nowait()
+            batch = self.get_nowait()
+            self._draining = bool(batch)
+            return batch
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
         timer = loop.call_later(timeout, self._wake) if timeout is not None else None
@@ -168,7 +234,9 @@ class Mailbox:
             self._waiter = None
             if timer is not None:
                 timer.cancel()
-        return self.get_nowait()
+        batch = self.get_nowait()
+        self._draining = bool(batch)
+        return batch
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():

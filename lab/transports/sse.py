@@ -15,21 +15,18 @@ exact framing, which a per-subscriber ``send()`` would rebuild each time.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from aiohttp import web
 
-from lab.hub import Message
 from lab.transports.common import parse_since
 from lab.transports.streaming import Framing, serve_stream
-
-
-def _event(message: Message) -> bytes:
-    return message.sse
-
 
 EVENT_STREAM = Framing(
     transport="sse",
     content_type="text/event-stream",
-    message=_event,
+    message=attrgetter("sse"),
+    wire=attrgetter("sse_wire"),
     notice=lambda body: b"data: " + body + b"\n\n",
     heartbeat=b": heartbeat\n\n",
 )

@@ -9,21 +9,18 @@ newlines. A resume older than the buffer starts with a
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from aiohttp import web
 
-from lab.hub import Message
 from lab.transports.common import parse_since
 from lab.transports.streaming import Framing, serve_stream
-
-
-def _line(message: Message) -> bytes:
-    return message.ndjson
-
 
 NDJSON = Framing(
     transport="stream",
     content_type="application/x-ndjson",
-    message=_line,
+    message=attrgetter("ndjson"),
+    wire=attrgetter("ndjson_wire"),
     notice=lambda body: body + b"\n",
     heartbeat=b"\n",
 )

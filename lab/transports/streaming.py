@@ -1,15 +1,20 @@
 """The one loop behind both HTTP streams (chunked NDJSON and SSE).
 
-A stream handler attaches a mailbox to the topic, writes the resume backlog,
-then writes whatever the mailbox holds — several queued messages in one chunk
-— and a heartbeat whenever the connection was quiet for ``heartbeat`` seconds.
-It ends when the client goes away, when the mailbox overflows (slow consumer:
-see :mod:`lab.hub`) or at shutdown. If the client stops reading, the write
-blocks; the overflow then aborts the connection instead of waiting forever.
+A stream handler attaches a mailbox to the topic and writes the resume
+backlog. From then on a published message is written straight to the socket
+as a pre-built chunk shared by every subscriber (the mailbox's fast path),
+while the socket accepts it; when the socket's send buffer is full, messages
+queue in the mailbox and this loop writes them, several per chunk, as the
+client catches up. A heartbeat goes out when the stream was quiet for
+``heartbeat`` seconds. The stream ends when the client goes away, when the
+mailbox overflows (slow consumer: see :mod:`lab.hub`) or at shutdown; a
+client that stopped reading cannot hold the loop, because the overflow aborts
+the blocked write.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +31,9 @@ from lab.transports.common import (
     resume,
 )
 
+END_TIMEOUT = 1.0
+"""Seconds a stream may take to send its final chunk before the connection is aborted."""
+
 
 @dataclass(frozen=True, slots=True)
 class Framing:
@@ -34,6 +42,7 @@ class Framing:
     transport: str
     content_type: str
     message: Callable[[Message], bytes]
+    wire: Callable[[Message], bytes]
     notice: Callable[[bytes], bytes]
     heartbeat: bytes
 
@@ -47,17 +56,29 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
 
     response = web.StreamResponse(headers={"Content-Type": framing.content_type})
     await response.prepare(request)
+    transport, protocol = request.transport, request.protocol
 
     mailbox = Mailbox(settings.mailbox_size)
     backlog = resume(topic, since, mailbox)
     live.open(request, framing.transport, counters, mailbox)
     writing = False
+    delivered = 0
 
     def abort_if_stuck(reason: str) -> None:
-        if writing and request.transport is not None:
-            request.transport.abort()
+        if writing and transport is not None:
+            transport.abort()
 
-    mailbox.on_close = abort_if_stuck
+    def write_now(message: Message) -> bool:
+        nonlocal delivered
+        if transport is None or transport.is_closing() or protocol.writing_paused:
+            return False
+        data = framing.wire(message)
+        transport.write(data)
+        delivered += 1
+        counters.messages_sent += 1
+        counters.body_bytes += len(message.json)
+        counters.framing_bytes += len(data) - len(message.json)
+        return True
 
     async def write(payload_bytes: int, data: bytes) -> None:
         nonlocal writing
@@ -73,21 +94,29 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
         await write(sum(len(m.json) for m in batch), b"".join(map(framing.message, batch)))
         counters.messages_sent += len(batch)
 
+    mailbox.on_close = abort_if_stuck
     try:
         if backlog.missed:
             notice = missed_notice(topic.name, backlog.missed)
             await write(len(notice), framing.notice(notice))
         if backlog.messages:
             await write_batch(backlog.messages)
+        mailbox.direct = write_now  # only now: nothing may overtake the backlog
+        seen = delivered
         while True:
             batch = await mailbox.get_batch(settings.heartbeat)
             if mailbox.closed:
                 break
             if batch:
                 await write_batch(batch)
-            else:
+            elif delivered == seen:
                 await write(0, framing.heartbeat)
-        await response.write_eof()
+            seen = delivered
+        # A client that stopped reading cannot take the end either: give it a second.
+        await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
+    except TimeoutError:
+        if transport is not None:
+            transport.abort()
     except ConnectionError:
         pass
     finally:

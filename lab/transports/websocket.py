@@ -16,7 +16,10 @@ a frame over ``max_ws_message`` characters with 1009. Ping/pong
 heartbeats every ``heartbeat`` seconds; a peer that stops answering is closed.
 A slow consumer (see :mod:`lab.hub`) is closed with 1013, shutdown with 1001.
 
-Frames are written from one writer task per socket; the handler task reads.
+The handler task reads. Published messages go straight to the socket as a
+frame pre-built once for every subscriber (the mailbox's fast path); when the
+socket's send buffer is full they queue, and one writer task per socket
+drains the queue as the client catches up.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lab.chat import CHAT_KEY, ChatError, ChatRoom, validate_user
-from lab.hub import SLOW_CONSUMER, Hub, Mailbox
+from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, ws_text_frame
 from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
@@ -61,12 +64,16 @@ class Session:
 
     def __init__(
         self,
+        request: web.Request,
         ws: web.WebSocketResponse,
         hub: Hub,
         chat: ChatRoom,
         mailbox: Mailbox,
         counters: TransportCounters,
     ) -> None:
+        assert request.transport is not None
+        self.transport: asyncio.Transport = request.transport  # type: ignore[assignment]
+        self.protocol = request.protocol
         self.ws = ws
         self.hub = hub
         self.chat = chat
@@ -108,17 +115,35 @@ class Session:
             if self.user is not None:
                 raise CommandError(f"already joined as {self.user!r}")
             validate_user(user)
-        await self.start(topic.name, since)
+        self.start(topic.name, since)
         if user is not None:
             self.chat.join(user)
             self.user = user
 
-    async def start(self, name: str, since: int | None) -> None:
-        """Resume ``name`` after ``since``: missed notice, backlog, then live."""
+    def start(self, name: str, since: int | None) -> None:
+        """Resume ``name`` after ``since``: missed notice, backlog, then live.
+
+        All in one synchronous step, so no live message can get ahead of the
+        backlog (the notice is written straight to the socket's buffer).
+        """
         backlog = resume(self.hub[name], since, self.mailbox)
         if backlog.missed:
-            await self.send(missed_notice(name, backlog.missed))
+            notice = missed_notice(name, backlog.missed)
+            self.transport.write(ws_text_frame(notice))
+            self.counters.body_bytes += len(notice)
+            self.counters.framing_bytes += frame_header_size(len(notice))
         self.mailbox.put_backlog(backlog.messages)
+
+    def write_now(self, message: Message) -> bool:
+        """The mailbox's fast path: the shared pre-built frame, straight to the socket."""
+        transport = self.transport
+        if self.ws.closed or transport.is_closing() or self.protocol.writing_paused:
+            return False
+        transport.write(message.ws_wire)
+        self.counters.messages_sent += 1
+        self.counters.body_bytes += len(message.json)
+        self.counters.framing_bytes += len(message.ws_wire) - len(message.json)
+        return True
 
     def unsubscribe(self, command: dict[str, Any]) -> None:
         """Detach from a topic; leaving ``chat`` also leaves the room."""
@@ -173,18 +198,22 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     live = request.app[LIVE_KEY]
 
     # aiohttp's own limit (a bare 1009, no reason) only catches the absurd; ours explains.
+    # No permessage-deflate: frames are pre-built once for every subscriber, and
+    # the lab measures the protocol's own bytes.
     ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message
+        heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
     await ws.prepare(request)
     mailbox = Mailbox(settings.mailbox_size)
-    session = Session(ws, request.app[HUB_KEY], request.app[CHAT_KEY], mailbox, counters)
+    hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
+    session = Session(request, ws, hub, chat, mailbox, counters)
     live.open(request, "websocket", counters, mailbox)
     mailbox.on_close = lambda reason: _close_soon(ws, request, reason)
+    if first_topic is not None:
+        session.start(first_topic, since)
+    mailbox.direct = session.write_now
     writer = asyncio.create_task(session.pump())
     try:
-        if first_topic is not None:
-            await session.start(first_topic, since)
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 if len(msg.data) > settings.max_ws_message:
