@@ -1,0 +1,209 @@
+"""The report half: cost arithmetic, wire anatomy, generated conclusions, and a full build."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import costs, narrative, report
+from benchmarks.anatomy import parse_chunk, parse_frame
+from benchmarks.rundata import RunData, RunDataError, load_run
+from benchmarks.tables import at_delay, bandwidth_rows, staleness_cost_rows, trader_rows
+from benchmarks.tables_groups import longpoll_worst_rows
+
+FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
+CHARTS = ("latency-cdf", "latency-vs-delay", "staleness-sweep", "bytes-per-update",
+          "requests-per-minute", "scale")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture run copied to a temporary directory and built once for the module."""
+    run_dir = tmp_path_factory.mktemp("run") / "fixture-run"
+    shutil.copytree(FIXTURE, run_dir)
+    report.build(run_dir)
+    return run_dir
+
+
+def test_build_writes_reports_and_charts(built: Path) -> None:
+    """report.md, report.html and every chart as PNG and SVG are written."""
+    for name in ("report.md", "report.html"):
+        assert (built / name).stat().st_size > 1000
+    for chart in CHARTS:
+        assert (built / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (built / f"{chart}.svg").read_bytes()
+
+
+def test_html_is_self_contained(built: Path) -> None:
+    """Every image is embedded and nothing is fetched from the network."""
+    html = (built / "report.html").read_text(encoding="utf-8")
+    sources = re.findall(r'\bsrc="([^"]*)"', html)
+    assert len(sources) == len(CHARTS)
+    assert all(src.startswith("data:image/png;base64,") for src in sources)
+    assert "<link" not in html and "<script" not in html
+    assert "@import" not in html and "url(" not in html
+
+
+def test_key_sections_present(built: Path) -> None:
+    """Staleness cost, the 871-byte bandwidth table, RFC 6202 and the wire anatomy are there."""
+    md = (built / "report.md").read_text(encoding="utf-8")
+    for needle in (
+        "## 1. What staleness costs", "$/day", "websocket.org 2010: polling, 871 B of headers",
+        "| 6.6 | 66.5 | 664.5 |", "| 0.015 | 0.153 | 1.5 |", "RFC 6202",
+        "over three network transits", "## 9. Wire anatomy", "Sec-WebSocket-Accept:",
+        "masking key", "unmasked (payload XOR key)", "id: 1042", "5e\\r\\n",
+        "## Assumptions", "## Where every number comes from", "`trader-poll-delay25`",
+    ):
+        assert needle in md, needle
+    assert "${" not in md
+
+
+def test_cost_functions_match_hand_computed_values() -> None:
+    """Volatility, staleness, request and bandwidth arithmetic against worked numbers."""
+    sigma_s = costs.sigma_per_sqrt_second(0.2, costs.TRADING_SECONDS_PER_YEAR)
+    assert sigma_s == pytest.approx(0.2 / 2428.3327, rel=1e-6)  # √5,896,800 = 2428.33
+    # 0.5 s stale: σ_s·√(1/π) = 8.2361e-5 × 0.564190 = 4.6467e-5, i.e. $46.47 on $1M.
+    move = costs.expected_abs_return(sigma_s, 0.5)
+    assert move == pytest.approx(4.6467e-5, rel=1e-4)
+    assert costs.staleness_cost_usd_per_day(move, 1e6) == pytest.approx(46.467, rel=1e-4)
+    assert costs.per_day(1.0, 6.5) == 23_400
+    assert costs.request_cost_usd(2_500_000, 0.40) == pytest.approx(1.00)
+    assert costs.bandwidth_cost_usd(2e9, 0.09) == pytest.approx(0.18)
+    poll, socket = costs.websocket_org_mbps(1_000)
+    assert (round(poll, 1), round(socket, 3)) == (6.6, 0.015)
+    assert round(costs.websocket_org_mbps(10_000)[0]) == 66
+    assert round(costs.websocket_org_mbps(100_000)[0]) == 665
+
+
+def test_sampled_estimate_agrees_with_closed_form() -> None:
+    """One GBM draw per sample at a constant τ converges on σ·√(2τ/π)."""
+    sigma_s = costs.sigma_per_sqrt_second(0.2, costs.TRADING_SECONDS_PER_YEAR)
+    sampled = costs.sampled_abs_return(sigma_s, [0.25] * 20_000, seed=3)
+    assert sampled == pytest.approx(costs.expected_abs_return(sigma_s, 0.25), rel=0.03)
+
+
+def test_theoretical_latency_lines() -> None:
+    """Push d; long poll d and 3d; short poll d + I/2 and d + I; unknown transports none."""
+    assert costs.theoretical_latency_ms("websocket", 25) == (25, 25)
+    assert costs.theoretical_latency_ms("longpoll", 25) == (25, 75)
+    assert costs.theoretical_latency_ms("poll", 25, 0.5) == (275, 525)
+    assert costs.theoretical_latency_ms("floor", 25) is None
+
+
+def _scenario(results: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in results["scenarios"] if s["name"] == name)
+
+
+def _poll_faster(results: dict[str, Any]) -> None:
+    _scenario(results, "trader-poll-delay25")["latency_ms"]["p50"] = 20.0
+
+
+def _longpoll_over_three(results: dict[str, Any]) -> None:
+    for name in ("trader-longpoll-delay25", "trader-longpoll-delay50"):
+        _scenario(results, name)["latency_ms"]["max"] = 4.2 * (25 if "25" in name else 50)
+
+
+def _fatter_poll_headers(results: dict[str, Any]) -> None:
+    wire = _scenario(results, "trader-poll-delay25")["wire"]
+    wire["request_header_bytes"] = wire["requests"] * 900
+
+
+def _more_volume(results: dict[str, Any]) -> None:
+    results["settings"]["trade_volume_usd_per_day"] = 50_000_000.0
+
+
+def _conclusions(run: RunData) -> dict[str, str | None]:
+    settings, _ = report.resolve_settings(run.results, None)
+    trader = trader_rows(run)
+    reference = at_delay(trader, 25.0)
+    return {
+        "latency": narrative.latency(reference),
+        "rfc6202": narrative.rfc6202(longpoll_worst_rows(run)),
+        "bandwidth": narrative.bandwidth(reference, bandwidth_rows(run, settings)),
+        "staleness": narrative.staleness(staleness_cost_rows(run, settings), settings),
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "expected"),
+    [
+        (_poll_faster, "latency", "was not slower at the median"),
+        (_longpoll_over_three, "rfc6202", "over three network transits, as RFC 6202"),
+        (_fatter_poll_headers, "bandwidth", "more than websocket.org's 871"),
+        (_more_volume, "staleness", "$50,000,000 a day"),
+    ],
+    ids=["poll-faster-than-push", "longpoll-over-3d", "poll-headers-over-871", "volume-x50"],
+)
+def test_conclusions_follow_the_numbers(
+    mutate: Callable[[dict[str, Any]], None], key: str, expected: str
+) -> None:
+    """Changing one measured number (or setting) changes the sentence written from it."""
+    run = load_run(FIXTURE)
+    before = _conclusions(run)[key]
+    results = copy.deepcopy(run.results)
+    mutate(results)
+    after = _conclusions(RunData(results, run.latency_ms, run.staleness_ms))[key]
+    assert before and after and before != after
+    assert expected in after and expected not in before
+
+
+def test_settings_overrides_and_bad_settings() -> None:
+    """Flags override the run's settings and are listed; unknown or negative ones are refused."""
+    results = json.loads((FIXTURE / "results.json").read_text(encoding="utf-8"))
+    settings, changed = report.resolve_settings(results, {"usd_per_gb": 0.05, "clients": 10})
+    assert settings.usd_per_gb == 0.05 and settings.volatility == 0.2
+    assert changed == ["clients = 10 (run: 1000)", "usd_per_gb = 0.05 (run: 0.09)"]
+    with pytest.raises(ValueError, match="unknown report setting"):
+        report.resolve_settings(results, {"colour": 1})
+    with pytest.raises(ValueError, match="volatility must be a non-negative"):
+        report.resolve_settings(results, {"volatility": -1.0})
+
+
+def test_missing_groups_skip_charts_with_a_note(tmp_path: Path) -> None:
+    """A run with only trader scenarios still builds; absent charts say why."""
+    results = json.loads((FIXTURE / "results.json").read_text(encoding="utf-8"))
+    results["scenarios"] = [s for s in results["scenarios"] if s["group"] == "trader"]
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    shutil.copy(FIXTURE / "samples.csv", tmp_path / "samples.csv")
+    report.build(tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "*Chart skipped — Server cost and latency vs number of clients: no scale" in md
+    assert "*Chart skipped — Staleness vs poll interval" in md
+    assert not (tmp_path / "scale.png").exists()
+    assert "¹ No staleness samples" not in md  # results.json still has staleness means
+
+
+def test_cli_reports_a_bad_directory_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory without results.json gives exit status 2 and one clear line."""
+    assert report.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no results.json" in err and "Traceback" not in err
+    (tmp_path / "results.json").write_text('{"schema": "other"}', encoding="utf-8")
+    with pytest.raises(RunDataError, match="not a version 1"):
+        load_run(tmp_path)
+
+
+def test_websocket_frame_and_chunk_parsing() -> None:
+    """A masked client frame unmasks to its text; a chunk's size line is honoured."""
+    payload = b'{"type":"chat"}'
+    key = bytes.fromhex("01020304")
+    masked = bytes([0x81, 0x80 | len(payload)]) + key + bytes(
+        b ^ key[i % 4] for i, b in enumerate(payload)
+    )
+    frame = parse_frame(masked)
+    assert frame is not None and frame.fin and frame.opcode == 1 and frame.masked
+    assert frame.mask_key == key and frame.unmasked == payload
+    long_frame = parse_frame(bytes([0x82, 126]) + (300).to_bytes(2, "big") + bytes(300))
+    assert long_frame is not None and long_frame.length == 300 and len(long_frame.header) == 4
+    chunk = parse_chunk(b"5\r\nhello\r\n0\r\n\r\n")
+    assert chunk is not None and chunk.data == b"hello" and chunk.wire_len == 10
+    assert parse_chunk(b"a\r\nshort") is None
