@@ -1,0 +1,188 @@
+// The chat room: join with a name, receive on a chosen transport (falling
+// back by itself when WebSocket fails), send, leave, and show the log.
+//
+// Every piece of text from the network is put into the page with
+// textContent, never as HTML, so "<img src=x onerror=alert(1)>" shows as typed.
+// On WebSocket the socket itself joins, sends and (by closing) leaves; on the
+// HTTP transports those are POSTs to /api/chat, /api/chat/join, /api/chat/leave.
+
+import { fetchSnapshot, postJson } from "./api.js";
+import { connectWithFallback, describeFallback } from "./chat-connect.js";
+import { createSource, LABELS } from "./sources.js";
+
+const State = Object.freeze({ OUT: "out", JOINING: "joining", IN: "in", LEAVING: "leaving" });
+const HISTORY = 50;
+const MAX_LOG = 200;
+
+export class Chat {
+  constructor(root) {
+    this.root = root;
+    this.state = State.OUT;
+    this.user = null;
+    this.source = null;
+    const $ = (id) => root.querySelector(`#${id}`);
+    this.el = {
+      user: $("chat-user"), via: $("chat-via"), joinForm: $("chat-join-form"), join: $("chat-join"),
+      leave: $("chat-leave"), form: $("chat-form"), text: $("chat-text"), log: $("chat-log"),
+      online: $("chat-online"), transport: $("chat-transport"), reason: $("chat-reason"),
+      status: $("chat-status"),
+    };
+  }
+
+  start() {
+    this.el.joinForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.join();
+    });
+    this.el.leave.addEventListener("click", () => this.leave());
+    this.el.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    addEventListener("pagehide", () => this.leaveOnUnload());
+    this.render();
+  }
+
+  async join() {
+    if (this.state !== State.OUT) return this.state === State.IN;
+    const user = this.el.user.value.trim();
+    if (!user) {
+      this.say("Enter your name to join.");
+      this.el.user.focus();
+      return false;
+    }
+    this.setState(State.JOINING);
+    this.say(`Connecting as ${user}…`);
+    try {
+      const { head } = await fetchSnapshot("chat");
+      const since = Math.max(0, head - HISTORY);
+      const { source, skipped } = await connectWithFallback(this.el.via.value, (kind) =>
+        this.makeSource(kind, since, user),
+      );
+      this.source = source;
+      this.user = user;
+      this.showTransport(source.kind, describeFallback(source.kind, skipped));
+      if (source.kind !== "websocket") await postJson("/api/chat/join", { user });
+      this.setState(State.IN);
+      this.say("");
+      if (document.activeElement === document.body || !document.activeElement) this.el.text.focus();
+      return true;
+    } catch (err) {
+      this.source?.stop("idle");
+      this.source = null;
+      this.setState(State.OUT);
+      this.say(`Could not join: ${err.message}`);
+      return false;
+    }
+  }
+
+  makeSource(kind, since, user) {
+    const source = createSource(kind, {
+      topic: "chat",
+      since,
+      user,
+      handlers: {
+        message: (msg) => this.show(msg.data),
+        status: (state, detail) => {
+          if (source === this.source && this.state === State.IN) {
+            this.say(state === "open" ? "" : `${state}${detail ? `: ${detail}` : ""}`);
+          }
+        },
+        notice: (text) => this.say(text),
+      },
+    });
+    return source;
+  }
+
+  async send() {
+    const text = this.el.text.value;
+    if (!text.trim()) return;
+    if (!(await this.join())) return;
+    try {
+      if (this.source.kind === "websocket") {
+        if (!this.source.send({ type: "chat", user: this.user, text })) {
+          throw new Error("the socket is not open; try again in a moment");
+        }
+      } else {
+        await postJson("/api/chat", { user: this.user, text });
+      }
+      this.el.text.value = "";
+    } catch (err) {
+      this.say(`Not sent: ${err.message}`);
+    }
+  }
+
+  async leave() {
+    if (this.state !== State.IN) return;
+    this.setState(State.LEAVING);
+    try {
+      if (this.source.kind !== "websocket") await postJson("/api/chat/leave", { user: this.user });
+    } catch (err) {
+      this.say(`Leave failed: ${err.message}`);
+    }
+    this.source.stop("idle");
+    this.source = null;
+    this.showTransport(null, "");
+    this.el.online.textContent = "—";
+    this.setState(State.OUT);
+    this.el.user.focus();
+  }
+
+  leaveOnUnload() {
+    if (this.state !== State.IN) return;
+    if (this.source.kind !== "websocket") {
+      navigator.sendBeacon("/api/chat/leave", JSON.stringify({ user: this.user }));
+    }
+    this.source.stop("idle");
+  }
+
+  /** Append one chat event to the log, as text. */
+  show(data) {
+    const item = document.createElement("li");
+    item.className = `entry-${data.kind}`;
+    const time = document.createElement("time");
+    time.textContent = new Date().toLocaleTimeString();
+    const who = document.createElement("b");
+    who.textContent = data.user;
+    item.append(time, " ", who);
+    if (data.kind === "message") {
+      const text = document.createElement("span");
+      text.className = "chat-text";
+      text.textContent = data.text;
+      item.append(": ", text);
+    } else {
+      item.append(data.kind === "join" ? " joined" : " left");
+    }
+    const log = this.el.log;
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.append(item);
+    while (log.children.length > MAX_LOG) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    this.el.online.textContent = String(data.online);
+  }
+
+  showTransport(kind, reason) {
+    this.el.transport.textContent = kind ? LABELS[kind] : "not connected";
+    this.el.transport.dataset.transport = kind ?? "";
+    this.el.reason.textContent = reason;
+    this.el.reason.hidden = !reason;
+  }
+
+  say(text) {
+    this.el.status.textContent = text;
+  }
+
+  setState(state) {
+    this.state = state;
+    this.render();
+  }
+
+  render() {
+    const out = this.state === State.OUT;
+    this.el.user.disabled = !out;
+    this.el.via.disabled = !out;
+    this.el.join.disabled = !out;
+    this.el.leave.disabled = this.state !== State.IN;
+    this.root.dataset.state = this.state;
+  }
+}

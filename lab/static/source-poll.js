@@ -1,0 +1,48 @@
+// Short poll: GET /api/poll?topic=…&since=N every `interval` ms.
+//
+// Each answer carries every message newer than `since` still buffered, so a
+// short poll loses nothing while it keeps up — it is only late. fetchBatch()
+// is shared with the long poll, whose answers have the same body.
+
+import { localNowUs } from "./clock.js";
+import { requestHeaderEstimate, responseHeaderSize } from "./wire.js";
+import { Source, sleep } from "./source.js";
+
+const decoder = new TextDecoder();
+
+/** GET a poll-shaped body, meter it, deliver its messages; returns the body. */
+export async function fetchBatch(source, path, signal) {
+  const response = await fetch(path, { cache: "no-store", signal });
+  const raw = await response.arrayBuffer();
+  const recvUs = localNowUs();
+  source.meter({
+    requests: 1,
+    requestHeaderBytes: requestHeaderEstimate("GET", path),
+    responseHeaderBytes: responseHeaderSize(response),
+    bodyBytes: raw.byteLength,
+  });
+  const text = decoder.decode(raw);
+  if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 120)}`);
+  const body = JSON.parse(text);
+  for (const msg of body.messages) source.deliver(msg, recvUs);
+  return body;
+}
+
+export class PollSource extends Source {
+  static kind = "poll";
+
+  async open(signal) {
+    while (!signal.aborted) {
+      try {
+        const body = await fetchBatch(this, this.path("/api/poll"), signal);
+        if (this.lastSeq === null || this.lastSeq < body.head) this.lastSeq = body.head;
+        this.opened(`every ${this.interval} ms`);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (!(await this.backoff(err.message, signal))) return;
+        continue;
+      }
+      await sleep(this.interval, signal);
+    }
+  }
+}
