@@ -23,6 +23,8 @@ from benchmarks.results import Results, ScenarioResult
 from benchmarks.scenarios import Scenario
 
 _console = Console()
+if not _console.is_terminal:  # a pipe or a file: don't wrap at 80 columns
+    _console = Console(width=160)
 
 
 def print_list(suites: Mapping[str, Sequence[Scenario]]) -> None:

@@ -11,10 +11,14 @@ the relay. Each worker speaks a line protocol, JSON on stdin/stdout:
    message (or the ready timeout passed; failures are counted, not hidden);
 3. on ``{"window": [start_us, end_us], "drain_s": s}`` it records every message
    whose publish time ``t_us`` falls inside the window, its own CPU seconds over
-   the window and the clients' wire counters at both edges; it keeps listening
-   ``drain_s`` after the window for in-window messages still on their way;
-4. it closes its clients, writes its report (:func:`run` docstring) to the
-   job's ``out`` file and prints ``{"event": "done"}``.
+   the window and the clients' wire counters at both edges;
+4. each client stops right after its first message published *after* the
+   window: messages arrive in seq order, so by then every in-window message is
+   in, and stopping between messages leaves nothing of its own in flight (the
+   close handshake then makes the byte counts final). A client still waiting
+   ``drain_s`` after the window is cancelled instead;
+5. it writes its report (:func:`run` docstring) to the job's ``out`` file and
+   prints ``{"event": "done"}``.
 
 End of stdin before the window ends stops the worker early. The worker measures
 nothing about the server; it does not retry a client that failed to connect.
@@ -69,6 +73,7 @@ class Worker:
     staleness: list[tuple[int, int, int]] = field(default_factory=list)
     final_stats: dict[int, dict[str, int]] = field(default_factory=dict)
     transports: set[str] = field(default_factory=set)
+    finished: set[int] = field(default_factory=set)
     all_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def on_message(self, idx: int, received: Any) -> None:
@@ -82,7 +87,9 @@ class Worker:
             sampler.observe(received)
         if self.job.get("keep_arrivals"):
             self.arrivals.append((idx, received.seq, received.recv_us))
-        if self.window.start_us <= received.t_us < self.window.end_us:
+        if received.t_us >= self.window.end_us:
+            self.finished.add(idx)
+        elif received.t_us >= self.window.start_us:
             seen = self.seen.setdefault(idx, set())
             if received.seq not in seen:
                 seen.add(received.seq)
@@ -117,7 +124,10 @@ async def _client(worker: Worker, idx: int, gate: asyncio.Semaphore) -> None:
             worker.transports.add(client.transport)
             async for received in client:
                 worker.on_message(idx, received)
-        worker.errors[idx] = "the message stream ended"
+                if idx in worker.finished:
+                    break  # in seq order, so every in-window message is in; nothing in flight
+        if idx not in worker.finished:
+            worker.errors[idx] = "the message stream ended"
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a client's failure is a result, not a crash
@@ -140,9 +150,9 @@ async def _staleness_ticker(worker: Worker, period_s: float) -> None:
             await asyncio.sleep(delay)
         now = time.time_ns() // 1000
         for idx, sampler in worker.samplers.items():
-            if idx in worker.ready:
-                sampler.sample(now)
-                worker.staleness.append((idx, now, sampler.samples[-1]))
+            age = sampler.sample(now)
+            if age is not None:
+                worker.staleness.append((idx, now, age))
         tick += period_us
         while tick <= now:  # a late tick is skipped, not bunched
             tick += period_us
@@ -207,10 +217,12 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         ]
         await _edge(worker, worker.window.end_us, False)
         await asyncio.gather(*side)
-        stop_at = loop.time() + command.get("drain_s", 0.5)
         eof = asyncio.create_task(reader.read())  # end of stdin = stop now
-        await asyncio.wait([eof], timeout=max(0.0, stop_at - loop.time()))
+        all_stopped = asyncio.create_task(asyncio.wait(tasks))
+        await asyncio.wait([eof, all_stopped], timeout=command.get("drain_s", 1.0),
+                           return_when=asyncio.FIRST_COMPLETED)
         eof.cancel()
+        all_stopped.cancel()
     finally:
         for task in tasks:
             task.cancel()

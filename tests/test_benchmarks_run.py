@@ -1,0 +1,180 @@
+"""The benchmark runner: scenario data, the results model, /proc readings, the CLI, and
+the quick suite end to end with sanity checks on what it measured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from benchmarks import procstats
+from benchmarks.results import Results, ResultsError, ScenarioResult, load
+from benchmarks.scenarios import PUSH_TRANSPORTS, SUITES, TRANSPORTS, all_scenarios, select
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK_DELAY = 25
+
+
+def runner(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m benchmarks.run`` with ``args`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", *args], cwd=ROOT, capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    """The quick suite, run once for the whole module."""
+    out = tmp_path_factory.mktemp("quick")
+    done = runner("--suite", "quick", "--out", str(out), "--no-report", timeout=58.0)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return load(out)
+
+
+def trader(results: Results, transport: str) -> ScenarioResult:
+    """The quick suite's trader scenario for ``transport``."""
+    return results.scenario(f"trader-{transport}-delay{QUICK_DELAY}")
+
+
+def test_suites_fit_their_time_budgets() -> None:
+    """Estimated durations stay inside the quick and standard budgets; names are unique."""
+    assert sum(s.estimate_s() for s in SUITES["quick"]) <= 50
+    assert sum(s.estimate_s() for s in SUITES["standard"]) <= 290
+    names = [s.name for suite in SUITES.values() for s in suite]
+    assert len(all_scenarios()) == len(set(names))
+
+
+def test_select_rejects_unknown_names() -> None:
+    """Selecting an unknown scenario or suite raises KeyError naming it."""
+    with pytest.raises(KeyError, match="nope"):
+        select("quick", ["nope"])
+    with pytest.raises(KeyError, match="huge"):
+        select("huge")
+    assert [s.name for s in select("quick", ["trader-sse-delay25"])] == ["trader-sse-delay25"]
+
+
+def test_results_model_validates_on_load(tmp_path: Path) -> None:
+    """A results document round-trips; a wrong type or version is a ResultsError naming it."""
+    doc = {
+        "schema": "right-now-lab/results", "version": 1, "created": "2026-01-01T00:00:00+00:00",
+        "suite": "quick", "seed": 1,
+        "environment": {"python": "3.11", "aiohttp": "3.14", "os": "Linux", "cpu_count": 2,
+                        "machine": "x86_64", "hostname_hash": "abc"},
+        "settings": {"volatility": 0.2, "rate": 10, "trade_volume_usd_per_day": 1e6,
+                     "usd_per_million_requests": 0.4, "usd_per_gb": 0.09},
+        "scenarios": [{"name": "a", "group": "trader", "params": {}, "status": "ok",
+                       "latency_ms": {"count": 1, "p50": 1, "p99": 2}}],
+        "anatomy": {},
+    }
+    path = tmp_path / "results.json"
+    path.write_bytes(orjson.dumps(doc))
+    results = load(tmp_path)
+    assert results.scenario("a").latency_ms.p50 == 1.0
+    assert Results.from_dict(orjson.loads(orjson.dumps(results.to_dict()))) == results
+    doc["scenarios"][0]["latency_ms"]["count"] = "one"
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(ResultsError, match=r"scenarios\[0\]\.latency_ms\.count"):
+        load(path)
+    doc["version"] = 99
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(ResultsError, match="version"):
+        load(path)
+
+
+def test_procstats_reads_this_process() -> None:
+    """CPU seconds grow with work; resident and peak memory are positive and ordered."""
+    before = procstats.sample(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    after = procstats.sample(os.getpid())
+    assert after.cpu_s > before.cpu_s
+    assert 0 < after.rss_bytes <= after.peak_rss_bytes
+    with pytest.raises(procstats.ProcessGone):
+        procstats.sample(2**22 + 1)
+
+
+def test_list_shows_every_suite() -> None:
+    """``--list`` names every suite and scenario and exits 0."""
+    done = runner("--list")
+    assert done.returncode == 0
+    for suite in SUITES:
+        assert f"{suite}:" in done.stdout
+    assert "trader-websocket-delay50" in done.stdout
+
+
+def test_unknown_only_is_a_one_line_error() -> None:
+    """An unknown ``--only`` name exits 2 with one line on stderr and no traceback."""
+    done = runner("--only", "no-such-scenario")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "no-such-scenario" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_keeps_results_and_stops_children(tmp_path: Path) -> None:
+    """SIGINT mid-scenario: exit 130, no traceback, the cut scenario recorded as interrupted."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.run", "--only", "trader-sse-delay25", "--out",
+         str(tmp_path), "--no-report"], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    server_log = tmp_path / "logs" / "trader-sse-delay25.server.log"
+    deadline = time.monotonic() + 15
+    while not server_log.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    results = load(tmp_path)
+    assert results.scenario("trader-sse-delay25").status == "interrupted"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_quick_suite_reconciles(quick: Results, transport: str) -> None:
+    """Every delivery counted; client bytes equal the relay's; requests equal the server's."""
+    result = trader(quick, transport)
+    assert result.status == "ok", result.error
+    assert result.transport == transport
+    assert result.published and result.delivered == result.published
+    assert result.latency_ms is not None and result.latency_ms.count == result.delivered
+    wire, relay, server = result.wire, result.relay, result.server
+    assert wire is not None and relay is not None and server is not None
+    assert wire.bytes_sent == relay.bytes_upstream
+    assert wire.bytes_received == relay.bytes_downstream
+    assert server.stats_run is not None
+    assert wire.requests == server.stats_run["requests"]
+    assert wire.gaps == 0 and wire.duplicates == 0
+    assert server.cpu_s > 0 and server.peak_rss_bytes >= server.rss_start_bytes > 0
+    assert not result.loadgen.saturated
+
+
+@pytest.mark.parametrize("transport", PUSH_TRANSPORTS)
+def test_push_beats_half_the_poll_interval(quick: Results, transport: str) -> None:
+    """A push transport's median latency is below half the short-poll interval."""
+    poll = trader(quick, "poll")
+    push = trader(quick, transport)
+    assert push.latency_ms.p50 < poll.params["interval_s"] * 1000 / 2
+    assert push.latency_ms.p50 >= QUICK_DELAY  # the relay's one-way delay really applies
+
+
+def test_quick_suite_sweep_faults_and_anatomy(quick: Results) -> None:
+    """Staleness grows with the poll interval; cuts are seen and recovered; anatomy is kept."""
+    sweep = sorted((s for s in quick.scenarios if s.group == "poll_sweep"),
+                   key=lambda s: s.params["interval_s"])
+    assert len(sweep) >= 2
+    assert sweep[0].staleness_ms.p50 < sweep[-1].staleness_ms.p50
+    for fault in (s for s in quick.scenarios if s.group == "faults"):
+        assert fault.status == "ok", fault.error
+        assert fault.relay.cuts >= 1 and fault.wire.reconnects >= 1
+        assert fault.recovery_ms is not None and fault.recovery_ms.count >= 1
+        assert fault.wire.bytes_sent == fault.relay.bytes_upstream
+        assert fault.wire.bytes_received <= fault.relay.bytes_downstream
+    assert set(quick.anatomy) == set(TRANSPORTS)
