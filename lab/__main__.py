@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -19,7 +20,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from lab.app import create_app
+from lab.app import FOLLOW_KEY, create_app, make_ticks
+from lab.cluster import Link, run_primary
 from lab.feed import FeedError
 from lab.settings import DEFAULT_SYMBOLS, Settings
 
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "before it is dropped as a slow consumer")
     add("--heartbeat", type=float, default=d.heartbeat, help="seconds between heartbeats on "
         "streams, SSE and WebSocket pings")
+    add("--workers", type=int, default=d.workers, help="server processes sharing one feed and "
+        "one port (SO_REUSEPORT); 1 serves from a single process")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -74,6 +78,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         mailbox_size=args.mailbox,
         heartbeat=args.heartbeat,
+        workers=args.workers,
+        log_level=args.log_level,
     )
 
 
@@ -119,22 +125,14 @@ def _peer(transport: asyncio.BaseTransport | None) -> str:
     return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
-async def serve(settings: Settings) -> None:
-    """Listen, announce the URLs, and run until SIGINT or SIGTERM."""
-    app = create_app(settings)
-    access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
-    await runner.setup()
-    if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
-        assert runner.server is not None
-        log_tcp_connections(runner.server)
-    site = web.TCPSite(runner, settings.host, settings.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-    port = runner.addresses[0][1]
+def configure_logging(level: str, process: str | None = None) -> None:
+    """Log to stderr at ``level``; worker processes tag their lines."""
+    tag = f"[{process}] " if process else ""
+    logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
+
+
+def announce(settings: Settings, port: int) -> None:
+    """Print where to point a browser (every LAN address when serving a classroom)."""
     if settings.host in ("0.0.0.0", "::", ""):
         print(f"Right Now Lab serving on http://127.0.0.1:{port}/", flush=True)
         for address in lan_addresses():
@@ -142,30 +140,77 @@ async def serve(settings: Settings) -> None:
                   f"http://{address}:{port}/dashboard", flush=True)
     else:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
-    stop = asyncio.Event()
+
+
+async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> web.AppRunner:
+    """Set up and start listening; a port that cannot be had is a one-line SystemExit."""
+    access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
+    await runner.setup()
+    if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
+        assert runner.server is not None
+        log_tcp_connections(runner.server)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    gc.collect()
+    gc.freeze()  # start-up objects never need collecting again: shorter collector pauses
+    return runner
+
+
+async def wait_for_signal(*also: asyncio.Future[object]) -> None:
+    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes)."""
+    stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    await asyncio.wait({stop, *also}, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def serve(settings: Settings) -> None:
+    """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
+    runner = await start_site(create_app(settings), settings, reuse_port=False)
+    announce(settings, runner.addresses[0][1])
     try:
-        await stop.wait()
+        await wait_for_signal()
     finally:
         await runner.cleanup()
+
+
+async def serve_worker(settings: Settings, link_path: str) -> None:
+    """One worker of ``--workers N``: mirror the primary, share its port, run until told."""
+    reader, writer = await asyncio.open_unix_connection(link_path)
+    link = Link(reader, writer)
+    app = create_app(settings, link)
+    runner = await start_site(app, settings, reuse_port=True)
+    link.send({"op": "ready"})
+    try:
+        await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too
+    finally:
+        await runner.cleanup()
+        writer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         settings = settings_from(args)
-        asyncio.run(serve(settings))
+        if settings.workers == 1:
+            asyncio.run(serve(settings))
+            return 0
+        ticks = make_ticks(settings)  # a bad replay file fails here, before any worker starts
+        return asyncio.run(run_primary(settings, ticks, lambda port: announce(settings, port)))
     except (ValueError, FeedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from lab.chat import CHAT_KEY, setup_chat
+from lab.cluster import Link, RemoteChatRoom, follow_primary
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub, now_us
 from lab.settings import Settings
@@ -40,6 +41,8 @@ log = logging.getLogger("lab")
 STATIC_DIR = Path(__file__).parent / "static"
 TICKS_KEY = web.AppKey("ticks", Iterator)
 STARTED_KEY = web.AppKey("started", float)
+LINK_KEY = web.AppKey("link", Link)
+FOLLOW_KEY = web.AppKey("follow", asyncio.Task)
 
 TRANSPORT_BY_PATH = {
     "/api/poll": "poll",
@@ -116,10 +119,26 @@ async def shut_down_live(app: web.Application) -> None:
     app[HUB_KEY].close(SHUTDOWN)
 
 
+def sum_snapshots(snapshots: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """Add up counter snapshots of several worker processes."""
+    total: dict[str, dict[str, int]] = {}
+    for snapshot in snapshots:
+        for transport, counters in snapshot.items():
+            into = total.setdefault(transport, dict.fromkeys(counters, 0))
+            for name, value in counters.items():
+                into[name] += value
+    return total
+
+
 async def handle_stats(request: web.Request) -> web.Response:
-    """``GET /api/stats``: counters per transport, topic heads and subscribers."""
+    """``GET /api/stats``: counters per transport (all workers), topic heads and subscribers."""
     app = request.app
-    snapshot = app[STATS_KEY].snapshot()
+    link = app.get(LINK_KEY)
+    if link is None:
+        snapshot, workers = app[STATS_KEY].snapshot(), 1
+    else:
+        snapshots = (await link.request({"op": "stats"}))["stats"]
+        snapshot, workers = sum_snapshots(snapshots), len(snapshots)
     other = snapshot.pop("other")
     topics = {
         name: {"head": topic.head, "subscribers": topic.subscriber_count}
@@ -131,6 +150,7 @@ async def handle_stats(request: web.Request) -> web.Response:
         "other": other,
         "topics": topics,
         "uptime_s": round(time.monotonic() - app[STARTED_KEY], 3),
+        "workers": workers,
     }
     return json_response(orjson.dumps(body))
 
@@ -153,10 +173,25 @@ def _page(name: str) -> Handler:
     return handler
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
-    """Build the lab's application for ``settings`` (defaults when omitted)."""
+async def follow_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """In a worker: mirror the primary's hub while the app runs."""
+    link = app[LINK_KEY]
+    task = asyncio.create_task(
+        follow_primary(link, app[HUB_KEY], app[STATS_KEY].snapshot), name="follow-primary"
+    )
+    app[FOLLOW_KEY] = task
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def create_app(settings: Settings | None = None, link: Link | None = None) -> web.Application:
+    """Build the lab's application for ``settings`` (defaults when omitted).
+
+    With a ``link`` the app is a worker of ``python -m lab --workers N``: its
+    hub mirrors the primary's, and chat and counters go through the link.
+    """
     settings = settings or Settings()
-    ticks = make_ticks(settings)
     app = web.Application(
         middlewares=[count_and_explain], client_max_size=settings.max_body
     )
@@ -165,13 +200,18 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
     app[BODY_CACHE_KEY] = BodyCache()
-    app[TICKS_KEY] = ticks
     app[STARTED_KEY] = time.monotonic()
-    setup_chat(app)
+    if link is None:
+        app[TICKS_KEY] = make_ticks(settings)
+        app.cleanup_ctx.append(feed_lifetime)
+        setup_chat(app)
+    else:
+        app[LINK_KEY] = link
+        app.cleanup_ctx.append(follow_lifetime)
+        setup_chat(app, RemoteChatRoom(link, app[HUB_KEY]))
 
     app.on_response_prepare.append(add_headers_and_count)
     app.on_shutdown.append(shut_down_live)
-    app.cleanup_ctx.append(feed_lifetime)
 
     router = app.router
     router.add_get("/api/poll", handle_poll)

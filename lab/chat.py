@@ -11,7 +11,7 @@ sessions, and "online" falls by one when either leaves.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -49,8 +49,25 @@ def validate_text(value: Any) -> str:
     return value
 
 
+class ChatService(Protocol):
+    """What the transports need of a chat room: a local one, or one in another process."""
+
+    @property
+    def online(self) -> int:
+        """Number of joined sessions (as last announced, for a remote room)."""
+
+    async def join(self, user: Any) -> Message:
+        """Add a session for ``user``; the published join event."""
+
+    async def leave(self, user: Any) -> Message:
+        """Remove one session of ``user``; the published leave event."""
+
+    async def say(self, user: Any, text: Any) -> Message:
+        """Publish a message from ``user``."""
+
+
 class ChatRoom:
-    """Who is in the chat, and the events that announce it."""
+    """Who is in the chat, and the events that announce it (the authoritative room)."""
 
     def __init__(self, topic: Topic) -> None:
         self.topic = topic
@@ -61,13 +78,13 @@ class ChatRoom:
         """Number of joined sessions."""
         return sum(self._sessions.values())
 
-    def join(self, user: Any) -> Message:
+    async def join(self, user: Any) -> Message:
         """Add a session for ``user`` and announce it."""
         name = validate_user(user)
         self._sessions[name] += 1
         return self._publish("join", name)
 
-    def leave(self, user: Any) -> Message:
+    async def leave(self, user: Any) -> Message:
         """Remove one session of ``user`` and announce it."""
         name = validate_user(user)
         if self._sessions[name] <= 0:
@@ -78,7 +95,7 @@ class ChatRoom:
             del self._sessions[name]
         return self._publish("leave", name)
 
-    def say(self, user: Any, text: Any) -> Message:
+    async def say(self, user: Any, text: Any) -> Message:
         """Publish a message from ``user``."""
         name, body = validate_user(user), validate_text(text)
         return self._publish("message", name, body)
@@ -91,7 +108,7 @@ class ChatRoom:
         return self.topic.publish(data)
 
 
-CHAT_KEY = web.AppKey("chat", ChatRoom)
+CHAT_KEY = web.AppKey("chat", ChatService)
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
@@ -109,7 +126,7 @@ async def handle_chat(request: web.Request) -> web.Response:
     """``POST /api/chat {"user", "text"}`` → 201 with the published message."""
     body = await _json_object(request)
     try:
-        message = request.app[CHAT_KEY].say(body.get("user"), body.get("text"))
+        message = await request.app[CHAT_KEY].say(body.get("user"), body.get("text"))
     except ChatError as exc:
         raise json_error(web.HTTPBadRequest, str(exc)) from None
     return json_response(message.json, status=201)
@@ -119,7 +136,7 @@ async def handle_join(request: web.Request) -> web.Response:
     """``POST /api/chat/join {"user"}`` → 201 with the join event."""
     body = await _json_object(request)
     try:
-        message = request.app[CHAT_KEY].join(body.get("user"))
+        message = await request.app[CHAT_KEY].join(body.get("user"))
     except ChatError as exc:
         raise json_error(web.HTTPBadRequest, str(exc)) from None
     return json_response(message.json, status=201)
@@ -129,7 +146,7 @@ async def handle_leave(request: web.Request) -> web.Response:
     """``POST /api/chat/leave {"user"}`` → 200 with the leave event; 404 if not joined."""
     body = await _json_object(request)
     try:
-        message = request.app[CHAT_KEY].leave(body.get("user"))
+        message = await request.app[CHAT_KEY].leave(body.get("user"))
     except NotInChat as exc:
         raise json_error(web.HTTPNotFound, str(exc)) from None
     except ChatError as exc:
@@ -137,9 +154,9 @@ async def handle_leave(request: web.Request) -> web.Response:
     return json_response(message.json)
 
 
-def setup_chat(app: web.Application) -> None:
-    """Create the room on the hub's chat topic and add its routes."""
-    app[CHAT_KEY] = ChatRoom(app[HUB_KEY]["chat"])
+def setup_chat(app: web.Application, room: ChatService | None = None) -> None:
+    """Add the chat routes; the room defaults to a local one on the hub's chat topic."""
+    app[CHAT_KEY] = room if room is not None else ChatRoom(app[HUB_KEY]["chat"])
     app.router.add_post("/api/chat", handle_chat)
     app.router.add_post("/api/chat/join", handle_join)
     app.router.add_post("/api/chat/leave", handle_leave)

@@ -277,6 +277,8 @@ class Topic:
         self._mailboxes: set[Mailbox] = set()
         self._beyond: asyncio.Future[None] | None = None
         self.closed = False
+        # Called with every new message (e.g. to replicate it to worker processes).
+        self.listeners: list[Callable[[Message], None]] = []
 
     def __hash__(self) -> int:
         return id(self)
@@ -288,18 +290,32 @@ class Topic:
 
     def publish(self, data: Mapping[str, Any]) -> Message:
         """Give ``data`` the next seq and a timestamp, buffer it and fan it out."""
-        self.head += 1
-        message = Message.build(self.name, self.head, self._clock(), data)
+        message = Message.build(self.name, self.head + 1, self._clock(), data)
+        self._deliver(message)
+        return message
+
+    def ingest(self, message: Message) -> None:
+        """Take a message sequenced elsewhere (a replica of the primary's hub).
+
+        The first message sets the starting point; after that seq must rise by one.
+        """
+        if self.head and message.seq != self.head + 1:
+            raise ValueError(f"{self.name}: expected seq {self.head + 1}, got {message.seq}")
+        self._deliver(message)
+
+    def _deliver(self, message: Message) -> None:
+        self.head = message.seq
         self._ring.append(message)
-        key = data.get(self.key_field) if self.key_field else None
+        key = message.data.get(self.key_field) if self.key_field else None
         self._latest[key] = message
+        for listener in self.listeners:
+            listener(message)
         # Iterate over a copy: an overflowing mailbox detaches itself.
         for mailbox in tuple(self._mailboxes):
             mailbox.put(message)
         if self._beyond is not None:
             self._beyond.set_result(None)
             self._beyond = None
-        return message
 
     def close(self) -> None:
         """Release every waiter (used at shutdown); publishing still works."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class Settings:
     longpoll_max: float = 120.0
     max_body: int = 64 * 1024
     max_ws_message: int = 4 * 1024
+    workers: int = 1
+    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         checks = (
@@ -46,7 +49,12 @@ class Settings:
             (self.mailbox_size >= 1, "mailbox size must be at least 1"),
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
+            (1 <= self.workers <= 64, "workers must be 1..64"),
         )
         for ok, reason in checks:
             if not ok:
                 raise ValueError(reason)
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -4,18 +4,12 @@
 // It draws what its source reports and keeps the last prices of every symbol,
 // so following another symbol redraws at once. It never talks to the network.
 
+import { formatBytes } from "./format.js";
 import { LABELS } from "./sources.js";
 import { Sparkline } from "./sparkline.js";
 
 const HISTORY = 120;
 const LATENCY_WINDOW = 100;
-
-/** "1.2 kB"-style byte counts. */
-export function formatBytes(n) {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  return `${(n / 1e6).toFixed(2)} MB`;
-}
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -65,7 +59,7 @@ export class Panel {
     this.symbol = symbol;
     this.field("symbol").textContent = symbol;
     const history = this.histories.get(symbol) ?? [];
-    this.field("price").textContent = history.length ? history.at(-1).toFixed(2) : "—";
+    this.field("price").textContent = history.length ? history.at(-1).toFixed(4) : "—";
     this.latencies = [];
     this.field("latency").textContent = "—";
     this.field("latency-median").textContent = "—";
@@ -82,7 +76,7 @@ export class Panel {
     const latencyMs = (recvUs + this.clock.offsetUs - msg.t_us) / 1000;
     this.latencies.push(latencyMs);
     if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
-    this.field("price").textContent = price.toFixed(2);
+    this.field("price").textContent = price.toFixed(4);
     this.field("latency").textContent = `${latencyMs.toFixed(1)} ms`;
     this.field("latency-median").textContent = `${median(this.latencies).toFixed(1)} ms`;
     this.chart.push(price);

@@ -25,12 +25,13 @@ drains the queue as the client catches up.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from lab.chat import CHAT_KEY, ChatError, ChatRoom, validate_user
+from lab.chat import CHAT_KEY, ChatError, ChatService, validate_user
 from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, ws_text_frame
 from lab.stats import TransportCounters
 from lab.transports.common import (
@@ -46,6 +47,8 @@ from lab.transports.common import (
 )
 
 _closing: set[asyncio.Task[None]] = set()  # strong references until each close finishes
+
+log = logging.getLogger("lab.connections")
 
 CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER}
 
@@ -67,7 +70,7 @@ class Session:
         request: web.Request,
         ws: web.WebSocketResponse,
         hub: Hub,
-        chat: ChatRoom,
+        chat: ChatService,
         mailbox: Mailbox,
         counters: TransportCounters,
     ) -> None:
@@ -117,7 +120,7 @@ class Session:
             validate_user(user)
         self.start(topic.name, since)
         if user is not None:
-            self.chat.join(user)
+            await self.chat.join(user)
             self.user = user
 
     def start(self, name: str, since: int | None) -> None:
@@ -145,7 +148,7 @@ class Session:
         self.counters.framing_bytes += len(message.ws_wire) - len(message.json)
         return True
 
-    def unsubscribe(self, command: dict[str, Any]) -> None:
+    async def unsubscribe(self, command: dict[str, Any]) -> None:
         """Detach from a topic; leaving ``chat`` also leaves the room."""
         name = command.get("topic")
         if name not in self.hub or self.hub[name] not in self.mailbox.topics:
@@ -153,17 +156,17 @@ class Session:
         self.hub[name].detach(self.mailbox)
         self.mailbox.discard_topic(name)
         if name == "chat":
-            self.leave()
+            await self.leave()
 
-    def say(self, command: dict[str, Any]) -> None:
+    async def say(self, command: dict[str, Any]) -> None:
         """Publish a chat message from this socket."""
-        self.chat.say(command.get("user", self.user), command.get("text"))
+        await self.chat.say(command.get("user", self.user), command.get("text"))
 
-    def leave(self) -> None:
+    async def leave(self) -> None:
         """Leave the chat room if this socket joined it."""
         if self.user is not None:
             user, self.user = self.user, None
-            self.chat.leave(user)
+            await self.chat.leave(user)
 
     async def handle_text(self, text: str) -> bool:
         """Carry out one command; False when the socket was closed for it."""
@@ -179,9 +182,9 @@ class Session:
             if kind == "subscribe":
                 await self.subscribe(command)
             elif kind == "unsubscribe":
-                self.unsubscribe(command)
+                await self.unsubscribe(command)
             elif kind == "chat":
-                self.say(command)
+                await self.say(command)
             else:
                 raise CommandError(f"unknown command type {kind!r}")
         except (CommandError, ChatError) as exc:
@@ -230,7 +233,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     finally:
         if mailbox.closed_reason == SLOW_CONSUMER:
             counters.slow_consumers_dropped += 1
-        session.leave()
+        try:
+            await session.leave()
+        except (ChatError, ConnectionError) as exc:  # the room may be gone at shutdown
+            log.warning("chat leave failed: %s", exc)
         live.close(request, "websocket", counters, mailbox)
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)

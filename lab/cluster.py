@@ -1,0 +1,308 @@
+"""Several server processes sharing one feed: ``python -m lab --workers N``.
+
+The *primary* process owns the feed, the authoritative hub (so there is one
+``seq`` order per topic) and the chat room. It serves no HTTP. It starts N
+*worker* processes that all listen on the same port (``SO_REUSEPORT``: the
+kernel spreads new connections over them) and connect back to the primary
+over a Unix socket. Every message the primary publishes is sent to every
+worker as its JSON bytes; each worker ingests it into a replica hub with the
+same seq, time and bytes, so a client resumes on whichever worker it lands.
+
+Link protocol, one line per item: ``M<message JSON>`` is a published message
+(primary → worker); any other line is a JSON object — from a worker
+``{"op": "ready"}``, ``{"op": "chat", "id", "action", "user", "text"}`` or
+``{"op": "stats", "id"}``; from the primary ``{"id", "message"|"error"}``
+replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
+``{"op": "snapshot", "id", "stats"}``.
+
+What it does not do: share the feed across machines (that is a broker's job,
+e.g. Redis pub/sub behind the same hub interface).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lab.chat import ChatError, ChatRoom, NotInChat
+from lab.feed import run_feed
+from lab.hub import Hub, Message
+from lab.settings import Settings
+
+log = logging.getLogger("lab.cluster")
+
+Replier = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Link:
+    """One end of the primary–worker connection: line framing and request/reply ids."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+
+    def send(self, item: dict[str, Any]) -> None:
+        """Queue one control line (never blocks; the peer is a local process)."""
+        self.writer.write(orjson.dumps(item) + b"\n")
+
+    def send_message(self, message: Message) -> None:
+        """Queue one published message."""
+        self.writer.write(b"M" + message.json + b"\n")
+
+    async def request(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Send a request and wait for the reply with the same id."""
+        ident = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        self.send({**item, "id": ident})
+        try:
+            return await asyncio.wait_for(future, 5.0)
+        finally:
+            self._pending.pop(ident, None)
+
+    def resolve(self, reply: dict[str, Any]) -> bool:
+        """Complete a pending request; False if ``reply`` answers none."""
+        future = self._pending.get(reply.get("id", 0))
+        if future is None or future.done() or "op" in reply:
+            return False
+        future.set_result(reply)
+        return True
+
+    async def lines(self) -> Any:
+        """Each received line, until the peer goes away."""
+        while line := await self.reader.readline():
+            yield line.rstrip(b"\n")
+
+
+# ---------------------------------------------------------------- worker side
+
+
+class RemoteChatRoom:
+    """The chat room as seen from a worker: every change is made by the primary."""
+
+    def __init__(self, link: Link, hub: Hub) -> None:
+        self.link = link
+        self.hub = hub
+
+    @property
+    def online(self) -> int:
+        """The online count of the newest chat event this worker has seen."""
+        latest = self.hub["chat"].latest()
+        return int(latest[-1].data.get("online", 0)) if latest else 0
+
+    async def _act(self, action: str, user: Any, text: Any = None) -> Message:
+        reply = await self.link.request({"op": "chat", "action": action, "user": user, "text": text})
+        if "error" in reply:
+            raise (NotInChat if reply.get("not_in_chat") else ChatError)(reply["error"])
+        return message_from_json(reply["message"].encode())
+
+    async def join(self, user: Any) -> Message:
+        """Join through the primary."""
+        return await self._act("join", user)
+
+    async def leave(self, user: Any) -> Message:
+        """Leave through the primary."""
+        return await self._act("leave", user)
+
+    async def say(self, user: Any, text: Any) -> Message:
+        """Say through the primary."""
+        return await self._act("say", user, text)
+
+
+def message_from_json(body: bytes) -> Message:
+    """Rebuild a published message from its contract JSON, keeping the exact bytes."""
+    fields = orjson.loads(body)
+    return Message.from_json(fields["topic"], fields["seq"], fields["t_us"], fields["data"], body)
+
+
+async def follow_primary(link: Link, hub: Hub, snapshot: Callable[[], dict[str, Any]]) -> None:
+    """Ingest the primary's messages and answer its requests until the link closes."""
+    async for line in link.lines():
+        if line.startswith(b"M"):
+            message = message_from_json(line[1:])
+            hub[message.topic].ingest(message)
+            continue
+        item = orjson.loads(line)
+        if item.get("op") == "snapshot":
+            link.send({"op": "snapshot", "id": item["id"], "stats": snapshot()})
+        else:
+            link.resolve(item)
+
+
+def worker_main(settings: Settings, link_path: str, index: int) -> None:
+    """Entry point of a worker process (run by multiprocessing)."""
+    from lab.__main__ import configure_logging, serve_worker
+
+    configure_logging(settings.log_level, f"worker-{index}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the worker's loop handles it
+    try:
+        asyncio.run(serve_worker(settings, link_path))
+    except KeyboardInterrupt:
+        pass
+
+
+# ---------------------------------------------------------------- primary side
+
+
+class Primary:
+    """The feed, the authoritative hub and chat room, and the links to the workers."""
+
+    def __init__(self, settings: Settings, ticks: Any) -> None:
+        self.settings = settings
+        self.ticks = ticks
+        self.hub = Hub(settings.history)
+        self.chat = ChatRoom(self.hub["chat"])
+        self.links: list[Link] = []
+        self.ready = 0
+        self.all_ready = asyncio.Event()
+        self._snapshots: dict[int, tuple[asyncio.Future[None], list[dict[str, Any]]]] = {}
+        self._snapshot_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        for topic in self.hub.topics.values():
+            topic.listeners.append(self._broadcast)
+
+    def _broadcast(self, message: Message) -> None:
+        for link in self.links:
+            link.send_message(message)
+
+    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one worker's link: history first, then live messages and its requests."""
+        link = Link(reader, writer)
+        for topic in self.hub.topics.values():
+            for message in topic.since(0).messages:
+                link.send_message(message)
+        self.links.append(link)
+        try:
+            async for line in link.lines():
+                item = orjson.loads(line)
+                op = item.get("op")
+                if op == "ready":
+                    self.ready += 1
+                    if self.ready == self.settings.workers:
+                        self.all_ready.set()
+                elif op == "chat":
+                    link.send(await self._chat(item))
+                elif op == "stats":
+                    # In its own task: this loop must stay free to read the snapshots.
+                    task = asyncio.create_task(self._answer_stats(link, item["id"]))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                elif op == "snapshot":
+                    self._collect(item)
+        finally:
+            self.links.remove(link)
+            writer.close()
+
+    async def _chat(self, item: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if item["action"] == "say":
+                message = await self.chat.say(item.get("user"), item.get("text"))
+            elif item["action"] == "join":
+                message = await self.chat.join(item.get("user"))
+            else:
+                message = await self.chat.leave(item.get("user"))
+        except ChatError as exc:
+            return {"id": item["id"], "error": str(exc), "not_in_chat": isinstance(exc, NotInChat)}
+        return {"id": item["id"], "message": message.json.decode()}
+
+    async def _answer_stats(self, link: Link, reply_to: int) -> None:
+        link.send({"id": reply_to, "stats": await self._gather_stats()})
+
+    async def _gather_stats(self) -> list[dict[str, Any]]:
+        ident = next(self._snapshot_ids)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._snapshots[ident] = (done, [])
+        for link in self.links:
+            link.send({"op": "snapshot", "id": ident})
+        try:
+            await asyncio.wait_for(done, 2.0)
+        except TimeoutError:
+            log.warning("a worker did not report its counters in time")
+        return self._snapshots.pop(ident)[1]
+
+    def _collect(self, item: dict[str, Any]) -> None:
+        entry = self._snapshots.get(item["id"])
+        if entry is None:
+            return
+        done, got = entry
+        got.append(item["stats"])
+        if len(got) == len(self.links) and not done.done():
+            done.set_result(None)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (not listen) a SO_REUSEPORT socket, so workers can share the port it holds."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], None]) -> int:
+    """Start the workers, feed them until a signal, then stop them; the exit status."""
+    primary = Primary(settings, ticks)
+    try:
+        reserved = reserve_port(settings.host, settings.port)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    port = reserved.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="rightnowlab-")
+    link_path = str(Path(workdir) / "link.sock")
+    server = await asyncio.start_unix_server(primary.accept, link_path)
+    context = multiprocessing.get_context("spawn")
+    worker_settings = settings.replace(port=port)
+    workers = [
+        context.Process(target=worker_main, args=(worker_settings, link_path, i), daemon=True)
+        for i in range(1, settings.workers + 1)
+    ]
+    for worker in workers:
+        worker.start()
+    feed = asyncio.create_task(run_feed(ticks, lambda data: primary.hub.publish("prices", data)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    status = 0
+    try:
+        ready = asyncio.create_task(primary.all_ready.wait())
+        stopped = asyncio.create_task(stop.wait())
+        while not ready.done() and not stop.is_set():
+            await asyncio.wait({ready, stopped}, timeout=0.2)
+            if any(w.exitcode not in (None, 0) for w in workers):
+                log.error("a worker failed to start")
+                status = 1
+                stop.set()
+        if primary.all_ready.is_set():
+            reserved.close()
+            announce(port)
+            await stop.wait()
+    finally:
+        feed.cancel()
+        server.close()
+        for link in list(primary.links):
+            link.writer.close()  # a worker whose link closes shuts itself down
+        await asyncio.gather(*(asyncio.to_thread(w.join, 2.0) for w in workers))
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        reserved.close()
+        Path(link_path).unlink(missing_ok=True)
+        os.rmdir(workdir)
+    return status
