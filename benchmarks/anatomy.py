@@ -17,6 +17,11 @@ from dataclasses import dataclass
 OPCODES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
 PREVIEW_BYTES = 160
 """Bodies longer than this are cut in the report (the byte counts stay exact)."""
+ENDPOINTS = {"poll": "/api/poll", "longpoll": "/api/longpoll", "stream": "/api/stream",
+             "sse": "/api/events", "websocket": "/ws"}
+"""The request path that shows each transport (a capture may start with a plain poll)."""
+CLOSE_CODES = {1000: "normal closure", 1001: "going away", 1003: "unsupported data",
+               1008: "policy violation", 1009: "message too big"}
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:
@@ -109,6 +114,51 @@ def parse_frame(data: bytes) -> Frame | None:
     )
 
 
+def _content_length(head: bytes) -> int | None:
+    value = header_value(head, "Content-Length")
+    return int(value) if value and value.isdigit() else None
+
+
+def _heads(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Successive (head, body) pairs on one keep-alive connection, as far as they are whole.
+
+    A message with ``Content-Length`` ends there; anything else (chunked, an
+    upgrade, a bodiless GET) ends the walk with the rest of the capture as its body.
+    """
+    pairs = []
+    while (split := split_head(data)) is not None:
+        head, rest = split
+        length = _content_length(head)
+        if length is None:
+            if head.startswith((b"GET ", b"HEAD ")) and not head.startswith(b"GET /ws"):
+                pairs.append((head, b""))
+                data = rest
+                continue
+            pairs.append((head, rest))
+            break
+        pairs.append((head, rest[:length]))
+        data = rest[length:]
+    return pairs
+
+
+def pick_exchange(
+    transport: str, upstream: bytes, downstream: bytes
+) -> tuple[tuple[bytes, bytes] | None, tuple[bytes, bytes] | None, int]:
+    """The first request that shows ``transport`` and its response, plus its index.
+
+    Requests and responses pair up in order (HTTP/1.1 without pipelining).
+    Without a request to the transport's own endpoint the first exchange is used.
+    """
+    requests, responses = _heads(upstream), _heads(downstream)
+    target = ENDPOINTS.get(transport, "")
+    index = next((i for i, (head, _) in enumerate(requests)
+                  if target and head.split(b" ")[1:2] and
+                  head.split(b" ")[1].decode("latin-1").startswith(target)), 0)
+    request = requests[index] if index < len(requests) else None
+    response = responses[index] if index < len(responses) else None
+    return request, response, index
+
+
 def hex_bytes(data: bytes) -> str:
     """Space-separated lowercase hex."""
     return data.hex(" ")
@@ -138,10 +188,17 @@ def annotate_frame(frame: Frame) -> str:
     lines.extend(rows)
     if cut:
         lines.append("…")
-    if frame.masked:
-        lines.append(f"unmasked (payload XOR key): {_text(frame.unmasked[:PREVIEW_BYTES])}{cut}")
+    clear = frame.unmasked[:PREVIEW_BYTES]
+    label = "unmasked (payload XOR key)" if frame.masked else "payload"
+    if frame.opcode == 0x8 and len(clear) >= 2:
+        code = int.from_bytes(clear[:2], "big")
+        meaning = CLOSE_CODES.get(code, "see RFC 6455 §7.4")
+        reason = f" reason: {_text(clear[2:])}" if len(clear) > 2 else ""
+        lines.append(f"{label}: {hex_bytes(clear[:2])} = close code {code} ({meaning}){reason}")
+    elif frame.opcode == 0x1:
+        lines.append(f"{label} as text: {_text(clear)}{cut}")
     else:
-        lines.append(f"as text: {_text(shown)}{cut}")
+        lines.append(f"{label}: {hex_bytes(clear)}{cut}")
     lines.append(
         f"→ {len(frame.header)} bytes of framing for {frame.length} bytes of payload"
     )
@@ -194,7 +251,7 @@ def _body_block(body: bytes, head: bytes) -> list[str]:
         return parts
     shown = body[:PREVIEW_BYTES]
     cut = f"\n… ({len(body) - len(shown)} more bytes)" if len(body) > len(shown) else ""
-    return [f"Body ({len(body)} bytes captured):\n\n{_fence(_text(shown) + cut)}"]
+    return [f"Body ({len(body)} bytes):\n\n{_fence(_text(shown) + cut)}"]
 
 
 def _sse_block(data: bytes) -> str:
@@ -221,12 +278,13 @@ def _sse_block(data: bytes) -> str:
 def render_transport(name: str, upstream: bytes, downstream: bytes) -> str:
     """Markdown for one transport's exchange (request, response, then a frame or chunk)."""
     parts = [f"### {name}"]
-    request = split_head(upstream)
+    request, response, index = pick_exchange(name, upstream, downstream)
+    if index:
+        parts.append(f"Exchange {index + 1} on this connection (the earlier ones set it up):")
     if request is None:
         parts.append("No complete request head was captured.")
     else:
         parts.append(_head_block("Request", request[0]))
-    response = split_head(downstream)
     if response is None:
         parts.append("No complete response head was captured.")
         return "\n\n".join(parts)

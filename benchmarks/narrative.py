@@ -16,7 +16,9 @@ from benchmarks.tables_groups import FaultRow, ScaleRow, SweepRow, WorstCaseRow,
 
 
 def usd(value: float) -> str:
-    """Dollars with sensible precision ($12,345 / $12.35 / $0.0123)."""
+    """Dollars with sensible precision ($12,345 / $12.35 / $0.0123 / $0)."""
+    if value == 0:
+        return "$0"
     if abs(value) >= 100:
         return f"${value:,.0f}"
     return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
@@ -177,8 +179,8 @@ def scale(rows: Sequence[ScaleRow]) -> str | None:
     assert cheap.cpu_us_per_message and dear.cpu_us_per_message
     text = (
         f"At {largest:,} clients the server spent {cheap.cpu_us_per_message:.1f} µs of CPU per "
-        f"delivered message over {cheap.transport} and {dear.cpu_us_per_message:.1f} µs over "
-        f"{dear.transport} ({ratio(dear.cpu_us_per_message, cheap.cpu_us_per_message)})."
+        f"delivered message over {cheap.series} and {dear.cpu_us_per_message:.1f} µs over "
+        f"{dear.series} ({ratio(dear.cpu_us_per_message, cheap.cpu_us_per_message)})."
     )
     flagged = sorted({r.scenario for r in rows if r.flags})
     if flagged:

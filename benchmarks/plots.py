@@ -197,11 +197,13 @@ def chart_scale(out_dir: Path, rows: Sequence[ScaleRow]) -> Chart:
         ("p99_ms", "p99 latency (ms)"),
     )
     for ax, (field, label) in zip(axes, panels, strict=True):
-        for transport in sorted({r.transport for r in rows}, key=transport_key):
-            points = [(r.clients, getattr(r, field)) for r in rows
-                      if r.transport == transport and getattr(r, field)]
+        for series in dict.fromkeys(r.series for r in rows):
+            mine = [r for r in rows if r.series == series]
+            points = [(r.clients, getattr(r, field)) for r in mine if getattr(r, field)]
             if points:
-                ax.plot(*zip(*points, strict=True), "o-", color=colour(transport), label=transport)
+                style = "o-" if mine[0].workers <= 1 else "s--"
+                ax.plot(*zip(*points, strict=True), style, color=colour(mine[0].transport),
+                        label=series)
         ax.set(xscale="log", yscale="log", xlabel="clients (log)", title=label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize="small")

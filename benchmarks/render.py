@@ -151,7 +151,7 @@ def scale(rows: Sequence[ScaleRow]) -> str:
     if not rows:
         return "*No scale scenarios in this run.*"
     body = [
-        [r.transport, f"{r.clients:,}", f"{r.delivered:,}", fmt(r.cpu_us_per_message),
+        [r.series, f"{r.clients:,}", f"{r.delivered:,}", fmt(r.cpu_us_per_message),
          fmt(r.memory_kb_per_client), fmt(r.p50_ms), fmt(r.p99_ms),
          fmt(None if r.bytes_per_s is None else r.bytes_per_s / 1000), fmt(r.requests_per_s),
          "; ".join(r.flags) or "", f"`{r.scenario}`"]

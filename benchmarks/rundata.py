@@ -1,23 +1,22 @@
 """Load one saved run (results.json + samples.csv + staleness.csv) for the report.
 
-The report reads only these files (see notes/RESULTS_SCHEMA.md). This module
-keeps the results as plain dicts, checks the few things the report relies on
-and turns the CSVs into per-scenario arrays of milliseconds. It computes
-nothing: tables live in :mod:`benchmarks.tables`.
+The report reads only these files (see notes/RESULTS_SCHEMA.md). results.json
+is validated by the runner's model (:func:`benchmarks.results.load`) and then
+kept as the plain dict it serialises to, so the tables read exactly the
+documented JSON; the CSVs become per-scenario arrays of milliseconds. This
+module computes nothing: tables live in :mod:`benchmarks.tables`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SCHEMA = "right-now-lab/results"
-VERSION = 1
+from benchmarks import results as model
 
 
 class RunDataError(ValueError):
@@ -47,22 +46,15 @@ class RunData:
         return [s for s in self.scenarios if s.get("group") == name]
 
 
-def _check(results: Any, where: Path) -> dict[str, Any]:
-    if not isinstance(results, dict):
-        raise RunDataError(f"{where}: expected a JSON object")
-    if results.get("schema") != SCHEMA or results.get("version") != VERSION:
-        raise RunDataError(
-            f"{where}: not a version {VERSION} {SCHEMA} file "
-            f"(schema={results.get('schema')!r}, version={results.get('version')!r})"
-        )
-    scenarios = results.get("scenarios")
-    if not isinstance(scenarios, list):
-        raise RunDataError(f"{where}: 'scenarios' must be a list")
-    for index, scenario in enumerate(scenarios):
-        if not isinstance(scenario, dict) or "name" not in scenario or "params" not in scenario:
-            raise RunDataError(f"{where}: scenario #{index} needs 'name' and 'params'")
+def _read_results(path: Path) -> dict[str, Any]:
+    """Validate with the runner's model, then return the JSON-shaped dict."""
+    try:
+        results = model.load(path).to_dict()
+    except model.ResultsError as exc:
+        raise RunDataError(f"{path}: {exc}") from exc
+    for scenario in results["scenarios"]:
         if "transport" not in scenario["params"]:
-            raise RunDataError(f"{where}: scenario {scenario['name']!r} has no params.transport")
+            raise RunDataError(f"{path}: scenario {scenario['name']!r} has no params.transport")
     return results
 
 
@@ -90,11 +82,7 @@ def load_run(run_dir: Path) -> RunData:
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         raise RunDataError(f"{run_dir}: no results.json here (is this a run directory?)")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDataError(f"{results_path}: cannot parse: {exc}") from exc
-    _check(results, results_path)
+    results = _read_results(results_path)
     samples_path = run_dir / "samples.csv"
     if not samples_path.is_file():
         raise RunDataError(f"{run_dir}: no samples.csv next to results.json")

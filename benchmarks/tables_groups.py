@@ -139,6 +139,7 @@ class ScaleRow:
 
     scenario: str
     transport: str
+    workers: int
     clients: int
     delivered: int
     cpu_us_per_message: float | None
@@ -148,6 +149,11 @@ class ScaleRow:
     bytes_per_s: float | None
     requests_per_s: float | None
     flags: tuple[str, ...]
+
+    @property
+    def series(self) -> str:
+        """The line this row belongs to: the transport, and the worker count past one."""
+        return self.transport if self.workers <= 1 else f"{self.transport} ×{self.workers} workers"
 
 
 def scale_rows(run: RunData) -> list[ScaleRow]:
@@ -170,6 +176,7 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
             ScaleRow(
                 scenario=s["name"],
                 transport=params["transport"],
+                workers=int(params.get("workers") or 1),
                 clients=clients,
                 delivered=delivered,
                 cpu_us_per_message=cpu / delivered * 1e6 if cpu is not None and delivered else None,
@@ -183,7 +190,7 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
                 flags=tuple(s.get("flags") or ()),
             )
         )
-    return sorted(rows, key=lambda r: (transport_key(r.transport), r.clients))
+    return sorted(rows, key=lambda r: (transport_key(r.transport), r.workers, r.clients))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks import costs, narrative, report
-from benchmarks.anatomy import parse_chunk, parse_frame
+from benchmarks.anatomy import parse_chunk, parse_frame, pick_exchange, render_transport
 from benchmarks.rundata import RunData, RunDataError, load_run
 from benchmarks.tables import at_delay, bandwidth_rows, staleness_cost_rows, trader_rows
 from benchmarks.tables_groups import longpoll_worst_rows
@@ -188,7 +188,7 @@ def test_cli_reports_a_bad_directory_without_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no results.json" in err and "Traceback" not in err
     (tmp_path / "results.json").write_text('{"schema": "other"}', encoding="utf-8")
-    with pytest.raises(RunDataError, match="not a version 1"):
+    with pytest.raises(RunDataError, match="not a right-now-lab/results version 1"):
         load_run(tmp_path)
 
 
@@ -207,3 +207,16 @@ def test_websocket_frame_and_chunk_parsing() -> None:
     chunk = parse_chunk(b"5\r\nhello\r\n0\r\n\r\n")
     assert chunk is not None and chunk.data == b"hello" and chunk.wire_len == 10
     assert parse_chunk(b"a\r\nshort") is None
+
+
+def test_anatomy_picks_the_transports_own_exchange() -> None:
+    """On a keep-alive capture, long poll's section shows its own request and body only."""
+    ask = "GET {} HTTP/1.1\r\nHost: x\r\n\r\n"
+    upstream = (ask.format("/api/poll?topic=prices") + ask.format("/api/longpoll?since=1")).encode()
+    reply = "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}"
+    downstream = (reply.format(2, "{}") + reply.format(7, '{"a":1}') + "HTTP/1.1 2").encode()
+    request, response, index = pick_exchange("longpoll", upstream, downstream)
+    assert index == 1 and request is not None and response is not None
+    assert request[0].startswith(b"GET /api/longpoll") and response[1] == b'{"a":1}'
+    text = render_transport("longpoll", upstream, downstream)
+    assert "Exchange 2 on this connection" in text and "Body (7 bytes)" in text
