@@ -356,7 +356,11 @@ class Topic:
         return sorted(self._latest.values(), key=lambda m: m.seq)
 
     async def wait_beyond(self, seq: int) -> None:
-        """Return once a message with a seq above ``seq`` exists, or the topic closes."""
+        """Return once a message with a seq above ``seq`` exists, or the topic closes.
+
+        All waiters share one future per publish, resolved in one pass; each
+        waits on it through ``shield`` so a waiter's timeout cancels only itself.
+        """
         while self.head <= seq and not self.closed:
             if self._beyond is None:
                 self._beyond = asyncio.get_running_loop().create_future()

@@ -54,6 +54,7 @@ class ServerStats:
 
 
 def _header_lines_size(headers: Iterable[tuple[bytes, bytes]] | Iterable[tuple[str, str]]) -> int:
+    # Header names and values aiohttp sends are ASCII, so characters count as bytes.
     total = 0
     for name, value in headers:
         total += len(name) + 2 + len(value) + 2
@@ -74,8 +75,7 @@ def response_header_size(response: web.StreamResponse) -> int:
     transfer headers while preparing).
     """
     status = len(f"HTTP/1.1 {response.status} {response.reason}\r\n".encode())
-    headers = ((k.encode(), v.encode()) for k, v in response.headers.items())
-    return status + _header_lines_size(headers) + 2
+    return status + _header_lines_size(response.headers.items()) + 2
 
 
 def chunk_framing(size: int) -> int:

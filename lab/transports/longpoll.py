@@ -69,7 +69,8 @@ async def handle_longpoll(request: web.Request) -> web.Response:
     since = topic.head if since is None else min(since, topic.head)
     if topic.head <= since:
         try:
-            await asyncio.wait_for(topic.wait_beyond(since), timeout)
+            async with asyncio.timeout(timeout):  # no extra task per waiter, unlike wait_for
+                await topic.wait_beyond(since)
         except TimeoutError:
             return json_response(poll_body([], topic.head, 0))
     body, count = request.app[BODY_CACHE_KEY].body(topic, since)
