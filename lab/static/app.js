@@ -68,6 +68,8 @@ function setUpPollInterval(source) {
 }
 
 async function main() {
+  // Wired before the first await, so the chat form never submits natively.
+  new Chat(document.getElementById("chat")).start();
   clock.onChange(showClock);
   await clock.start();
   const prices = await snapshot("prices");
@@ -89,7 +91,6 @@ async function main() {
   setUpSymbols(symbols, panels);
   setUpPollInterval(sources.poll);
   Object.values(sources).forEach((source) => source.start());
-  new Chat(document.getElementById("chat")).start();
 }
 
 main();

@@ -1,0 +1,176 @@
+"""The classroom page, the chat room and the dashboard in a real headless Chromium.
+
+The lab runs as its own process (see ``tests/conftest_browser.py``); every
+check waits on what the page shows, through Playwright's auto-waiting
+``expect``, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest_browser import (  # noqa: F401  (fixtures, registered by being imported)
+    OpenPage,
+    PageOpener,
+    browser_fixture,
+    classroom_fixture,
+    lab_url_fixture,
+    open_page_fixture,
+    playwright_sync,
+)
+
+expect = playwright_sync.expect
+expect.set_options(timeout=10_000)
+
+pytestmark = pytest.mark.timeout(60)
+
+TRANSPORTS = ["poll", "longpoll", "stream", "sse", "websocket"]
+CHAT_TRANSPORTS = ["websocket", "sse", "stream", "longpoll", "poll"]
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+# Makes every WebSocket ask for a path the server does not upgrade, so the
+# handshake really fails (HTTP 404) the way a refusing proxy makes it fail.
+REFUSE_WEBSOCKETS = """
+const RealWebSocket = window.WebSocket;
+window.WebSocket = class extends RealWebSocket {
+  constructor(url, protocols) { super(String(url).replace("/ws", "/ws-refused"), protocols); }
+};
+"""
+
+
+def panel(page: playwright_sync.Page, transport: str) -> playwright_sync.Locator:
+    """The panel of one transport."""
+    return page.locator(f'article[data-transport="{transport}"]')
+
+
+def join(item: OpenPage, user: str, via: str) -> None:
+    """Join the chat from the keyboard: type a name, pick a transport, press Enter."""
+    page = item.page
+    page.select_option("#chat-via", via)
+    page.fill("#chat-user", user)
+    page.press("#chat-user", "Enter")
+    expect(page.locator("#chat")).to_have_attribute("data-state", "in")
+
+
+def say(item: OpenPage, text: str) -> None:
+    """Type a message and press Enter."""
+    item.page.fill("#chat-text", text)
+    item.page.press("#chat-text", "Enter")
+
+
+def online(item: OpenPage) -> int:
+    """The online count the page shows."""
+    return int(item.page.locator("#chat-online").text_content())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_panel_updates(classroom: OpenPage, transport: str) -> None:
+    """The panel shows a price that then changes, with requests, latency and nothing missed."""
+    box = panel(classroom.page, transport)
+    price = box.locator('[data-field="price"]')
+    expect(price).to_have_text(re.compile(r"^\d+\.\d{4}$"))
+    expect(price).not_to_have_text(price.text_content())
+    expect(box.locator('[data-field="requests"]')).not_to_have_text("0")
+    expect(box.locator('[data-field="latency"]')).to_have_text(re.compile(r"^-?\d+\.\d ms$"))
+    expect(box.locator('[data-field="bytes"]')).not_to_have_text("0 B")
+    expect(box.locator('[data-field="missed"]')).to_have_text("0")
+    assert classroom.watch.errors == []
+
+
+def test_pause_and_resume_from_the_keyboard(classroom: OpenPage) -> None:
+    """Space pauses the stream panel, Enter resumes it on a new request without loss."""
+    box = panel(classroom.page, "stream")
+    button = box.locator('[data-action="pause"]')
+    status = box.locator('[data-field="status"]')
+    expect(status).to_have_attribute("data-state", "open")
+    requests = int(box.locator('[data-field="requests"]').text_content())
+    button.focus()
+    classroom.page.keyboard.press("Space")
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(status).to_have_attribute("data-state", "paused")
+    classroom.page.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-pressed", "false")
+    expect(status).to_have_attribute("data-state", "open")
+    expect(box.locator('[data-field="requests"]')).to_have_text(str(requests + 1))
+    expect(box.locator('[data-field="missed"]')).to_have_text("0")
+    assert classroom.watch.errors == []
+
+
+@pytest.mark.parametrize("via", CHAT_TRANSPORTS)
+def test_two_people_chat(open_page: PageOpener, via: str) -> None:
+    """Two browsers chat: each sees the other join, talk and leave, with the online count."""
+    ada, bob = open_page("/"), open_page("/")
+    join(ada, f"ada-{via}", via)
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"ada-{via} joined")
+    before = online(ada)
+    join(bob, f"bob-{via}", via)
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-{via} joined")
+    expect(ada.page.locator("#chat-online")).to_have_text(str(before + 1))
+    expect(bob.page.locator("#chat-online")).to_have_text(str(before + 1))
+    expect(bob.page.locator("#chat-transport")).to_have_attribute("data-transport", via)
+
+    say(bob, f"hello over {via}")
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-{via}: hello over {via}")
+    expect(bob.page.locator("#chat-text")).to_have_value("")
+
+    bob.page.click("#chat-leave")
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-{via} left")
+    expect(ada.page.locator("#chat-online")).to_have_text(str(before))
+    ada.page.click("#chat-leave")
+    expect(ada.page.locator("#chat")).to_have_attribute("data-state", "out")
+    assert ada.watch.errors == [] and bob.watch.errors == []
+
+
+def test_injection_payload_stays_text(open_page: PageOpener) -> None:
+    """Markup in a name or a message shows literally: no element is made, no script runs."""
+    eve = open_page("/")
+    join(eve, "<b>eve</b>", "websocket")
+    say(eve, PAYLOAD)
+    log = eve.page.locator("#chat-log")
+    expect(log.locator(".chat-text").last).to_have_text(PAYLOAD)
+    expect(log).to_contain_text("<b>eve</b>: " + PAYLOAD)
+    assert log.locator("img, b b").count() == 0
+    assert eve.watch.dialogs == []
+    assert eve.watch.errors == []
+
+
+def test_chat_falls_back_when_websocket_is_refused(open_page: PageOpener) -> None:
+    """With every WebSocket upgrade failing, the chat moves to SSE by itself, says why, and works."""
+    item = open_page("/", init_script=REFUSE_WEBSOCKETS)
+    join(item, "walled", "websocket")
+    expect(item.page.locator("#chat-transport")).to_have_attribute("data-transport", "sse")
+    expect(item.page.locator("#chat-transport")).to_have_text(re.compile("SSE"))
+    expect(item.page.locator("#chat-reason")).to_contain_text("WebSocket")
+    expect(item.page.locator("#chat-reason")).to_contain_text("fell back to")
+    say(item, "still here")
+    expect(item.page.locator("#chat-log")).to_contain_text("walled: still here")
+    expect(panel(item.page, "websocket").locator('[data-field="status"]')).to_have_attribute(
+        "data-state", "retrying"
+    )
+
+
+def test_dashboard_counts_clients(classroom: OpenPage, open_page: PageOpener) -> None:
+    """The dashboard shows the classroom page's open streams and a live request rate."""
+    dash = open_page("/dashboard")
+    for transport in ("stream", "sse", "websocket"):
+        cell = dash.page.locator(f'tr[data-transport="{transport}"] [data-field="open"]')
+        expect(cell).to_have_text(re.compile(r"^[1-9]\d*$"))
+    rate = dash.page.locator('tr[data-transport="longpoll"] [data-field="requests"]')
+    expect(rate).to_have_text(re.compile(r"^(?!0\.0$)\d+\.\d$"))
+    expect(dash.page.locator("#summary")).to_contain_text("online")
+    assert dash.watch.errors == []
+
+
+@pytest.mark.parametrize(
+    ("path", "filled"),
+    [("/", 'article[data-transport="websocket"]'), ("/dashboard", 'tr[data-transport="other"]')],
+    ids=["classroom", "dashboard"],
+)
+def test_readable_at_phone_width(open_page: PageOpener, path: str, filled: str) -> None:
+    """At 375 px the page, once filled in, does not scroll sideways."""
+    item = open_page(path, width=375)
+    expect(item.page.locator(filled)).to_be_visible()
+    width = item.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375
