@@ -28,6 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 
 TRANSPORTS = ["poll", "longpoll", "stream", "sse", "websocket"]
 CHAT_TRANSPORTS = ["websocket", "sse", "stream", "longpoll", "poll"]
+CHAT_ONLY = "/?panels=none"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 # Makes every WebSocket ask for a path the server does not upgrade, so the
@@ -101,7 +102,7 @@ def test_pause_and_resume_from_the_keyboard(classroom: OpenPage) -> None:
 @pytest.mark.parametrize("via", CHAT_TRANSPORTS)
 def test_two_people_chat(open_page: PageOpener, via: str) -> None:
     """Two browsers chat: each sees the other join, talk and leave, with the online count."""
-    ada, bob = open_page("/"), open_page("/")
+    ada, bob = open_page(CHAT_ONLY), open_page(CHAT_ONLY)
     join(ada, f"ada-{via}", via)
     expect(ada.page.locator("#chat-log")).to_contain_text(f"ada-{via} joined")
     before = online(ada)
@@ -125,7 +126,7 @@ def test_two_people_chat(open_page: PageOpener, via: str) -> None:
 
 def test_injection_payload_stays_text(open_page: PageOpener) -> None:
     """Markup in a name or a message shows literally: no element is made, no script runs."""
-    eve = open_page("/")
+    eve = open_page(CHAT_ONLY)
     join(eve, "<b>eve</b>", "websocket")
     say(eve, PAYLOAD)
     log = eve.page.locator("#chat-log")
@@ -174,3 +175,14 @@ def test_readable_at_phone_width(open_page: PageOpener, path: str, filled: str) 
     expect(item.page.locator(filled)).to_be_visible()
     width = item.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+
+
+@pytest.mark.parametrize("via", ["websocket", "sse"])
+def test_closing_the_tab_leaves(open_page: PageOpener, via: str) -> None:
+    """Closing a tab leaves the chat: the socket closes, or the page sends a leave beacon."""
+    ada, bob = open_page(CHAT_ONLY), open_page(CHAT_ONLY)
+    join(ada, f"ada-tab-{via}", via)
+    join(bob, f"bob-tab-{via}", via)
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-tab-{via} joined")
+    bob.page.close(run_before_unload=True)
+    expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-tab-{via} left")

@@ -67,6 +67,15 @@ function setUpPollInterval(source) {
   source.interval = Number(input.value);
 }
 
+/** The transports to show: all, or those listed in ?panels=sse,websocket ("none" for none). */
+function chosenPanels() {
+  const wanted = new URLSearchParams(location.search).get("panels");
+  const all = Object.keys(SOURCES);
+  if (wanted === null) return all;
+  const names = wanted.split(",");
+  return all.filter((kind) => names.includes(kind));
+}
+
 async function main() {
   // Wired before the first await, so the chat form never submits natively.
   new Chat(document.getElementById("chat")).start();
@@ -79,7 +88,7 @@ async function main() {
   const template = document.getElementById("panel-template");
   const panels = [];
   const sources = {};
-  for (const kind of Object.keys(SOURCES)) {
+  for (const kind of chosenPanels()) {
     const root = template.content.firstElementChild.cloneNode(true);
     grid.append(root);
     const panel = new Panel(root, kind, clock);
@@ -89,7 +98,7 @@ async function main() {
     sources[kind] = source;
   }
   setUpSymbols(symbols, panels);
-  setUpPollInterval(sources.poll);
+  if (sources.poll) setUpPollInterval(sources.poll);
   Object.values(sources).forEach((source) => source.start());
 }
 

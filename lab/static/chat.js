@@ -13,6 +13,7 @@ import { createSource, LABELS } from "./sources.js";
 const State = Object.freeze({ OUT: "out", JOINING: "joining", IN: "in", LEAVING: "leaving" });
 const HISTORY = 50;
 const MAX_LOG = 200;
+const POLL_MS = 500;
 
 export class Chat {
   constructor(root) {
@@ -80,6 +81,7 @@ export class Chat {
     const source = createSource(kind, {
       topic: "chat",
       since,
+      interval: POLL_MS,
       user,
       handlers: {
         message: (msg) => this.show(msg.data),
@@ -133,7 +135,11 @@ export class Chat {
     if (this.source.kind !== "websocket") {
       navigator.sendBeacon("/api/chat/leave", JSON.stringify({ user: this.user }));
     }
+    // If the page comes back from the back/forward cache, it shows that it left.
     this.source.stop("idle");
+    this.source = null;
+    this.showTransport(null, "");
+    this.setState(State.OUT);
   }
 
   /** Append one chat event to the log, as text. */

@@ -62,7 +62,7 @@ export class WebSocketSource extends Source {
       this.socket = null;
       const reason = wasOpen
         ? `closed ${event.code}${event.reason ? `: ${event.reason}` : ""}`
-        : "WebSocket upgrade failed (connection refused or not upgraded)";
+        : "upgrade failed (refused by the server or a proxy, or unreachable)";
       if (await this.backoff(reason, signal)) this.open(signal);
     };
   }
