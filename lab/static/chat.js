@@ -84,7 +84,7 @@ export class Chat {
       interval: POLL_MS,
       user,
       handlers: {
-        message: (msg) => this.show(msg.data),
+        message: (msg) => this.show(msg),
         status: (state, detail) => {
           if (source === this.source && this.state === State.IN) {
             this.say(state === "open" ? "" : `${state}${detail ? `: ${detail}` : ""}`);
@@ -142,12 +142,15 @@ export class Chat {
     this.setState(State.OUT);
   }
 
-  /** Append one chat event to the log, as text. */
-  show(data) {
+  /** Append one chat event to the log, as text, stamped with its publish time. */
+  show(msg) {
+    const { data } = msg;
     const item = document.createElement("li");
     item.className = `entry-${data.kind}`;
     const time = document.createElement("time");
-    time.textContent = new Date().toLocaleTimeString();
+    const at = new Date(msg.t_us / 1000);
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString();
     const who = document.createElement("b");
     who.textContent = data.user;
     item.append(time, " ", who);

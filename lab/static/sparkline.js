@@ -1,4 +1,4 @@
-// A small live price line on a <canvas>: the last N prices, scaled to fit.
+// A small live price line on a <canvas>: the last N prices, stretched to fit.
 //
 // Drawing is batched to one repaint per animation frame however many prices
 // arrive; the canvas follows its CSS size and the screen's pixel ratio.
@@ -47,13 +47,12 @@ export class Sparkline {
     const low = Math.min(...points);
     const span = Math.max(...points) - low || 1;
     const pad = 2 * ratio;
-    const step = (width - 2 * pad) / (this.capacity - 1);
-    const x0 = width - pad - step * (points.length - 1);
+    const step = (width - 2 * pad) / (points.length - 1);
     ctx.beginPath();
     points.forEach((price, i) => {
       const y = height - pad - ((price - low) / span) * (height - 2 * pad);
-      if (i === 0) ctx.moveTo(x0, y);
-      else ctx.lineTo(x0 + i * step, y);
+      if (i === 0) ctx.moveTo(pad, y);
+      else ctx.lineTo(pad + i * step, y);
     });
     ctx.lineWidth = 1.5 * ratio;
     ctx.strokeStyle = getComputedStyle(canvas).color;
