@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -41,7 +42,13 @@ import aiohttp
 import orjson
 
 from benchmarks import measure, procstats
-from benchmarks.results import LoadgenFigures, RelayFigures, ScenarioResult, ServerFigures
+from benchmarks.results import (
+    LoadgenFigures,
+    MachineFigures,
+    RelayFigures,
+    ScenarioResult,
+    ServerFigures,
+)
 from benchmarks.scenarios import Scenario
 
 SERVING = re.compile(rb"serving on http://[^\s/]+:(\d+)/")
@@ -272,10 +279,10 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
             tracker = asyncio.create_task(_track_cuts(relay, cuts))
             stack.callback(tracker.cancel)
         await sleep_until(start_us)
-        p1, r1 = procstats.sample(server.pid), time.process_time()
+        p1, r1, m1 = procstats.sample(server.pid), time.process_time(), procstats.machine_cpu()
         stats1 = await _stats(session, port)
         await sleep_until(end_us)
-        p2, r2 = procstats.sample(server.pid), time.process_time()
+        p2, r2, m2 = procstats.sample(server.pid), time.process_time(), procstats.machine_cpu()
         stats2 = await _stats(session, port)
 
         reports = []
@@ -303,8 +310,24 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
         stats_run=measure.stats_delta(stats0["transports"][t], stats3["transports"][t]),
     )
     head_delta = stats2["topics"]["prices"]["head"] - stats1["topics"]["prices"]["head"]
-    return _outcome(scenario, reports, server_figures, relay_figures, capture, cuts,
-                    (start_us, end_us), head_delta)
+    measured = _outcome(scenario, reports, server_figures, relay_figures, capture, cuts,
+                        (start_us, end_us), head_delta)
+    return _with_machine(measured, m1, m2, r2 - r1)
+
+
+def _with_machine(outcome: Outcome, m1: tuple[float, float],
+                  m2: tuple[float, float], runner_cpu_s: float) -> Outcome:
+    """Add the whole machine's CPU over the window, and flag a busy machine."""
+    result = outcome.result
+    cores = os.cpu_count() or 1
+    elapsed = (m2[1] - m1[1]) / cores  # wall seconds, as /proc/stat saw them
+    ours = runner_cpu_s + (result.server.cpu_s if result.server else 0.0)
+    ours += result.loadgen.cpu_s if result.loadgen else 0.0
+    busy = (m2[0] - m1[0]) / max(elapsed, 1e-3)
+    machine = MachineFigures(cpu_count=cores, busy_cores=round(busy, 3),
+                             other_cores=round(max(0.0, busy - ours / max(elapsed, 1e-3)), 3))
+    return dataclasses.replace(outcome, result=dataclasses.replace(
+        result, machine=machine, flags=[*result.flags, *measure.machine_flags(machine)]))
 
 
 def _outcome(scenario: Scenario, reports: Sequence[dict[str, Any]], server: ServerFigures,

@@ -66,9 +66,7 @@ class Worker:
     clients: dict[int, Any] = field(default_factory=dict)
     ready: set[int] = field(default_factory=set)
     errors: dict[int, str] = field(default_factory=dict)
-    samples: list[tuple[int, int, int, int]] = field(default_factory=list)
-    seen: dict[int, set[int]] = field(default_factory=dict)
-    arrivals: list[tuple[int, int, int]] = field(default_factory=list)
+    received: list[tuple[int, int, int, int]] = field(default_factory=list)
     samplers: dict[int, StalenessSampler] = field(default_factory=dict)
     staleness: list[tuple[int, int, int]] = field(default_factory=list)
     final_stats: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -85,15 +83,11 @@ class Worker:
         sampler = self.samplers.get(idx)
         if sampler is not None:
             sampler.observe(received)
-        if self.job.get("keep_arrivals"):
-            self.arrivals.append((idx, received.seq, received.recv_us))
         if received.t_us >= self.window.end_us:
             self.finished.add(idx)
-        elif received.t_us >= self.window.start_us:
-            seen = self.seen.setdefault(idx, set())
-            if received.seq not in seen:
-                seen.add(received.seq)
-                self.samples.append((idx, received.seq, received.t_us, received.recv_us))
+        # Everything is kept and cut to the window at the end: a busy worker may read
+        # the window command after the first in-window messages arrived.
+        self.received.append((idx, received.seq, received.t_us, received.recv_us))
 
     def wire_totals(self) -> dict[str, int]:
         """Wire counters summed over every client right now."""
@@ -232,7 +226,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
 def _report(worker: Worker) -> dict[str, Any]:
     job, window = worker.job, worker.window
-    samples = worker.samples
+    samples = [r for r in worker.received if window.start_us <= r[2] < window.end_us]
+    delivered = len(samples)
     seqs = [s[1] for s in samples]
     limit = job.get("max_samples")
     sampled = limit is not None and len(samples) > limit
@@ -247,13 +242,14 @@ def _report(worker: Worker) -> dict[str, Any]:
         "errors": {str(k): v for k, v in sorted(worker.errors.items())[:20]},
         "error_count": len(worker.errors),
         "transports": sorted(worker.transports),
-        "delivered": len(worker.samples),
+        "delivered": delivered,
         "min_seq": min(seqs) if seqs else None,
         "max_seq": max(seqs) if seqs else None,
         "samples": samples,
         "sampled": sampled,
         "staleness": worker.staleness,
-        "arrivals": worker.arrivals,
+        "arrivals": [(c, seq, recv) for c, seq, _t, recv in worker.received]
+        if job.get("keep_arrivals") else [],
         "cpu_window_s": cpu_window,
         "window_wall_s": window.wall_s,
         "cpu_total_s": time.process_time(),

@@ -2,7 +2,8 @@
 
 Percentiles interpolate linearly between order statistics (as numpy's default
 does). Flags name a figure that should not be read at face value: a saturated
-load generator or relay, a server at its limit, incomplete delivery.
+load generator, relay or machine, CPU taken by processes outside the benchmark,
+a server at its limit, incomplete delivery.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from benchmarks.results import WIRE_FIELDS, Distribution, Wire
+from benchmarks.results import WIRE_FIELDS, Distribution, MachineFigures, Wire
 
 SATURATED_UTIL = 0.9
 """Share of one core from which a process counts as the bottleneck."""
@@ -84,6 +85,21 @@ def recovery_us(cuts_us: Sequence[int], arrivals: Sequence[tuple[int, int, int]]
             i = bisect.bisect_right(times, cut)
             if i < len(times):
                 found.append(times[i] - cut)
+    return found
+
+
+OTHER_CORES = 0.25
+"""CPU (in cores) taken by processes outside the benchmark from which a result is flagged."""
+
+
+def machine_flags(machine: MachineFigures) -> list[str]:
+    """Warnings about the machine as a whole over the window."""
+    found = []
+    if machine.busy_cores >= SATURATED_UTIL * machine.cpu_count:
+        found.append(f"machine saturated ({machine.busy_cores:.2f} of "
+                     f"{machine.cpu_count} cores busy)")
+    if machine.other_cores >= OTHER_CORES:
+        found.append(f"other processes took {machine.other_cores:.2f} cores")
     return found
 
 

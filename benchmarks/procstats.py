@@ -1,4 +1,4 @@
-"""CPU seconds and memory of a process, read from Linux's /proc.
+"""CPU seconds and memory of a process, and the machine's busy CPU, read from Linux's /proc.
 
 The runner reads the server's figures from the operating system rather than
 asking the server, so the numbers hold whatever the server thinks of itself.
@@ -83,3 +83,16 @@ def sample(pid: int) -> ProcSample:
     cpu = cpu_seconds(pid)
     rss, peak = memory(pid)
     return ProcSample(cpu_s=cpu, rss_bytes=rss, peak_rss_bytes=peak)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """``(busy, elapsed)`` CPU seconds of the whole machine so far, summed over every core.
+
+    From the first line of /proc/stat; idle and I/O wait count as not busy. Between
+    two readings, ``Δbusy / Δelapsed`` is the share of all cores that was busy.
+    """
+    with open("/proc/stat", "rb") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    total = sum(fields)
+    idle = fields[3] + fields[4]
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS

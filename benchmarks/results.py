@@ -119,6 +119,20 @@ class RelayFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class MachineFigures:
+    """The whole machine over the window, from /proc/stat.
+
+    ``busy_cores``: average number of cores busy (any process); ``other_cores``: the
+    part not explained by the server, the load generator and the runner+relay, i.e.
+    processes outside the benchmark.
+    """
+
+    cpu_count: int
+    busy_cores: float
+    other_cores: float
+
+
+@dataclass(frozen=True, slots=True)
 class Wire:
     """Client wire counters summed over every client (``clients.WireStats`` keys)."""
 
@@ -142,6 +156,7 @@ class ScenarioResult:
     ``wire`` covers the clients' whole life; ``wire_window`` only the timed window.
     ``published`` counts messages the server published inside the window (the seq
     range seen), ``delivered`` those received inside it over all clients.
+    ``elapsed_s`` is the scenario's whole wall-clock cost (start-up to tear-down).
     """
 
     name: str
@@ -163,6 +178,8 @@ class ScenarioResult:
     transport: str | None = None
     wire_window: Wire | None = None
     sampled: bool = False
+    machine: MachineFigures | None = None
+    elapsed_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -138,12 +138,16 @@ async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> bool:
     with console.Progress(scenarios) as progress:
         for scenario in scenarios:
             progress.begin(scenario)
+            started = time.monotonic()
             try:
                 outcome = await run_scenario(scenario, seed, run.log_dir)
             except asyncio.CancelledError:
                 run.record(Outcome(interrupted(scenario)))
                 progress.note(f"[yellow]interrupted[/] {scenario.name}")
                 return False
+            elapsed = round(time.monotonic() - started, 2)
+            outcome = dataclasses.replace(
+                outcome, result=dataclasses.replace(outcome.result, elapsed_s=elapsed))
             run.record(outcome)
             progress.done(outcome.result)
     return True

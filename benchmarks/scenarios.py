@@ -56,7 +56,7 @@ class Scenario:
     cut_every_s: float | None = None
     burst: dict[str, float] | None = field(default=None, hash=False, compare=False)
     duration_s: float = 4.0
-    warmup_s: float = 0.3
+    warmup_s: float = 0.2
     relay: bool = True
     workers: int | None = None
 
@@ -99,8 +99,8 @@ class Scenario:
 
     def estimate_s(self) -> float:
         """A rough wall-clock cost (start-up, connect, warm-up, window, drain) for the ETA."""
-        connect = 0.4 + self.clients / 600 + self.delay_ms / 500
-        return 1.2 + connect + self.warmup_s + self.duration_s + self.expected_drain_s()
+        overhead = 1.1 + self.clients / 1500 + self.delay_ms / 500
+        return overhead + self.warmup_s + self.duration_s + self.expected_drain_s()
 
     def params(self) -> dict[str, Any]:
         """The ``params`` object of results.json."""
@@ -170,7 +170,7 @@ def _faults(cut_every_s: float, transports: tuple[str, ...], duration_s: float) 
 
 _TRADER = _trader((0.0, 25.0, 50.0), duration_s=3.0)
 _SWEEP = _poll_sweep((0.1, 0.25, 0.5, 1.0, 2.0, 5.0), delay_ms=25.0)
-_FAULTS = _faults(1.5, TRANSPORTS, duration_s=4.5)
+_FAULTS = _faults(1.5, TRANSPORTS, duration_s=4.0)
 
 SUITES: dict[str, tuple[Scenario, ...]] = {
     "quick": (
