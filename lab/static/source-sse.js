@@ -27,7 +27,7 @@ export class SseSource extends Source {
       const extra = resumed && this.lastSeq !== null ? [["Last-Event-ID", String(this.lastSeq)]] : [];
       this.meter({
         requests: 1,
-        requestHeaderBytes: requestHeaderEstimate("GET", path, [["Accept", "text/event-stream"], ...extra]),
+        requestHeaderBytes: requestHeaderEstimate("GET", path, { accept: "text/event-stream", extra }),
         responseHeaderBytes: sseResponseHeaderEstimate(),
       });
       this.opened(resumed ? "resumed with Last-Event-ID" : "");

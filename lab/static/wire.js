@@ -5,7 +5,7 @@
 // headers Chromium adds (with the real User-Agent, languages, referrer and
 // cookies of this page), the response headers fetch() exposes, the SSE event
 // text, and RFC 6455 frame-size arithmetic. Every figure they feed is labelled
-// "estimate" on the page. They do no I/O and touch no DOM.
+// "estimate" on the page. They do no I/O and change nothing.
 
 const encoder = new TextEncoder();
 
@@ -20,34 +20,55 @@ function headerLines(pairs) {
   return total;
 }
 
-function commonRequestHeaders() {
+// Chromium's request headers, as captured from Chromium 150 on the wire. It
+// sends client hints and brotli/zstd only to secure origins (localhost counts).
+function acceptLanguage() {
+  const q = (i) => Math.max(0.1, 1 - i / 10).toFixed(1);
+  return navigator.languages.map((lang, i) => (i === 0 ? lang : `${lang};q=${q(i)}`)).join(",");
+}
+
+function identityHeaders() {
   const pairs = [
     ["Host", location.host],
-    ["Connection", "keep-alive"],
+    ["Pragma", "no-cache"],
+    ["Cache-Control", "no-cache"],
     ["User-Agent", navigator.userAgent],
-    ["Accept-Encoding", "gzip, deflate, br, zstd"],
-    ["Accept-Language", navigator.languages.join(",")],
-    ["Referer", location.href],
+    ["Accept-Encoding", isSecureContext ? "gzip, deflate, br, zstd" : "gzip, deflate"],
+    ["Accept-Language", acceptLanguage()],
   ];
-  if (navigator.userAgentData) {
-    // Chromium's low-entropy client hints, sent on secure origins (localhost counts).
-    const { brands, mobile, platform } = navigator.userAgentData;
-    pairs.push(["sec-ch-ua", brands.map((b) => `"${b.brand}";v="${b.version}"`).join(", ")]);
-    pairs.push(["sec-ch-ua-mobile", mobile ? "?1" : "?0"], ["sec-ch-ua-platform", `"${platform}"`]);
-  }
   if (document.cookie) pairs.push(["Cookie", document.cookie]);
   return pairs;
 }
 
-/** Estimated request line + headers + blank line of a same-origin fetch/EventSource. */
-export function requestHeaderEstimate(method, pathAndQuery, extra = []) {
+function clientHints() {
+  if (!navigator.userAgentData) return [];
+  const { brands, mobile, platform } = navigator.userAgentData;
+  return [
+    ["sec-ch-ua", brands.map((b) => `"${b.brand}";v="${b.version}"`).join(", ")],
+    ["sec-ch-ua-mobile", mobile ? "?1" : "?0"],
+    ["sec-ch-ua-platform", `"${platform}"`],
+  ];
+}
+
+/**
+ * Estimated request line + headers + blank line of a same-origin GET made by
+ * fetch(…, {cache: "no-store"}) or EventSource (pass its Accept and, on a
+ * reconnect, Last-Event-ID in `extra`).
+ */
+export function requestHeaderEstimate(method, pathAndQuery, { accept = "*/*", extra = [] } = {}) {
   const line = `${method} ${pathAndQuery} HTTP/1.1\r\n`;
-  const fetchMeta = [
+  const pairs = [
+    ...identityHeaders(),
+    ...clientHints(),
+    ["Connection", "keep-alive"],
+    ["Accept", accept],
     ["Sec-Fetch-Site", "same-origin"],
     ["Sec-Fetch-Mode", "cors"],
     ["Sec-Fetch-Dest", "empty"],
+    ["Referer", location.href],
+    ...extra,
   ];
-  return utf8Length(line) + headerLines([...commonRequestHeaders(), ...fetchMeta, ...extra]) + 2;
+  return utf8Length(line) + headerLines(pairs) + 2;
 }
 
 /** Status line + headers + blank line of a fetch() response, from the headers it exposes. */
@@ -79,10 +100,8 @@ export function websocketHandshakeEstimate(pathAndQuery) {
   const request =
     utf8Length(`GET ${pathAndQuery} HTTP/1.1\r\n`) +
     headerLines([
-      ...commonRequestHeaders().filter(([name]) => name !== "Referer"),
+      ...identityHeaders(),
       ["Connection", "Upgrade"],
-      ["Pragma", "no-cache"],
-      ["Cache-Control", "no-cache"],
       ["Upgrade", "websocket"],
       ["Origin", location.origin],
       ["Sec-WebSocket-Version", "13"],
@@ -98,6 +117,7 @@ export function websocketHandshakeEstimate(pathAndQuery) {
       ["Sec-WebSocket-Accept", "x".repeat(28)],
       ["Date", "Thu, 27 Nov 2025 10:00:00 GMT"],
       ["Server", "Python/3.11 aiohttp/3.14.0"],
+      ["Cache-Control", "no-store"],
     ]) +
     2;
   return [request, response];
