@@ -20,7 +20,7 @@ from lab.cluster import Link, RemoteChatRoom, follow_primary
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub, now_us
 from lab.settings import Settings
-from lab.stats import ServerStats, request_header_size, response_header_size
+from lab.stats import ServerStats, response_header_size
 from lab.transports.common import (
     HUB_KEY,
     LIVE_KEY,
@@ -28,6 +28,7 @@ from lab.transports.common import (
     SHUTDOWN,
     STATS_KEY,
     LiveConnections,
+    count_request,
     json_response,
 )
 from lab.transports.longpoll import BODY_CACHE_KEY, BodyCache, handle_longpoll
@@ -56,29 +57,38 @@ STREAMING = frozenset({"stream", "sse"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def count_and_explain(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count each request for its transport; turn every error into a JSON reason."""
-    counters = request.app[STATS_KEY][TRANSPORT_BY_PATH.get(request.path, "other")]
-    counters.requests += 1
-    counters.request_header_bytes += request_header_size(request)
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        return json_response(orjson.dumps({"error": reason}), status=exc.status)
-    except (asyncio.CancelledError, ConnectionError):
-        raise
-    except Exception:
-        log.exception("internal error on %s", request.path_qs)
-        return json_response(b'{"error":"internal server error"}', status=500)
+ALLOWED_METHODS = {
+    **dict.fromkeys(TRANSPORT_BY_PATH, "GET"),
+    **dict.fromkeys(("/api/chat", "/api/chat/join", "/api/chat/leave"), "POST"),
+    **dict.fromkeys(("/api/stats", "/api/time", "/healthz", "/", "/dashboard"), "GET"),
+}
+
+
+async def handle_unrouted(request: web.Request) -> web.Response:
+    """Every request no route took: 405 on a known path, 404 elsewhere, with a JSON reason.
+
+    The lab uses no middleware: a middleware keeps a frame alive for every open
+    WebSocket and stream (about 1 KB each at thousands of clients).
+    """
+    count_request(request, TRANSPORT_BY_PATH.get(request.path, "other"))
+    allowed = ALLOWED_METHODS.get(request.path)
+    if allowed is not None:
+        body = orjson.dumps({"error": f"method {request.method} not allowed; use {allowed}"})
+        return web.Response(
+            body=body, status=405, content_type="application/json", headers={"Allow": allowed}
+        )
+    return json_response(orjson.dumps({"error": f"no such path: {request.path}"}), status=404)
 
 
 async def add_headers_and_count(request: web.Request, response: web.StreamResponse) -> None:
-    """Set the contract's cache headers, then count the response's header (and body) bytes."""
+    """Set the contract's cache headers, then count the response's header (and body) bytes.
+
+    Requests to the transports are counted as they arrive (by their handlers);
+    the rest here, when answered.
+    """
     transport = TRANSPORT_BY_PATH.get(request.path, "other")
+    if transport == "other" and request.match_info.handler is not handle_unrouted:
+        count_request(request, "other")
     response.headers["Cache-Control"] = "no-store"
     if transport in STREAMING:
         response.headers["X-Accel-Buffering"] = "no"
@@ -192,9 +202,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     hub mirrors the primary's, and chat and counters go through the link.
     """
     settings = settings or Settings()
-    app = web.Application(
-        middlewares=[count_and_explain], client_max_size=settings.max_body
-    )
+    app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS_KEY] = settings
     app[HUB_KEY] = Hub(settings.history)
     app[STATS_KEY] = ServerStats()
@@ -225,5 +233,6 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
     router.add_static("/static/", STATIC_DIR)
+    router.add_route("*", "/{path:.*}", handle_unrouted)
     return app
 

@@ -112,7 +112,15 @@ CHAT_KEY = web.AppKey("chat", ChatService)
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = await request.read()  # raises 413 past the app's client_max_size
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        reason = orjson.dumps({"error": f"body over {limit} bytes"}).decode()
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=request.content_length or limit + 1,
+            text=reason, content_type="application/json",
+        ) from None
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:

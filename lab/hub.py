@@ -116,59 +116,64 @@ class Mailbox:
     hands the owner everything queued so far, so a writer can flush several
     messages in one write.
 
-    Fast path: an owner may set ``direct``, a function that writes one message
-    straight to its connection without blocking and returns False when it
-    cannot (the connection's send buffer is full). ``put`` uses it only while
-    nothing is queued and the owner is not still writing its last batch, so
-    order is kept; otherwise, or when ``direct`` declines, the message is
-    queued under the same bound as always. Publishing therefore costs one
-    write per subscriber and no task switch while subscribers keep up.
+    Transports subclass it and override three hooks (one object per
+    connection, no callbacks: thousands of idle sockets each hold one):
+
+    - ``write_now(message)``, the fast path: write one message straight to the
+      connection without blocking, or return False when the connection's send
+      buffer is full. ``put`` tries it only once ``fast`` is set, while nothing
+      is queued and the owner is not still writing its last batch, so order
+      is kept; otherwise, or when it declines, the message is queued under the
+      same bound as always. Publishing thus costs one write per subscriber and
+      no task switch while subscribers keep up.
+    - ``closed(reason)``, once, when the mailbox closes (e.g. to abort a write
+      that a client which stopped reading would hold forever);
+    - ``queued()``, when something was queued and nobody waits in
+      ``get_batch`` (e.g. to start a writer task only when one is needed).
     """
 
-    __slots__ = (
-        "_backlog",
-        "_draining",
-        "_queue",
-        "_waiter",
-        "closed_reason",
-        "direct",
-        "maxsize",
-        "on_close",
-        "topics",
-    )
+    __slots__ = ("_backlog", "_draining", "_queue", "_waiter", "closed_reason", "fast", "maxsize", "topics")
 
     def __init__(self, maxsize: int = DEFAULT_MAILBOX_SIZE) -> None:
         if maxsize < 1:
             raise ValueError("mailbox size must be at least 1")
         self.maxsize = maxsize
-        self._queue: deque[Message] = deque()
-        self._backlog: list[Message] = []
+        self._queue: list[Message] = []  # a list, not a deque: it is always drained whole
+        self._backlog: list[Message] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self.closed_reason: str | None = None
-        self.topics: set[Topic] = set()
-        # Called once with the reason on close, so an owner stuck writing can abort.
-        self.on_close: Callable[[str], None] | None = None
-        self.direct: Callable[[Message], bool] | None = None
         self._draining = False  # the owner holds a batch it has not finished writing
+        self.closed_reason: str | None = None
+        self.topics: list[Topic] = []
+        self.fast = False
 
     def __len__(self) -> int:
-        return len(self._backlog) + len(self._queue)
+        return len(self._backlog or ()) + len(self._queue)
+
+    def write_now(self, message: Message) -> bool:
+        """Fast-path hook: write ``message`` to the connection now; False if it cannot."""
+        return False
+
+    def closed(self, reason: str) -> None:
+        """Hook called once when the mailbox closes."""
+
+    def queued(self) -> None:
+        """Hook called when a message was queued and no owner is waiting for it."""
 
     @property
-    def closed(self) -> bool:
+    def is_closed(self) -> bool:
         """True once the mailbox was closed (overflow or shutdown)."""
         return self.closed_reason is not None
 
     def put(self, message: Message) -> bool:
-        """Queue a message; close the mailbox instead if it is full. Never blocks."""
+        """Deliver or queue a message; close the mailbox instead if it is full. Never blocks."""
         if self.closed_reason is not None:
             return False
         if (
-            self.direct is not None
+            self.fast
             and not self._queue
             and not self._backlog
             and not self._draining
-            and self.direct(message)
+            and self.write_now(message)
         ):
             return True
         if len(self._queue) >= self.maxsize:
@@ -185,13 +190,14 @@ class Mailbox:
         message objects, so it does not count against ``maxsize``.
         """
         if self.closed_reason is None and messages:
-            self._backlog.extend(messages)
+            self._backlog = (self._backlog or []) + messages
             self._wake()
 
     def discard_topic(self, topic: str) -> None:
         """Drop queued messages of ``topic`` (after an unsubscribe)."""
-        self._backlog = [m for m in self._backlog if m.topic != topic]
-        self._queue = deque(m for m in self._queue if m.topic != topic)
+        if self._backlog:
+            self._backlog = [m for m in self._backlog if m.topic != topic]
+        self._queue = [m for m in self._queue if m.topic != topic]
 
     def close(self, reason: str) -> None:
         """Close the mailbox: detach from all topics, drop the backlog, wake the owner."""
@@ -200,17 +206,26 @@ class Mailbox:
         self.closed_reason = reason
         for topic in list(self.topics):
             topic.detach(self)
-        self._queue.clear()
-        self._backlog.clear()
+        self._queue = []
+        self._backlog = None
         self._wake()
-        if self.on_close is not None:
-            self.on_close(reason)
+        self.closed(reason)
 
     def get_nowait(self) -> list[Message]:
         """Everything queued so far, backlog first (possibly nothing)."""
-        batch = self._backlog + list(self._queue) if self._backlog else list(self._queue)
-        self._backlog = []
-        self._queue.clear()
+        batch = self._backlog + self._queue if self._backlog else self._queue
+        self._backlog = None
+        self._queue = []
+        return batch
+
+    def take(self) -> list[Message]:
+        """Like ``get_batch`` without waiting: the queue now, possibly empty.
+
+        For owners that run a writer only while something is queued (see
+        ``queued``); an empty result also means the previous batch is done.
+        """
+        batch = self.get_nowait()
+        self._draining = bool(batch)
         return batch
 
     async def get_batch(self, timeout: float | None = None) -> list[Message]:
@@ -222,9 +237,7 @@ class Mailbox:
         """
         self._draining = False
         if self._queue or self._backlog or self.closed_reason is not None:
-            batch = self.get_nowait()
-            self._draining = bool(batch)
-            return batch
+            return self.take()
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
         timer = loop.call_later(timeout, self._wake) if timeout is not None else None
@@ -234,13 +247,14 @@ class Mailbox:
             self._waiter = None
             if timer is not None:
                 timer.cancel()
-        batch = self.get_nowait()
-        self._draining = bool(batch)
-        return batch
+        return self.take()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.set_result(None)
+        else:
+            self.queued()
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,15 +340,17 @@ class Topic:
 
     def attach(self, mailbox: Mailbox) -> None:
         """Deliver every future message of this topic into ``mailbox``."""
-        if mailbox.closed:
+        if mailbox.is_closed:
             raise ValueError("cannot attach a closed mailbox")
-        self._mailboxes.add(mailbox)
-        mailbox.topics.add(self)
+        if self not in mailbox.topics:
+            self._mailboxes.add(mailbox)
+            mailbox.topics.append(self)
 
     def detach(self, mailbox: Mailbox) -> None:
         """Stop delivering into ``mailbox`` (no error if it was not attached)."""
         self._mailboxes.discard(mailbox)
-        mailbox.topics.discard(self)
+        if self in mailbox.topics:
+            mailbox.topics.remove(self)
 
     def since(self, seq: int) -> Backlog:
         """Every buffered message with a seq above ``seq``, and how many are gone.

@@ -81,3 +81,4 @@ def response_header_size(response: web.StreamResponse) -> int:
 def chunk_framing(size: int) -> int:
     """Framing bytes HTTP/1.1 chunked encoding adds around a ``size``-byte chunk."""
     return len(f"{size:x}") + 4
+

@@ -56,9 +56,13 @@ def test_latest_keeps_one_message_per_symbol() -> None:
 def test_full_mailbox_is_closed_and_detached_without_touching_others() -> None:
     """Slow-consumer policy: overflow closes that mailbox only; the others keep everything."""
     topic = Topic("prices", clock=tick_clock)
-    slow, fast = Mailbox(maxsize=3), Mailbox(maxsize=3)
     closed_with: list[str] = []
-    slow.on_close = closed_with.append
+
+    class Recording(Mailbox):
+        def closed(self, reason: str) -> None:
+            closed_with.append(reason)
+
+    slow, fast = Recording(maxsize=3), Mailbox(maxsize=3)
     topic.attach(slow)
     topic.attach(fast)
     received: list[int] = []
@@ -80,7 +84,7 @@ def test_backlog_goes_first_and_does_not_count_against_the_limit() -> None:
     topic.attach(mailbox)
     topic.publish({"symbol": "A", "price": 9.0})
     assert [m.seq for m in mailbox.get_nowait()] == [1, 2, 3, 4, 5, 6]
-    assert not mailbox.closed
+    assert not mailbox.is_closed
 
 
 async def test_get_batch_wakes_on_publish_and_on_timeout() -> None:

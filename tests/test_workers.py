@@ -30,9 +30,9 @@ async def cluster() -> AsyncIterator[str]:
     yield match.group(1)
     if process.returncode is None:
         os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal does
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+    status = await asyncio.wait_for(process.wait(), 10)
     err = (await process.stderr.read()).decode()
-    assert "Traceback" not in err, err
+    assert status == 0 and "Traceback" not in err, (status, err)
 
 
 async def read_seqs(session: aiohttp.ClientSession, base: str, since: int, count: int) -> list[int]:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from lab.hub import Backlog, Hub, Mailbox, Message, Topic
 from lab.settings import Settings
-from lab.stats import ServerStats, TransportCounters
+from lab.stats import ServerStats, TransportCounters, request_header_size
 
 log = logging.getLogger("lab.connections")
 
@@ -22,6 +22,13 @@ STATS_KEY = web.AppKey("stats", ServerStats)
 LIVE_KEY = web.AppKey("live", "LiveConnections")
 
 SHUTDOWN = "server shutting down"
+
+
+def count_request(request: web.Request, transport: str) -> None:
+    """Count one arriving request and its header bytes for ``transport``."""
+    counters = request.app[STATS_KEY][transport]
+    counters.requests += 1
+    counters.request_header_bytes += request_header_size(request)
 
 
 def json_error(status: type[web.HTTPException], reason: str) -> web.HTTPException:
@@ -99,7 +106,8 @@ class LiveConnections:
         """Register a connection and log it."""
         counters.open_connections += 1
         self._open.add(mailbox)
-        log.info("open  %-9s %s %s", transport, request.remote, request.path_qs)
+        if log.isEnabledFor(logging.INFO):  # request.remote and path_qs cost memory per socket
+            log.info("open  %-9s %s %s", transport, request.remote, request.path_qs)
 
     def close(
         self, request: web.Request, transport: str, counters: TransportCounters, mailbox: Mailbox
@@ -109,7 +117,8 @@ class LiveConnections:
         self._open.discard(mailbox)
         reason = mailbox.closed_reason or "client went away"
         mailbox.close(reason)
-        log.info("close %-9s %s (%s)", transport, request.remote, reason)
+        if log.isEnabledFor(logging.INFO):
+            log.info("close %-9s %s (%s)", transport, request.remote, reason)
 
     def shutdown(self) -> None:
         """Close every registered mailbox so its handler ends."""

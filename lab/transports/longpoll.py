@@ -21,6 +21,7 @@ from lab.hub import Topic
 from lab.transports.common import (
     SETTINGS_KEY,
     STATS_KEY,
+    count_request,
     json_response,
     parse_seconds,
     parse_since,
@@ -59,6 +60,7 @@ BODY_CACHE_KEY = web.AppKey("longpoll_bodies", BodyCache)
 
 async def handle_longpoll(request: web.Request) -> web.Response:
     """Hold the request until there is news after ``since``, or time out."""
+    count_request(request, "longpoll")
     settings = request.app[SETTINGS_KEY]
     topic = query_topic(request)
     since = parse_since(request.query.get("since"))

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lab.transports.common import STATS_KEY, json_response, parse_since, poll_body, query_topic
+from lab.transports.common import (
+    STATS_KEY,
+    count_request,
+    json_response,
+    parse_since,
+    poll_body,
+    query_topic,
+)
 
 
 async def handle_poll(request: web.Request) -> web.Response:
     """Answer a short poll from the topic's buffer."""
+    count_request(request, "poll")
     topic = query_topic(request)
     since = parse_since(request.query.get("since"))
     if since is None:

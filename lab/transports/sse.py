@@ -19,7 +19,7 @@ from operator import attrgetter
 
 from aiohttp import web
 
-from lab.transports.common import parse_since
+from lab.transports.common import count_request, parse_since
 from lab.transports.streaming import Framing, serve_stream
 
 EVENT_STREAM = Framing(
@@ -34,6 +34,7 @@ EVENT_STREAM = Framing(
 
 async def handle_events(request: web.Request) -> web.StreamResponse:
     """Stream the topic as SSE, resuming after ``Last-Event-ID`` or ``since``."""
+    count_request(request, "sse")
     header = request.headers.get("Last-Event-ID")
     if header is not None:
         since = parse_since(header.strip(), "Last-Event-ID")

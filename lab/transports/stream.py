@@ -13,7 +13,7 @@ from operator import attrgetter
 
 from aiohttp import web
 
-from lab.transports.common import parse_since
+from lab.transports.common import count_request, parse_since
 from lab.transports.streaming import Framing, serve_stream
 
 NDJSON = Framing(
@@ -28,4 +28,5 @@ NDJSON = Framing(
 
 async def handle_stream(request: web.Request) -> web.StreamResponse:
     """Stream the topic as NDJSON, resuming after ``since`` if given."""
+    count_request(request, "stream")
     return await serve_stream(request, NDJSON, parse_since(request.query.get("since")))

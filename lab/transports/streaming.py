@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from lab.hub import SLOW_CONSUMER, Mailbox, Message
-from lab.stats import chunk_framing
+from lab.stats import TransportCounters, chunk_framing
 from lab.transports.common import (
     LIVE_KEY,
     SETTINGS_KEY,
@@ -47,6 +47,42 @@ class Framing:
     heartbeat: bytes
 
 
+class StreamMailbox(Mailbox):
+    """A stream's mailbox: writes pre-built chunks straight to its socket."""
+
+    __slots__ = ("counters", "delivered", "framing", "protocol", "transport", "writing")
+
+    def __init__(
+        self, maxsize: int, request: web.Request, framing: Framing, counters: TransportCounters
+    ) -> None:
+        super().__init__(maxsize)
+        self.transport = request.transport
+        self.protocol = request.protocol
+        self.framing = framing
+        self.counters = counters
+        self.writing = False  # the handler is inside a (possibly blocked) write
+        self.delivered = 0  # messages written by the fast path
+
+    def write_now(self, message: Message) -> bool:
+        """The shared pre-built chunk, straight to the socket while it keeps up."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.protocol.writing_paused:
+            return False
+        data = self.framing.wire(message)
+        transport.write(data)
+        self.delivered += 1
+        counters = self.counters
+        counters.messages_sent += 1
+        counters.body_bytes += len(message.json)
+        counters.framing_bytes += len(data) - len(message.json)
+        return True
+
+    def closed(self, reason: str) -> None:
+        """A write the client is not reading would block forever: abort it."""
+        if self.writing and self.transport is not None:
+            self.transport.abort()
+
+
 async def serve_stream(request: web.Request, framing: Framing, since: int | None) -> web.StreamResponse:
     """Stream ``framing``-encoded messages of the requested topic until the end."""
     topic = query_topic(request)
@@ -56,37 +92,16 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
 
     response = web.StreamResponse(headers={"Content-Type": framing.content_type})
     await response.prepare(request)
-    transport, protocol = request.transport, request.protocol
-
-    mailbox = Mailbox(settings.mailbox_size)
+    mailbox = StreamMailbox(settings.mailbox_size, request, framing, counters)
     backlog = resume(topic, since, mailbox)
     live.open(request, framing.transport, counters, mailbox)
-    writing = False
-    delivered = 0
-
-    def abort_if_stuck(reason: str) -> None:
-        if writing and transport is not None:
-            transport.abort()
-
-    def write_now(message: Message) -> bool:
-        nonlocal delivered
-        if transport is None or transport.is_closing() or protocol.writing_paused:
-            return False
-        data = framing.wire(message)
-        transport.write(data)
-        delivered += 1
-        counters.messages_sent += 1
-        counters.body_bytes += len(message.json)
-        counters.framing_bytes += len(data) - len(message.json)
-        return True
 
     async def write(payload_bytes: int, data: bytes) -> None:
-        nonlocal writing
-        writing = True
+        mailbox.writing = True
         try:
             await response.write(data)
         finally:
-            writing = False
+            mailbox.writing = False
         counters.body_bytes += payload_bytes
         counters.framing_bytes += len(data) - payload_bytes + chunk_framing(len(data))
 
@@ -94,29 +109,28 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
         await write(sum(len(m.json) for m in batch), b"".join(map(framing.message, batch)))
         counters.messages_sent += len(batch)
 
-    mailbox.on_close = abort_if_stuck
     try:
         if backlog.missed:
             notice = missed_notice(topic.name, backlog.missed)
             await write(len(notice), framing.notice(notice))
         if backlog.messages:
             await write_batch(backlog.messages)
-        mailbox.direct = write_now  # only now: nothing may overtake the backlog
-        seen = delivered
+        mailbox.fast = True  # only now: nothing may overtake the backlog
+        seen = mailbox.delivered
         while True:
             batch = await mailbox.get_batch(settings.heartbeat)
-            if mailbox.closed:
+            if mailbox.is_closed:
                 break
             if batch:
                 await write_batch(batch)
-            elif delivered == seen:
+            elif mailbox.delivered == seen:
                 await write(0, framing.heartbeat)
-            seen = delivered
+            seen = mailbox.delivered
         # A client that stopped reading cannot take the end either: give it a second.
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
     except TimeoutError:
-        if transport is not None:
-            transport.abort()
+        if mailbox.transport is not None:
+            mailbox.transport.abort()
     except ConnectionError:
         pass
     finally:

@@ -18,8 +18,8 @@ A slow consumer (see :mod:`lab.hub`) is closed with 1013, shutdown with 1001.
 
 The handler task reads. Published messages go straight to the socket as a
 frame pre-built once for every subscriber (the mailbox's fast path); when the
-socket's send buffer is full they queue, and one writer task per socket
-drains the queue as the client catches up.
+socket's send buffer is full they queue, and a writer task for that socket
+drains the queue as the client catches up, then ends.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from lab.transports.common import (
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
+    count_request,
     missed_notice,
     parse_since,
     query_topic,
@@ -62,8 +63,11 @@ class CommandError(ValueError):
     """A well-formed command the server cannot carry out."""
 
 
-class Session:
-    """One socket's subscriptions, chat identity and outgoing frames."""
+class Session(Mailbox):
+    """One socket: its mailbox, subscriptions, chat identity and outgoing frames."""
+
+    # Thousands of idle sockets each hold one: slots keep that small.
+    __slots__ = ("_pump", "chat", "counters", "hub", "protocol", "transport", "user", "ws")
 
     def __init__(
         self,
@@ -71,18 +75,19 @@ class Session:
         ws: web.WebSocketResponse,
         hub: Hub,
         chat: ChatService,
-        mailbox: Mailbox,
         counters: TransportCounters,
+        maxsize: int,
     ) -> None:
+        super().__init__(maxsize)
         assert request.transport is not None
         self.transport: asyncio.Transport = request.transport  # type: ignore[assignment]
         self.protocol = request.protocol
         self.ws = ws
         self.hub = hub
         self.chat = chat
-        self.mailbox = mailbox
         self.counters = counters
         self.user: str | None = None
+        self._pump: asyncio.Task[None] | None = None
 
     async def send(self, payload: bytes) -> None:
         """Send one text frame and count it."""
@@ -90,15 +95,43 @@ class Session:
         self.counters.body_bytes += len(payload)
         self.counters.framing_bytes += frame_header_size(len(payload))
 
+    def queued(self) -> None:
+        """Start the writer task unless it runs (the mailbox queued something)."""
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(self.pump())
+
     async def pump(self) -> None:
-        """Write queued messages until the mailbox closes."""
-        while True:
-            batch = await self.mailbox.get_batch()
-            if not batch:
-                return
-            for message in batch:
-                await self.send(message.json)
-            self.counters.messages_sent += len(batch)
+        """Write queued messages until none are left, then end (no idle task per socket)."""
+        try:
+            while batch := self.take():
+                for message in batch:
+                    await self.send(message.json)
+                self.counters.messages_sent += len(batch)
+        except ConnectionError:
+            pass
+        finally:
+            self._pump = None
+
+    def closed(self, reason: str) -> None:
+        """Close the socket with the code for ``reason``, aborting if it cannot be sent."""
+        code = CLOSE_CODES.get(reason)
+        if code is None or self.ws.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._close(code, reason))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 1.0)
+        except (TimeoutError, ConnectionError):
+            self.transport.abort()
+
+    async def stop_pump(self) -> None:
+        """Cancel the writer task, if any, and wait for it."""
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
 
     async def subscribe(self, command: dict[str, Any]) -> None:
         """Attach the socket to a topic, after its resume backlog; maybe join the chat."""
@@ -106,7 +139,7 @@ class Session:
         if name not in self.hub:
             raise CommandError(f"unknown topic {name!r}")
         topic = self.hub[name]
-        if topic in self.mailbox.topics:
+        if topic in self.topics:
             raise CommandError(f"already subscribed to {name!r}")
         since = command.get("since")
         if since is not None and (type(since) is not int or since < 0):
@@ -129,16 +162,16 @@ class Session:
         All in one synchronous step, so no live message can get ahead of the
         backlog (the notice is written straight to the socket's buffer).
         """
-        backlog = resume(self.hub[name], since, self.mailbox)
+        backlog = resume(self.hub[name], since, self)
         if backlog.missed:
             notice = missed_notice(name, backlog.missed)
             self.transport.write(ws_text_frame(notice))
             self.counters.body_bytes += len(notice)
             self.counters.framing_bytes += frame_header_size(len(notice))
-        self.mailbox.put_backlog(backlog.messages)
+        self.put_backlog(backlog.messages)
 
     def write_now(self, message: Message) -> bool:
-        """The mailbox's fast path: the shared pre-built frame, straight to the socket."""
+        """The fast path: the shared pre-built frame, straight to the socket."""
         transport = self.transport
         if self.ws.closed or transport.is_closing() or self.protocol.writing_paused:
             return False
@@ -151,10 +184,10 @@ class Session:
     async def unsubscribe(self, command: dict[str, Any]) -> None:
         """Detach from a topic; leaving ``chat`` also leaves the room."""
         name = command.get("topic")
-        if name not in self.hub or self.hub[name] not in self.mailbox.topics:
+        if name not in self.hub or self.hub[name] not in self.topics:
             raise CommandError(f"not subscribed to {name!r}")
-        self.hub[name].detach(self.mailbox)
-        self.mailbox.discard_topic(name)
+        self.hub[name].detach(self)
+        self.discard_topic(name)
         if name == "chat":
             await self.leave()
 
@@ -194,6 +227,7 @@ class Session:
 
 async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     """Upgrade, optionally subscribe from the query, then serve commands and frames."""
+    count_request(request, "websocket")
     settings = request.app[SETTINGS_KEY]
     first_topic = query_topic(request).name if "topic" in request.query else None
     since = parse_since(request.query.get("since"))
@@ -207,15 +241,12 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
     await ws.prepare(request)
-    mailbox = Mailbox(settings.mailbox_size)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
-    session = Session(request, ws, hub, chat, mailbox, counters)
-    live.open(request, "websocket", counters, mailbox)
-    mailbox.on_close = lambda reason: _close_soon(ws, request, reason)
+    session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
+    live.open(request, "websocket", counters, session)
     if first_topic is not None:
         session.start(first_topic, since)
-    mailbox.direct = session.write_now
-    writer = asyncio.create_task(session.pump())
+    session.fast = True
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -231,31 +262,12 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError:
         pass
     finally:
-        if mailbox.closed_reason == SLOW_CONSUMER:
+        if session.closed_reason == SLOW_CONSUMER:
             counters.slow_consumers_dropped += 1
         try:
             await session.leave()
         except (ChatError, ConnectionError) as exc:  # the room may be gone at shutdown
             log.warning("chat leave failed: %s", exc)
-        live.close(request, "websocket", counters, mailbox)
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        live.close(request, "websocket", counters, session)
+        await session.stop_pump()
     return ws
-
-
-def _close_soon(ws: web.WebSocketResponse, request: web.Request, reason: str) -> None:
-    """Close the socket with the code for ``reason``, aborting if it cannot be sent."""
-    code = CLOSE_CODES.get(reason)
-    if code is None or ws.closed:
-        return
-
-    async def close() -> None:
-        try:
-            await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 1.0)
-        except (TimeoutError, ConnectionError):
-            if request.transport is not None:
-                request.transport.abort()
-
-    task = asyncio.get_running_loop().create_task(close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
