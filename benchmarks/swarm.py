@@ -1,0 +1,248 @@
+"""``python -m benchmarks.swarm``: a lean load-generator process for thousands of connections.
+
+One process holds up to :data:`MAX_CLIENTS` connections of one transport
+(WebSocket, SSE, NDJSON stream, long poll or short poll; see
+:mod:`benchmarks.swarm_wire`), spread over several loopback source addresses
+(``--sources``, e.g. ``127.0.0.2,127.0.0.3``) so that no single address runs
+out of ephemeral ports. It measures per-message latency (receive time minus
+``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
+connection, failures, and its own CPU seconds. It measures nothing about the
+server.
+
+Line protocol (JSON, one object per line on stdout):
+
+1. ``{"event": "ready", ...}`` once every connection got a message (or failed,
+   or ``--ready-timeout`` passed);
+2. the window comes either from stdin — ``{"window": [start_us, end_us],
+   "drain_s": s}``, how :mod:`benchmarks.scale` runs several swarms on one
+   clock — or, with ``--window-s W``, it opens ``--warmup-s`` after ready;
+3. after the window, once every connection has seen a message published after
+   it (or ``drain_s`` passed), the report: ``{"event": "report", ...}`` (see
+   :func:`report`), and the process exits.
+
+Bounded: at most :data:`MAX_CLIENTS` connections, ``--max-duration`` seconds in
+all (then it reports what it has). End of stdin before a window stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
+
+MAX_CLIENTS = 19_000
+"""Connections per process; the per-process file limit here is 20,000."""
+CONNECT_CONCURRENCY = 256
+"""Handshakes in flight at once, so the server's listen backlog never overflows."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.swarm", description=__doc__
+                                     .splitlines()[0], formatter_class=argparse
+                                     .ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
+    add("--transport", required=True, choices=list(PATHS))
+    add("--clients", type=int, required=True, help=f"connections (1..{MAX_CLIENTS})")
+    add("--client-offset", type=int, default=0, help="first client index (for sample rows)")
+    add("--sources", default="127.0.0.1", help="comma-separated local addresses to bind")
+    add("--interval", type=float, default=0.0, help="short poll: seconds between polls")
+    add("--max-samples", type=int, default=20_000, help="latency samples kept (uniform)")
+    add("--seed", type=int, default=1, help="seed of the subsample")
+    add("--ready-timeout", type=float, default=60.0, help="seconds to connect everyone")
+    add("--window-s", type=float, default=None, help="self-timed window (else read stdin)")
+    add("--warmup-s", type=float, default=0.5, help="with --window-s: wait after ready")
+    add("--drain-s", type=float, default=3.0, help="with --window-s: wait after the window")
+    add("--max-duration", type=float, default=900.0, help="hard limit on the whole run")
+    return parser
+
+
+def emit(event: str, **fields: Any) -> None:
+    """One JSON line on stdout."""
+    sys.stdout.buffer.write(orjson.dumps({"event": event, **fields}) + b"\n")
+    sys.stdout.flush()
+
+
+class Swarm:
+    """The connections of one process and their bring-up."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        url = urlsplit(args.url)
+        if url.scheme != "http" or not url.hostname or not url.port:
+            raise ValueError(f"--url must look like http://127.0.0.1:PORT, got {args.url!r}")
+        if not 1 <= args.clients <= MAX_CLIENTS:
+            raise ValueError(f"--clients must be 1..{MAX_CLIENTS}")
+        self.args = args
+        self.addr = (url.hostname, url.port)
+        self.host = f"{url.hostname}:{url.port}"
+        self.sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+        self.rec = Recorder(args.clients, args.max_samples, args.seed)
+        self.conns: list[Conn] = []
+        self.errors: Counter[str] = Counter()
+        self.cpu_window: list[float] = []
+        self.wall_window: list[float] = []
+
+    async def connect_all(self) -> None:
+        """Open every connection, :data:`CONNECT_CONCURRENCY` handshakes at a time."""
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        await asyncio.gather(*(self._connect(i, gate) for i in range(self.args.clients)))
+
+    async def _connect(self, i: int, gate: asyncio.Semaphore) -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_conn(self.args.transport, self.args.client_offset + i, self.host, self.rec,
+                         self.args.interval)
+        self.conns.append(conn)
+        source = self.sources[i % len(self.sources)]
+        async with gate:
+            try:
+                await loop.create_connection(lambda: conn, *self.addr, local_addr=(source, 0))
+                await asyncio.wait_for(asyncio.shield(conn.opened), 30.0)
+            except (OSError, TimeoutError) as exc:
+                conn.fail(type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}")
+
+    def at_edge(self, t_us: int) -> None:
+        """Schedule a CPU/wall reading at wall-clock ``t_us``."""
+        delay = max(0.0, (t_us - time.time_ns() // 1000) / 1e6)
+        asyncio.get_running_loop().call_later(delay, self._edge)
+
+    def _edge(self) -> None:
+        self.cpu_window.append(time.process_time())
+        self.wall_window.append(time.monotonic())
+
+    def close_all(self) -> None:
+        """Close every connection (they are finished or about to be counted as incomplete)."""
+        for conn in self.conns:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
+    """The final report: what one process saw.
+
+    ``delivered`` counts in-window messages; ``min_seq``/``max_seq`` the seqs
+    seen in the window; ``gaps``/``duplicates``/``missed`` are exact sums over
+    connections over their whole life; ``incomplete`` counts connections that
+    never saw a post-window message; ``cpu_window_s``/``window_wall_s`` the
+    process's CPU over the window; ``samples`` rows are
+    ``[client, seq, t_us, recv_us]`` (a uniform subsample when ``sampled``).
+    """
+    rec, conns = swarm.rec, swarm.conns
+    for conn in conns:
+        if conn.error:
+            swarm.errors[conn.error.split(":")[0]] += 1
+    cpu = swarm.cpu_window
+    wall = swarm.wall_window
+    start_us, end_us = rec.start_us, rec.end_us
+    polls = [t for t in rec.poll_times if start_us <= t < end_us]
+    return {
+        "transport": swarm.args.transport, "clients": swarm.args.clients,
+        "client_offset": swarm.args.client_offset, "ready": rec.ready,
+        "ready_s": round(ready_s, 3), "failed": rec.failed, "errors": dict(swarm.errors),
+        "incomplete": sum(1 for c in conns if not c.finished),
+        "window": [start_us, end_us], "delivered": rec.delivered,
+        "min_seq": rec.min_seq, "max_seq": rec.max_seq,
+        "gaps": sum(c.gaps for c in conns), "duplicates": sum(c.duplicates for c in conns),
+        "missed": sum(c.missed for c in conns),
+        "clients_with_gaps": sum(1 for c in conns if c.gaps),
+        "requests": sum(c.requests for c in conns), "window_requests": len(polls),
+        "cpu_window_s": round(cpu[1] - cpu[0], 4) if len(cpu) == 2 else None,
+        "window_wall_s": round(wall[1] - wall[0], 4) if len(wall) == 2 else None,
+        "cpu_total_s": round(time.process_time(), 4),
+        "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "sampled": rec.delivered > len(rec.samples),
+        "samples": [list(s) for s in rec.samples],
+    }
+
+
+async def read_command(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """The next JSON object on stdin, or None at end of input."""
+    while True:
+        line = await reader.readline()
+        if not line:
+            return None
+        with contextlib.suppress(orjson.JSONDecodeError):
+            command = orjson.loads(line)
+            if isinstance(command, dict):
+                return command
+
+
+async def stdin_reader() -> asyncio.StreamReader:
+    """stdin as an asyncio stream."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Connect, wait for the window, measure it, and return the report (None if stopped)."""
+    swarm = Swarm(args)
+    started = time.monotonic()
+    reader = None if args.window_s is not None else await stdin_reader()
+    try:
+        bring_up = asyncio.ensure_future(swarm.connect_all())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(swarm.rec.all_ready.wait(), args.ready_timeout)
+        ready_s = time.monotonic() - started
+        emit("ready", clients=args.clients, ready=swarm.rec.ready, failed=swarm.rec.failed,
+             ready_s=round(ready_s, 3))
+        if reader is None:
+            await asyncio.sleep(args.warmup_s)
+            start_us = time.time_ns() // 1000 + 50_000
+            end_us, drain_s = start_us + int(args.window_s * 1e6), args.drain_s
+        else:
+            command = await read_command(reader)
+            if command is None or "window" not in command:
+                return None
+            (start_us, end_us), drain_s = command["window"], float(command.get("drain_s", 3.0))
+        swarm.rec.open_window(start_us, end_us)
+        swarm.at_edge(start_us)
+        swarm.at_edge(end_us)
+        wait_s = (end_us - time.time_ns() // 1000) / 1e6 + drain_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(swarm.rec.all_finished.wait(), max(wait_s, 0.1))
+        while len(swarm.cpu_window) < 2:  # every connection failed before the window ended
+            await asyncio.sleep(0.05)
+        bring_up.cancel()
+        return report(swarm, ready_s)
+    finally:
+        swarm.close_all()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: 0 with a report, 1 on bad arguments or no window, 130 on Ctrl-C."""
+    args = build_parser().parse_args(argv)
+
+    async def bounded() -> dict[str, Any] | None:
+        return await asyncio.wait_for(run(args), args.max_duration)
+
+    try:
+        result = asyncio.run(bounded())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(f"error: gave up after --max-duration {args.max_duration:g} s", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    if result is None:
+        return 1
+    emit("report", **result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

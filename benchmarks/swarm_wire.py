@@ -1,0 +1,404 @@
+"""Lean client protocols for :mod:`benchmarks.swarm`: raw asyncio Protocols, one per transport.
+
+Thousands of these live in one process, so each parses only what the swarm
+needs: the status line, the end of the response head, and every message's
+``seq`` and ``t_us``, found by a byte regex rather than by decoding JSON. What
+they deliberately do not do: follow redirects, decode chunked framing (NDJSON
+and SSE messages never span the server's chunks, and each ends in a newline, so
+complete lines are scanned as they are), reconnect, or count bytes.
+
+Each message goes to :meth:`Recorder.record`, which keeps exact per-connection
+counts (gaps, duplicates) and a uniform reservoir of latency samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import os
+import random
+import re
+import time
+from typing import Any
+
+MESSAGE = re.compile(rb'"seq": ?(\d+), ?"t_us": ?(\d+)')
+HEAD = re.compile(rb'"head": ?(\d+)')
+MISSED = re.compile(rb'"missed": ?([1-9]\d*)')
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+FAR = 2**62
+
+PATHS = {
+    "websocket": "/ws?topic=prices",
+    "sse": "/api/events?topic=prices",
+    "stream": "/api/stream?topic=prices",
+    "longpoll": "/api/longpoll?topic=prices",
+    "poll": "/api/poll?topic=prices",
+}
+
+
+class Recorder:
+    """Everything the swarm measures, shared by all its connections.
+
+    Messages with ``t_us`` inside ``[start_us, end_us)`` count as delivered; a
+    connection is finished at its first message published at or after
+    ``end_us``. Latency samples are a uniform reservoir (Li's algorithm L) of
+    at most ``max_samples`` in-window messages: one comparison per message.
+    """
+
+    def __init__(self, clients: int, max_samples: int, seed: int) -> None:
+        self.clients = clients
+        self.start_us = FAR
+        self.end_us = FAR
+        self.ready = 0
+        self.finished = 0
+        self.delivered = 0
+        self.min_seq: int | None = None
+        self.max_seq: int | None = None
+        self.all_ready = asyncio.Event()
+        self.all_finished = asyncio.Event()
+        self.failed = 0
+        self.samples: list[tuple[int, int, int, int]] = []
+        self._max = max_samples
+        self._rng = random.Random(seed)
+        self._w = 1.0
+        self._next = max_samples
+        self.poll_times: list[int] = []
+
+    def open_window(self, start_us: int, end_us: int) -> None:
+        """Set the timed window (wall-clock microseconds)."""
+        self.start_us, self.end_us = start_us, end_us
+
+    def mark_ready(self) -> None:
+        """A connection got its first message."""
+        self.ready += 1
+        if self.ready + self.failed >= self.clients:
+            self.all_ready.set()
+
+    def mark_failed(self) -> None:
+        """A connection failed or ended before finishing."""
+        self.failed += 1
+        if self.ready + self.failed >= self.clients:
+            self.all_ready.set()
+        if self.finished + self.failed >= self.clients:
+            self.all_finished.set()
+
+    def mark_finished(self) -> None:
+        """A connection saw a message from after the window."""
+        self.finished += 1
+        if self.finished + self.failed >= self.clients:
+            self.all_finished.set()
+
+    def record(self, conn: Conn, seq: int, t_us: int, recv_us: int) -> None:
+        """One received message of ``conn``: the hot path."""
+        last = conn.last_seq
+        if seq <= last:
+            conn.duplicates += 1
+            return
+        if last and seq != last + 1:
+            conn.gaps += seq - last - 1
+        conn.last_seq = seq
+        if not conn.ready:
+            conn.ready = True
+            self.mark_ready()
+        if t_us < self.start_us:
+            return
+        if t_us >= self.end_us:
+            if not conn.finished:
+                conn.finished = True
+                self.mark_finished()
+            return
+        conn.delivered += 1
+        self.delivered += 1
+        if self.min_seq is None or seq < self.min_seq:
+            self.min_seq = seq
+        if self.max_seq is None or seq > self.max_seq:
+            self.max_seq = seq
+        n = self.delivered
+        if n <= self._max:
+            self.samples.append((conn.idx, seq, t_us, recv_us))
+            if n == self._max:
+                self._skip()
+        elif n == self._next:
+            self.samples[self._rng.randrange(self._max)] = (conn.idx, seq, t_us, recv_us)
+            self._skip()
+
+    def _skip(self) -> None:
+        rng = self._rng
+        self._w *= math.exp(math.log(rng.random() or 1e-300) / self._max)
+        self._next += int(math.log(rng.random() or 1e-300) / math.log1p(-self._w)) + 1
+
+
+class Conn(asyncio.Protocol):
+    """Common state of one client connection; subclasses speak one transport."""
+
+    transport_name = ""
+
+    def __init__(self, idx: int, host: str, recorder: Recorder) -> None:
+        self.idx = idx
+        self.host = host
+        self.rec = recorder
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.head_done = False
+        self.buf = b""
+        self.last_seq = 0
+        self.delivered = 0
+        self.gaps = 0
+        self.duplicates = 0
+        self.missed = 0
+        self.requests = 0
+        self.ready = False
+        self.finished = False
+        self.failed = False
+        self.error: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the request that opens the stream or socket."""
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.opening_request())
+
+    def opening_request(self) -> bytes:
+        """The first request's bytes."""
+        return self.request(PATHS[self.transport_name])
+
+    def request(self, path: str, extra: str = "") -> bytes:
+        """A keep-alive HTTP/1.1 GET."""
+        self.requests += 1
+        return f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}\r\n".encode()
+
+    def data_received(self, data: bytes) -> None:
+        """Split off the response head once, then hand the rest to :meth:`body`."""
+        if self.head_done:
+            self.body(data)
+            return
+        data = self.buf + data
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            self.buf = data
+            return
+        self.buf = b""
+        head, rest = data[:end], data[end + 4:]
+        if not self.accept_head(head):
+            self.fail(f"bad response: {head[:40].decode('latin-1')!r}")
+            return
+        self.head_done = True
+        if not self.opened.done():
+            self.opened.set_result(None)
+        if rest:
+            self.body(rest)
+
+    def accept_head(self, head: bytes) -> bool:
+        """Whether the response head is the one this transport expects."""
+        return head.startswith(b"HTTP/1.1 200")
+
+    def body(self, data: bytes) -> None:
+        """Bytes after the response head."""
+        raise NotImplementedError
+
+    def scan(self, data: bytes, recv_us: int) -> None:
+        """Record every message in ``data`` (complete messages only)."""
+        record = self.rec.record
+        for match in MESSAGE.finditer(data):
+            record(self, int(match[1]), int(match[2]), recv_us)
+        if b'"missed"' in data:
+            self.missed += sum(int(m[1]) for m in MISSED.finditer(data))
+
+    def fail(self, reason: str) -> None:
+        """Note a failure once and close."""
+        if not self.failed and not self.finished:
+            self.failed = True
+            self.error = reason
+            self.rec.mark_failed()
+        if not self.opened.done():
+            self.opened.set_result(None)  # the bring-up checks ``failed``
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """A close before this connection finished is a failure."""
+        if not self.finished:
+            self.fail(type(exc).__name__ if exc else "closed by server")
+
+    def counters(self) -> dict[str, Any]:
+        """This connection's exact counts."""
+        return {"delivered": self.delivered, "gaps": self.gaps, "duplicates": self.duplicates,
+                "missed": self.missed, "requests": self.requests}
+
+
+class LineStream(Conn):
+    """SSE and chunked NDJSON: scan complete lines as they arrive."""
+
+    def body(self, data: bytes) -> None:
+        """Scan up to the last newline, keep the rest."""
+        if self.buf:
+            data = self.buf + data
+        cut = data.rfind(b"\n") + 1
+        self.buf = data[cut:]
+        if cut:
+            self.scan(data[:cut] if cut < len(data) else data, time.time_ns() // 1000)
+
+
+class SSE(LineStream):
+    """``GET /api/events``."""
+
+    transport_name = "sse"
+
+    def opening_request(self) -> bytes:
+        """Ask for an event stream."""
+        return self.request(PATHS["sse"], "Accept: text/event-stream\r\n")
+
+
+class NDJSON(LineStream):
+    """``GET /api/stream``."""
+
+    transport_name = "stream"
+
+
+class WebSocket(Conn):
+    """``GET /ws``: a minimal RFC 6455 client (masked pongs and close, unmasked frames in)."""
+
+    transport_name = "websocket"
+
+    def opening_request(self) -> bytes:
+        """The upgrade request with a fresh key."""
+        key = base64.b64encode(os.urandom(16))
+        self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        return self.request(PATHS["websocket"], "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                            f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n")
+
+    def accept_head(self, head: bytes) -> bool:
+        """A 101 carrying the right ``Sec-WebSocket-Accept``."""
+        return head.startswith(b"HTTP/1.1 101") and self.accept in head
+
+    def body(self, data: bytes) -> None:
+        """Parse whole frames; keep a partial one for the next read."""
+        if self.buf:
+            data = self.buf + data
+        recv_us = time.time_ns() // 1000
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            b0, b1 = data[pos], data[pos + 1]
+            n, start = b1 & 0x7F, pos + 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n, start = int.from_bytes(data[pos + 2:pos + 4], "big"), pos + 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n, start = int.from_bytes(data[pos + 2:pos + 10], "big"), pos + 10
+            if b1 & 0x80:
+                start += 4  # a masked server frame breaks RFC 6455, but is still parseable
+            end = start + n
+            if end > size:
+                break
+            opcode = b0 & 0x0F
+            if opcode == 0x1:
+                match = MESSAGE.search(data, start, end)
+                if match is not None:
+                    self.rec.record(self, int(match[1]), int(match[2]), recv_us)
+                elif MISSED.search(data, start, end):
+                    self.scan(data[start:end], recv_us)
+            elif opcode == 0x9 and self.transport is not None:
+                self.transport.write(masked_frame(0xA, data[start:end]))
+            elif opcode == 0x8:
+                self.fail("close frame from server")
+                return
+            pos = end
+        self.buf = data[pos:]
+
+
+class Poll(Conn):
+    """Long and short polls: one keep-alive request after another, bodies by Content-Length."""
+
+    def __init__(self, idx: int, host: str, recorder: Recorder, *, long: bool,
+                 interval_s: float = 0.0) -> None:
+        super().__init__(idx, host, recorder)
+        self.long = long
+        self.transport_name = "longpoll" if long else "poll"
+        self.interval_s = interval_s
+        self.need = -1
+        self.since: int | None = None
+
+    def data_received(self, data: bytes) -> None:
+        """Each response has its own head; parse head and body in turn."""
+        data = self.buf + data if self.buf else data
+        while True:
+            if self.need < 0:
+                end = data.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = data[:end]
+                if not head.startswith(b"HTTP/1.1 200"):
+                    self.fail(f"bad response: {head[:40].decode('latin-1')!r}")
+                    return
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                if length is None:
+                    self.fail("response without Content-Length")
+                    return
+                self.need = int(length[1])
+                data = data[end + 4:]
+                if not self.opened.done():
+                    self.opened.set_result(None)
+            if len(data) < self.need:
+                break
+            self.answer(data[:self.need])
+            data, self.need = data[self.need:], -1
+        self.buf = data
+
+    def answer(self, body: bytes) -> None:
+        """Record the messages of one response, then ask again."""
+        now_us = time.time_ns() // 1000
+        self.scan(body, now_us)
+        self.rec.poll_times.append(now_us)
+        if not self.long:
+            if self.requests == 1:
+                self.gaps = 0  # the first poll holds the latest price per symbol, not a run
+            if now_us >= self.rec.end_us and not self.finished:
+                self.finished = True
+                self.rec.mark_finished()
+        head = HEAD.search(body)
+        if self.last_seq:
+            self.since = self.last_seq
+        elif head is not None:
+            self.since = int(head[1])
+        if self.finished or self.transport is None or self.transport.is_closing():
+            return
+        if self.interval_s > 0:
+            asyncio.get_running_loop().call_later(self.interval_s, self.ask)
+        else:
+            self.ask()
+
+    def opening_request(self) -> bytes:
+        """The first poll carries no ``since``."""
+        return self.request(PATHS[self.transport_name])
+
+    def ask(self) -> None:
+        """Send the next request after the newest seq held."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        since = f"&since={self.since}" if self.since is not None else ""
+        self.transport.write(self.request(PATHS[self.transport_name] + since))
+
+
+def masked_frame(opcode: int, payload: bytes) -> bytes:
+    """A final client → server frame (payload < 126 bytes), masked as RFC 6455 requires."""
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked
+
+
+def make_conn(transport: str, idx: int, host: str, recorder: Recorder,
+              interval_s: float = 0.0) -> Conn:
+    """A protocol instance for ``transport``."""
+    if transport == "websocket":
+        return WebSocket(idx, host, recorder)
+    if transport == "sse":
+        return SSE(idx, host, recorder)
+    if transport == "stream":
+        return NDJSON(idx, host, recorder)
+    if transport in ("longpoll", "poll"):
+        return Poll(idx, host, recorder, long=transport == "longpoll", interval_s=interval_s)
+    raise ValueError(f"unknown transport {transport!r} (choose from {', '.join(PATHS)})")
