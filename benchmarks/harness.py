@@ -50,6 +50,7 @@ from benchmarks.results import (
     ServerFigures,
 )
 from benchmarks.scenarios import Scenario
+from lab.netem import NetemConfig, Relay
 
 SERVING = re.compile(rb"serving on http://[^\s/]+:(\d+)/")
 STALENESS_CLIENTS = 5
@@ -208,7 +209,7 @@ async def _stats(session: aiohttp.ClientSession, port: int) -> dict[str, Any]:
         return await response.json(loads=orjson.loads)
 
 
-async def _track_cuts(relay: Any, cuts: list[int]) -> None:
+async def _track_cuts(relay: Relay, cuts: list[int]) -> None:
     """Timestamp the relay's forced cuts by watching its counter (2 ms resolution)."""
     seen = relay.cuts
     while True:
@@ -242,8 +243,6 @@ async def run_scenario(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
 
 
 async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
-    from lab.netem import NetemConfig, Relay  # imported late: the relay lands separately
-
     async with contextlib.AsyncExitStack() as stack:
         workers = await start_workers(scenario, seed, log_dir)
         for child, _ in workers:
@@ -267,7 +266,10 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
         for child, _ in workers:
             child.send(orjson.dumps({"url": url}))
         for child, _ in workers:
-            await child.expect("ready", 30.0 + scenario.clients / 20)
+            ready = await child.expect("ready", 30.0 + scenario.clients / 20)
+            if not ready["ready"]:
+                raise HarnessError(f"{child.name}: no client received a message "
+                                   f"({ready.get('error') or 'no reason given'})")
         await asyncio.sleep(scenario.warmup_s)
 
         start_us = now_us() + 100_000

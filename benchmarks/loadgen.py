@@ -202,7 +202,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(worker.all_ready.wait(), job.get("ready_timeout_s", 20.0))
-        _say("ready", ready=len(worker.ready), failed=len(worker.errors))
+        first_error = next(iter(worker.errors.values()), None)
+        _say("ready", ready=len(worker.ready), failed=len(worker.errors), error=first_error)
         command = orjson.loads(await _read_line(reader))
         worker.window.start_us, worker.window.end_us = command["window"]
         side = [

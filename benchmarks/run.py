@@ -130,7 +130,7 @@ class Run:
 def interrupted(scenario: Scenario) -> ScenarioResult:
     """The record of a scenario cut short by Ctrl-C."""
     return ScenarioResult(name=scenario.name, group=scenario.group, params=scenario.params(),
-                          status="interrupted", error="interrupted by the user")
+                          status="interrupted", error="stopped by Ctrl-C")
 
 
 async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> bool:
