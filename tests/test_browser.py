@@ -172,7 +172,7 @@ def test_dashboard_counts_clients(classroom: OpenPage, open_page: PageOpener) ->
 
 @pytest.mark.parametrize(
     ("path", "filled"),
-    [("/", 'article[data-transport="websocket"]'), ("/dashboard", 'tr[data-transport="other"]')],
+    [("/", 'article[data-transport="websocket"]'), ("/dashboard", 'tr[data-transport="websocket"]')],
     ids=["classroom", "dashboard"],
 )
 def test_readable_at_phone_width(open_page: PageOpener, path: str, filled: str) -> None:
