@@ -1,0 +1,387 @@
+"""``python -m benchmarks.scale``: the scale suite of issue 6 — thousands of clients per server.
+
+For each case one server runs in its own process (the lab with ``--workers 1``
+or ``2`` and ``--steady --log-level WARNING``, or a baseline from
+:mod:`benchmarks.baselines`), and N connections are spread over
+:data:`CLIENTS_PER_SWARM`-sized :mod:`benchmarks.swarm` processes, each bound to
+its own loopback source addresses. The timeline of a case:
+
+1. start the server; read its process tree's RSS while no client is connected;
+2. start the swarms; once every connection has received a message, read the
+   RSS again (memory per connection = the difference / N, before the feed's
+   messages can pile up anywhere), then wait ``warmup_s``;
+3. time a steady window on a shared wall clock: server CPU (summed over the
+   primary and its workers, from /proc), the machine's CPU (/proc/stat), each
+   swarm's own CPU; the floor's per-tick fan-out times from its ``/stats``;
+4. collect the swarms' reports (exact counts, gaps, a latency subsample), stop
+   everything and build the scenario (:mod:`benchmarks.scale_figures`).
+
+The suite (:func:`plan`): every transport at N = 5,000 against the floor and the
+textbook baselines; short poll as closed-loop requests per CPU-second against a
+constant handler; a breaking-point search per push transport and worker count
+(N stepped 2k → 5k → 10k → 15k, the largest N with p95 < 100 ms and no loss);
+and a memory soak (1,000 WebSocket clients, RSS every few seconds; one minute
+by default, ``--soak-minutes 10`` for the full one). Results go to
+``<out>/results.json`` (with ``breaking_points`` and ``soak`` beside the
+scenarios) and ``samples.csv``, like the other suites; then the report is built.
+
+Everything is loopback, bounded in count and time; children are stopped on
+exit, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from benchmarks import procstats
+from benchmarks.results import MachineFigures, ScenarioResult
+from benchmarks.scale_figures import ServerReadings, build, holds, scenario_dict
+from benchmarks.scale_output import ScaleRun
+from benchmarks.scale_procs import Proc, ProcError, tree_sample
+
+SERVERS: dict[str, tuple[str, ...]] = {
+    "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),
+    "lab-2workers": ("-m", "lab", "--workers", "2", "--log-level", "WARNING", "--steady"),
+    "floor": ("-m", "benchmarks.baselines.floor"),
+    "plain-ws": ("-m", "benchmarks.baselines.plain_ws"),
+    "plain-sse": ("-m", "benchmarks.baselines.plain_sse"),
+    "plain-longpoll": ("-m", "benchmarks.baselines.plain_longpoll"),
+    "constant": ("-m", "benchmarks.baselines.constant"),
+}
+SERVES: dict[str, tuple[str, ...]] = {
+    "floor": ("websocket",), "plain-ws": ("websocket",), "plain-sse": ("sse",),
+    "plain-longpoll": ("longpoll",), "constant": ("poll",),
+}
+PUSH = ("websocket", "sse", "stream")
+CLIENTS_PER_SWARM = 3000
+"""Connections per swarm process (the per-process file limit here is 20,000)."""
+BREAKING_STEPS = (2000, 5000, 10_000, 15_000)
+POLL_CLIENTS = 100
+"""Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One measured configuration of the scale suite.
+
+    ``interval_s`` is the short poll's pause between polls (0: closed loop);
+    ``soak_every_s`` samples the server's RSS that often over the window.
+    """
+
+    server: str
+    transport: str
+    clients: int
+    rate: float = 10.0
+    duration_s: float = 5.0
+    warmup_s: float = 1.0
+    purpose: str = "compare"
+    interval_s: float | None = None
+    soak_every_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.server not in SERVERS:
+            raise ValueError(f"unknown server {self.server!r} (choose from {', '.join(SERVERS)})")
+        if self.transport not in SERVES.get(self.server, (*PUSH, "longpoll", "poll")):
+            raise ValueError(f"server {self.server} does not serve {self.transport}")
+        if not 1 <= self.clients <= 19_000 * 8:
+            raise ValueError("clients must be 1..152000")
+
+    @property
+    def name(self) -> str:
+        """Unique within a run: transport, server, clients (and the soak)."""
+        tail = "-soak" if self.purpose == "soak" else ""
+        return f"scale-{self.transport}-{self.server}-{self.clients}{tail}"
+
+    @property
+    def swarms(self) -> int:
+        """Swarm processes for this many connections."""
+        return max(1, math.ceil(self.clients / CLIENTS_PER_SWARM))
+
+    @property
+    def drain_s(self) -> float:
+        """How long swarms wait after the window for a post-window message."""
+        return 2.0 + 5 / self.rate + self.clients / 5000
+
+    def params(self) -> dict[str, Any]:
+        """``params`` of results.json (``workers`` = load-generator processes, as elsewhere)."""
+        return {
+            "server": self.server, "server_workers": 2 if self.server == "lab-2workers" else 1,
+            "transport": self.transport, "clients": self.clients, "rate": self.rate,
+            "duration_s": self.duration_s, "warmup_s": self.warmup_s,
+            "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
+            "workers": self.swarms, "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None,
+            "burst": None,
+        }
+
+
+def now_us() -> int:
+    """Wall-clock microseconds, the clock every process of the run shares."""
+    return time.time_ns() // 1000
+
+
+async def sleep_until(t_us: int) -> None:
+    """Sleep until wall-clock ``t_us``."""
+    delay = (t_us - now_us()) / 1e6
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Proc, int]:
+    """Start the case's server on a free port; return it and the port once /healthz answers."""
+    server = Proc(f"server {case.server}", log_dir / f"{case.name}.server.log")
+    await server.start(*SERVERS[case.server], "--port", "0", "--rate", f"{case.rate:g}",
+                       "--seed", str(seed))
+    port = None
+    while port is None:
+        line = await server.read_line(30.0)
+        marker = line.find(b"serving on http://")
+        if marker >= 0:
+            port = int(line[marker:].split(b":")[2].split(b"/")[0])
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return server, port
+            await asyncio.sleep(0.05)
+    raise ProcError(f"server {case.server} on port {port} never became healthy: {server.tail()}")
+
+
+async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[Proc]:
+    """Spawn the swarms; each gets an even share of clients and four source addresses."""
+    swarms, offset = [], 0
+    ready_timeout = 30.0 + case.clients / 200
+    for i in range(case.swarms):
+        count = case.clients // case.swarms + (1 if i < case.clients % case.swarms else 0)
+        sources = ",".join(f"127.0.{1 + (2 + 4 * i + k) // 250}.{(2 + 4 * i + k) % 250 + 1}"
+                           for k in range(4))
+        swarm = Proc(f"swarm {i}", log_dir / f"{case.name}.swarm{i}.log")
+        await swarm.start(
+            "-m", "benchmarks.swarm", "--url", f"http://127.0.0.1:{port}",
+            "--transport", case.transport, "--clients", str(count),
+            "--client-offset", str(offset), "--sources", sources,
+            "--interval", f"{case.interval_s or 0.0:g}", "--seed", str(seed + i),
+            "--max-samples", str(max(1000, 40_000 // case.swarms)),
+            "--ready-timeout", f"{ready_timeout:g}",
+            "--max-duration", f"{ready_timeout + case.warmup_s + case.duration_s + 120:g}",
+            stdin=True,
+        )
+        swarms.append(swarm)
+        offset += count
+    return swarms
+
+
+async def floor_fanouts(port: int, start_us: int, end_us: int) -> list[int]:
+    """The floor's fan-out durations (µs) of the ticks inside the window."""
+    async with (aiohttp.ClientSession() as session,
+                session.get(f"http://127.0.0.1:{port}/stats") as response):
+        stats = await response.json(loads=orjson.loads)
+    return [d for t, d, _n in stats["fanouts"] if start_us <= t < end_us]
+
+
+def machine_figures(m1: tuple[float, float], m2: tuple[float, float], ours_s: float,
+                    ) -> MachineFigures:
+    """The whole machine over the window; ``other_cores`` is what ours does not explain."""
+    cores = os.cpu_count() or 1
+    elapsed = max((m2[1] - m1[1]) / cores, 1e-3)
+    busy = (m2[0] - m1[0]) / elapsed
+    return MachineFigures(cpu_count=cores, busy_cores=round(busy, 3),
+                          other_cores=round(max(0.0, busy - ours_s / elapsed), 3))
+
+
+async def run_case(case: Case, seed: int, log_dir: Path,
+                   ) -> tuple[dict[str, Any], list[tuple[int, int, int, int]]]:
+    """Run ``case``; return its results.json scenario and latency sample rows.
+
+    A failure becomes an ``error`` scenario; cancellation propagates after every
+    child is stopped.
+    """
+    try:
+        return await _run_case(case, seed, log_dir)
+    except (ProcError, procstats.ProcessGone, aiohttp.ClientError, OSError, KeyError) as exc:
+        failed = ScenarioResult(name=case.name, group="scale", params=case.params(),
+                                status="error", error=f"{type(exc).__name__}: {exc}",
+                                transport=case.transport)
+        return scenario_dict(failed, {}), []
+
+
+async def _run_case(case: Case, seed: int, log_dir: Path,
+                    ) -> tuple[dict[str, Any], list[tuple[int, int, int, int]]]:
+    async with contextlib.AsyncExitStack() as stack:
+        server, port = await start_server(case, seed, log_dir)
+        stack.push_async_callback(server.stop)
+        await asyncio.sleep(0.3)  # let start-up garbage settle before the idle reading
+        idle = tree_sample(server.pid)
+        swarms = await start_swarms(case, port, seed, log_dir)
+        for swarm in swarms:
+            stack.push_async_callback(swarm.stop)
+        for swarm in swarms:
+            await swarm.expect("ready", 60.0 + case.clients / 100)
+        ready = tree_sample(server.pid)
+        await asyncio.sleep(case.warmup_s)
+
+        start_us = now_us() + 200_000
+        end_us = start_us + int(case.duration_s * 1e6)
+        for swarm in swarms:
+            swarm.send({"window": [start_us, end_us], "drain_s": case.drain_s})
+        await sleep_until(start_us)
+        p1, m1, own1 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
+        series = await _watch_rss(server.pid, case, start_us, end_us)
+        p2, m2, own2 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
+        fanouts = await floor_fanouts(port, start_us, end_us) if case.server == "floor" else []
+        reports = [await swarm.expect("report", case.drain_s + 60.0) for swarm in swarms]
+
+    window_s = (end_us - start_us) / 1e6
+    server_cpu = p2.cpu_s - p1.cpu_s
+    ours = server_cpu + (own2 - own1) + sum(r["cpu_window_s"] or 0.0 for r in reports)
+    readings = ServerReadings(
+        cpu_s=server_cpu, processes=p2.processes, rss_idle_bytes=idle.rss_bytes,
+        rss_ready_bytes=ready.rss_bytes, rss_start_bytes=p1.rss_bytes,
+        rss_end_bytes=p2.rss_bytes, peak_rss_bytes=p2.peak_rss_bytes, fanouts_us=fanouts,
+    )
+    result, extras, samples = build(case.name, case.params(), reports, readings,
+                                    machine_figures(m1, m2, ours), window_s)
+    if series:
+        extras["rss_series"] = series
+        extras["rss_growth_bytes_per_min"] = _slope_per_min(series)
+    return scenario_dict(result, extras), samples
+
+
+async def _watch_rss(pid: int, case: Case, start_us: int, end_us: int) -> list[list[float]]:
+    """Sleep through the window; for a soak, sample the tree's RSS every ``soak_every_s``."""
+    if not case.soak_every_s:
+        await sleep_until(end_us)
+        return []
+    series = []
+    while now_us() < end_us:
+        series.append([round((now_us() - start_us) / 1e6, 2), tree_sample(pid).rss_bytes])
+        await asyncio.sleep(min(case.soak_every_s, max(0.0, (end_us - now_us()) / 1e6)))
+    return series
+
+
+def _slope_per_min(series: list[list[float]]) -> float | None:
+    """Least-squares RSS growth in bytes per minute."""
+    if len(series) < 3:
+        return None
+    n = len(series)
+    mx = sum(t for t, _ in series) / n
+    my = sum(r for _, r in series) / n
+    sxx = sum((t - mx) ** 2 for t, _ in series)
+    return round(sum((t - mx) * (r - my) for t, r in series) / sxx * 60, 1) if sxx else None
+
+
+def plan(clients: int = 5000, duration_s: float = 5.0, soak_s: float = 60.0) -> list[Case]:
+    """The suite's fixed cases: every transport at ``clients`` beside its baselines."""
+    pairs = [
+        ("floor", "websocket"), ("plain-ws", "websocket"), ("lab", "websocket"),
+        ("lab-2workers", "websocket"), ("plain-sse", "sse"), ("lab", "sse"),
+        ("lab-2workers", "sse"), ("lab", "stream"), ("lab-2workers", "stream"),
+        ("plain-longpoll", "longpoll"), ("lab", "longpoll"), ("lab-2workers", "longpoll"),
+    ]
+    cases = [Case(s, t, clients, duration_s=duration_s) for s, t in pairs]
+    cases += [Case(s, "poll", min(POLL_CLIENTS, clients), duration_s=duration_s, interval_s=0.0)
+              for s in ("constant", "lab", "lab-2workers")]
+    if soak_s > 0:
+        cases.append(Case("lab", "websocket", min(1000, clients), duration_s=soak_s,
+                          purpose="soak", soak_every_s=min(5.0, soak_s / 4)))
+    return cases
+
+
+async def breaking_point(run: ScaleRun, seed: int, server: str, transport: str,
+                         start: dict[str, Any] | None, steps: tuple[int, ...]) -> dict[str, Any]:
+    """Step N up from the suite's own N until a step fails; record every step."""
+    tried: dict[int, dict[str, Any]] = {}
+    if start is not None:
+        tried[start["params"]["clients"]] = start
+    n = start["params"]["clients"] if start is not None else steps[0]
+    while True:
+        scenario = tried.get(n)
+        if scenario is None:
+            case = Case(server, transport, n, purpose="breaking")
+            scenario = await run.run(case, seed)
+            tried[n] = scenario
+        ok, _ = holds(scenario)
+        lower = [s for s in steps if s < n and s not in tried]
+        higher = [s for s in steps if s > n]
+        if ok and higher:
+            n = higher[0]
+        elif not ok and lower and not any(holds(tried[m])[0] for m in tried if m < n):
+            n = lower[-1]
+        else:
+            break
+    passed = [m for m in sorted(tried) if holds(tried[m])[0]]
+    return {
+        "server": server, "transport": transport,
+        "clients": passed[-1] if passed else None,
+        "limit_tested": max(steps),
+        "steps": [{"clients": m, "holds": holds(tried[m])[0], "why": holds(tried[m])[1],
+                   "scenario": tried[m]["name"]} for m in sorted(tried)],
+    }
+
+
+async def run_suite(run: ScaleRun, seed: int, cases: list[Case], breaking: bool,
+                    steps: tuple[int, ...] = BREAKING_STEPS) -> None:
+    """Run the cases, then the breaking-point search for the lab's push transports."""
+    done: dict[str, dict[str, Any]] = {}
+    for case in cases:
+        done[case.name] = await run.run(case, seed)
+    if not breaking:
+        return
+    for transport in PUSH:
+        for server in ("lab", "lab-2workers"):
+            start = next((s for s in done.values() if s["params"]["server"] == server
+                          and s["transport"] == transport and s["params"]["purpose"] == "compare"),
+                         None)
+            run.add_breaking_point(await breaking_point(run, seed, server, transport, start,
+                                                        steps))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__
+                                     .splitlines()[0], formatter_class=argparse
+                                     .ArgumentDefaultsHelpFormatter)
+    add = parser.add_argument
+    add("--out", type=Path, help="report directory (default: reports/<timestamp>-scale)")
+    add("--seed", type=int, default=1, help="seed of the feeds and subsamples")
+    add("--clients", type=int, default=5000, help="N of the side-by-side comparison")
+    add("--duration", type=float, default=5.0, help="timed window per case, seconds")
+    add("--soak-minutes", type=float, default=1.0, help="memory soak length (10 = the full one; "
+        "0 skips it)")
+    add("--no-breaking", action="store_true", help="skip the breaking-point search")
+    add("--no-report", action="store_true", help="write results only; do not build the report")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: 0 when every case ran, 1 if one errored, 2 on bad usage, 130 on Ctrl-C."""
+    args = build_parser().parse_args(argv)
+    if not 1 <= args.clients <= 19_000 * 8 or args.duration <= 0 or not 0 <= args.soak_minutes <= 60:
+        print("error: --clients 1..152000, --duration > 0, --soak-minutes 0..60", file=sys.stderr)
+        return 2
+    try:
+        run = ScaleRun.create(args.out, args.seed)
+    except OSError as exc:
+        print(f"error: cannot write to {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    cases = plan(args.clients, args.duration, args.soak_minutes * 60)
+    steps = tuple(sorted({*BREAKING_STEPS, args.clients}))
+    finished = run.execute(run_suite(run, args.seed, cases, not args.no_breaking, steps))
+    return run.finish(finished, build_report=not args.no_report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

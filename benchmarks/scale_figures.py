@@ -1,0 +1,172 @@
+"""Turning one scale run's raw readings into a results.json scenario: pure functions, no I/O.
+
+Inputs are the swarm processes' reports (:func:`benchmarks.swarm.report`) and
+the server's process-tree readings; the output is a
+:class:`benchmarks.results.ScenarioResult` plus the scale-only extras that
+results.json carries beside it (see :func:`scenario_dict`):
+
+- ``server.cpu_us_per_delivery``: server CPU over the window / messages delivered in it;
+- ``server.rss_per_connection_bytes``: (RSS once every client is connected −
+  RSS before any connected) / clients, summed over the server's processes,
+  taken before the feed's messages could pile up anywhere;
+- ``server.requests_per_cpu_s`` (polls): requests answered in the window / server CPU;
+- ``server.fanout_ms`` (the floor): the duration of its ``send()`` loop per tick;
+- ``loss``: gaps, duplicates, missed notices, undelivered messages, failed clients;
+- ``loadgen_utils``: each swarm process's share of one core over the window.
+
+A step of the breaking-point search *holds* when p95 < :data:`P95_LIMIT_MS` and
+nothing was lost (:func:`holds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks import measure
+from benchmarks.results import (
+    LoadgenFigures,
+    MachineFigures,
+    ScenarioResult,
+    ServerFigures,
+)
+
+P95_LIMIT_MS = 100.0
+OUTSIDE_FLAG = "outside load"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReadings:
+    """The server's process tree as /proc saw it, and the floor's fan-out times (µs)."""
+
+    cpu_s: float
+    processes: int
+    rss_idle_bytes: int
+    rss_ready_bytes: int
+    rss_start_bytes: int
+    rss_end_bytes: int
+    peak_rss_bytes: int
+    fanouts_us: Sequence[int] = ()
+
+
+def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> dict[str, int]:
+    """Every way a message can go missing, summed over the swarm processes."""
+    delivered = sum(r["delivered"] for r in reports)
+    return {
+        "gaps": sum(r["gaps"] for r in reports),
+        "duplicates": sum(r["duplicates"] for r in reports),
+        "missed": sum(r["missed"] for r in reports),
+        "undelivered": max(0, published * clients - delivered),
+        "failed_clients": sum(r["failed"] for r in reports),
+        "incomplete_clients": sum(r["incomplete"] for r in reports),
+    }
+
+
+def lost_nothing(lost: Mapping[str, int], poll: bool = False) -> bool:
+    """No gap, missed notice, failed client, and (for pushes) no undelivered message."""
+    keys = ("gaps", "missed", "failed_clients") if poll else (
+        "gaps", "missed", "failed_clients", "undelivered", "incomplete_clients")
+    return all(lost.get(k, 0) == 0 for k in keys)
+
+
+def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]],
+          server: ServerReadings, machine: MachineFigures, window_s: float,
+          ) -> tuple[ScenarioResult, dict[str, Any], list[tuple[int, int, int, int]]]:
+    """The scenario result, its extras and its latency sample rows."""
+    transport = params["transport"]
+    clients = int(params["clients"])
+    poll = transport == "poll"
+    samples = [(int(c), int(s), int(t), int(r)) for rep in reports for c, s, t, r in rep["samples"]]
+    lows = [r["min_seq"] for r in reports if r["min_seq"] is not None]
+    highs = [r["max_seq"] for r in reports if r["max_seq"] is not None]
+    published = max(highs) - min(lows) + 1 if lows else 0
+    delivered = sum(r["delivered"] for r in reports)
+    requests = sum(r["window_requests"] for r in reports)
+    lost = loss(reports, 0 if poll else published, clients)
+    utils = [(r["cpu_window_s"] or 0.0) / max(r["window_wall_s"] or window_s, 1e-3)
+             for r in reports]
+    loadgen = LoadgenFigures(
+        processes=len(reports), cpu_s=round(sum(r["cpu_window_s"] or 0.0 for r in reports), 4),
+        cpu_util=round(max(utils, default=0.0), 4),
+        saturated=max(utils, default=0.0) >= measure.SATURATED_UTIL,
+    )
+    figures = ServerFigures(
+        cpu_s=round(server.cpu_s, 6), peak_rss_bytes=server.peak_rss_bytes,
+        rss_start_bytes=server.rss_start_bytes, rss_end_bytes=server.rss_end_bytes,
+        rss_idle_bytes=server.rss_idle_bytes, stats={},
+    )
+    extras_server: dict[str, Any] = {
+        "processes": server.processes,
+        "cpu_us_per_delivery": round(server.cpu_s / delivered * 1e6, 3) if delivered else None,
+        "rss_per_connection_bytes": round((server.rss_ready_bytes - server.rss_idle_bytes)
+                                          / clients, 1),
+    }
+    if requests:
+        extras_server["requests_per_cpu_s"] = round(requests / max(server.cpu_s, 1e-9), 1)
+    if server.fanouts_us:
+        extras_server["fanout_ms"] = asdict(measure.distribution(server.fanouts_us))
+    flags = _flags(params, loadgen, utils, server.cpu_s / window_s, server.processes, lost,
+                   published, delivered, poll)
+    flags += [f.replace("other processes took", f"{OUTSIDE_FLAG}: other processes took")
+              for f in measure.machine_flags(machine)]
+    errors = sorted({e for r in reports for e in r["errors"]})
+    result = ScenarioResult(
+        name=name, group="scale", params=params, status="ok",
+        error="; ".join(errors[:3]) or None, window_s=window_s, server=figures, loadgen=loadgen,
+        delivered=delivered, published=published if not poll else None,
+        latency_ms=measure.distribution(r - t for _c, _s, t, r in samples) if not poll else None,
+        flags=flags, transport=transport, sampled=any(r["sampled"] for r in reports),
+        machine=machine,
+    )
+    extras = {"server": extras_server, "loss": lost, "window_requests": requests,
+              "loadgen_utils": [round(u, 4) for u in utils],
+              "ready_s": max((r["ready_s"] for r in reports), default=None)}
+    return result, extras, samples if not poll else []
+
+
+def _flags(params: Mapping[str, Any], loadgen: LoadgenFigures, utils: Sequence[float],
+           server_util: float, processes: int, lost: Mapping[str, int], published: int,
+           delivered: int, poll: bool) -> list[str]:
+    found = []
+    busiest = max(range(len(utils)), key=utils.__getitem__, default=None)
+    if loadgen.saturated and busiest is not None:
+        found.append(f"loadgen saturated (swarm {busiest} at {utils[busiest]:.0%} of a core)")
+    cores = int(params.get("server_workers") or 1)
+    if server_util >= measure.SATURATED_UTIL * cores:
+        found.append(f"server at its limit ({server_util:.0%} of a core, {processes} processes)")
+    if not poll and (lost["undelivered"] or lost["gaps"] or lost["missed"]):
+        expected = published * int(params["clients"])
+        found.append(f"incomplete delivery: {delivered} of {expected}, {lost['gaps']} gaps, "
+                     f"{lost['missed']} missed")
+    rate, window = float(params["rate"]), float(params["duration_s"])
+    if not poll and published < 0.5 * rate * window:
+        found.append(f"feed behind: {published} published, ~{rate * window:.0f} expected")
+    if lost["failed_clients"]:
+        found.append(f"{lost['failed_clients']} of {params['clients']} clients failed")
+    return found
+
+
+def holds(scenario: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a push scenario meets the bar (p95 < 100 ms, zero loss), and why not."""
+    if scenario.get("status") != "ok":
+        return False, f"status {scenario.get('status')}: {scenario.get('error')}"
+    p95 = (scenario.get("latency_ms") or {}).get("p95")
+    lost = scenario.get("loss") or {}
+    if not lost_nothing(lost):
+        bad = ", ".join(f"{k} {v}" for k, v in lost.items() if v and k != "duplicates")
+        return False, f"loss: {bad}"
+    if p95 is None or p95 >= P95_LIMIT_MS:
+        return False, f"p95 {p95} ms"
+    return True, f"p95 {p95:.1f} ms, no loss"
+
+
+def scenario_dict(result: ScenarioResult, extras: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario as results.json holds it: the model's fields plus the scale extras."""
+    data = asdict(result)
+    for key, value in extras.items():
+        if key == "server" and data.get("server") is not None:
+            data["server"].update(value)
+        else:
+            data[key] = value
+    return data
