@@ -86,11 +86,20 @@ async def sleep_until(t_us: int) -> None:
         await asyncio.sleep(delay)
 
 
+ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+"""Run first in every child: if the runner dies without cleaning up (SIGKILL), the
+kernel sends the child SIGTERM, so no server is left serving on its own."""
+
+
 class Child:
     """A child process in its own session, with stdout as a line channel.
 
     ``stop`` asks politely (SIGTERM), then kills; it only ever signals this
-    child's own process group.
+    child's own process group. Children are started through :data:`ORPHAN_GUARD`.
     """
 
     def __init__(self, name: str, log_path: Path) -> None:
@@ -102,7 +111,7 @@ class Child:
         """Spawn ``python args…`` with stderr going to the log file."""
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=log,
+                sys.executable, "-c", ORPHAN_GUARD, *args, stdout=asyncio.subprocess.PIPE, stderr=log,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
@@ -160,9 +169,15 @@ class Child:
                 return
 
 
-async def start_server(scenario: Scenario, seed: int, log_dir: Path) -> tuple[Child, int]:
-    """Start ``python -m lab`` on a free port; return it and its port once /healthz answers."""
+async def start_server(scenario: Scenario, seed: int, log_dir: Path,
+                       stack: contextlib.AsyncExitStack) -> tuple[Child, int]:
+    """Start ``python -m lab`` on a free port; return it and its port once /healthz answers.
+
+    The child is stopped when ``stack`` closes (registered before it is spawned, so
+    a Ctrl-C during start-up cannot leave it behind).
+    """
     server = Child("server", log_dir / f"{scenario.name}.server.log")
+    stack.push_async_callback(server.stop)
     await server.start(
         "-m", "lab", "--port", "0", "--rate", f"{scenario.rate:g}", "--seed", str(seed),
         "--log-level", "WARNING", *(["--steady"] if scenario.group == "scale" else []),
@@ -181,8 +196,12 @@ async def start_server(scenario: Scenario, seed: int, log_dir: Path) -> tuple[Ch
     raise HarnessError(f"server on port {port} never became healthy: {server.tail()}")
 
 
-async def start_workers(scenario: Scenario, seed: int, log_dir: Path) -> list[tuple[Child, Path]]:
-    """Spawn the load-generator processes; clients are split as evenly as possible."""
+async def start_workers(scenario: Scenario, seed: int, log_dir: Path,
+                        stack: contextlib.AsyncExitStack) -> list[tuple[Child, Path]]:
+    """Spawn the load-generator processes (stopped when ``stack`` closes).
+
+    Clients are split as evenly as possible.
+    """
     n = scenario.worker_count
     workers = []
     offset = 0
@@ -196,6 +215,7 @@ async def start_workers(scenario: Scenario, seed: int, log_dir: Path) -> list[tu
             "ready_timeout_s": 10.0 + count / 50, "seed": seed + i, "out": str(out),
         }
         child = Child(f"load generator {i}", log_dir / f"{scenario.name}.worker{i}.log")
+        stack.push_async_callback(child.stop)
         await child.start("-m", "benchmarks.loadgen", "--job", orjson.dumps(job).decode(),
                           stdin=True)
         workers.append((child, out))
@@ -244,11 +264,8 @@ async def run_scenario(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
 
 async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
     async with contextlib.AsyncExitStack() as stack:
-        workers = await start_workers(scenario, seed, log_dir)
-        for child, _ in workers:
-            stack.push_async_callback(child.stop)
-        server, port = await start_server(scenario, seed, log_dir)
-        stack.push_async_callback(server.stop)
+        workers = await start_workers(scenario, seed, log_dir, stack)
+        server, port = await start_server(scenario, seed, log_dir, stack)
         relay = None
         url = f"http://127.0.0.1:{port}"
         if scenario.relay:

@@ -135,6 +135,22 @@ def test_ctrl_c_keeps_results_and_stops_children(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     results = load(tmp_path)
     assert results.scenario("trader-sse-delay25").status == "interrupted"
+    assert holders_of(tmp_path) == []  # no server or load generator left writing its log
+
+
+def holders_of(directory: Path) -> list[int]:
+    """Processes with a file open under ``directory`` (children log there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:  # gone, or not ours to read
+            continue
+        if any(link.startswith(str(directory)) for link in links):
+            found.append(int(proc.name))
+    return found
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
