@@ -334,17 +334,18 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
     return _with_machine(measured, m1, m2, r2 - r1)
 
 
-def _with_machine(outcome: Outcome, m1: tuple[float, float],
-                  m2: tuple[float, float], runner_cpu_s: float) -> Outcome:
+def _with_machine(outcome: Outcome, m1: tuple[float, float, float],
+                  m2: tuple[float, float, float], runner_cpu_s: float) -> Outcome:
     """Add the whole machine's CPU over the window, and flag a busy machine."""
     result = outcome.result
     cores = os.cpu_count() or 1
-    elapsed = (m2[1] - m1[1]) / cores  # wall seconds, as /proc/stat saw them
+    elapsed = max((m2[2] - m1[2]) / cores, 1e-3)  # wall seconds, as /proc/stat saw them
     ours = runner_cpu_s + (result.server.cpu_s if result.server else 0.0)
     ours += result.loadgen.cpu_s if result.loadgen else 0.0
-    busy = (m2[0] - m1[0]) / max(elapsed, 1e-3)
+    busy, irq = (m2[0] - m1[0]) / elapsed, (m2[1] - m1[1]) / elapsed
     machine = MachineFigures(cpu_count=cores, busy_cores=round(busy, 3),
-                             other_cores=round(max(0.0, busy - ours / max(elapsed, 1e-3)), 3))
+                             other_cores=round(max(0.0, busy - irq - ours / elapsed), 3),
+                             irq_cores=round(irq, 3))
     return dataclasses.replace(outcome, result=dataclasses.replace(
         result, machine=machine, flags=[*result.flags, *measure.machine_flags(machine)]))
 

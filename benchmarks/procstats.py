@@ -85,14 +85,17 @@ def sample(pid: int) -> ProcSample:
     return ProcSample(cpu_s=cpu, rss_bytes=rss, peak_rss_bytes=peak)
 
 
-def machine_cpu() -> tuple[float, float]:
-    """``(busy, elapsed)`` CPU seconds of the whole machine so far, summed over every core.
+def machine_cpu() -> tuple[float, float, float]:
+    """``(busy, interrupts, elapsed)`` CPU seconds of the whole machine, summed over cores.
 
-    From the first line of /proc/stat; idle and I/O wait count as not busy. Between
-    two readings, ``Δbusy / Δelapsed`` is the share of all cores that was busy.
+    From the first line of /proc/stat; idle and I/O wait count as not busy.
+    ``interrupts`` (hard and soft IRQ, which is where loopback TCP is processed)
+    is part of ``busy`` and charged to no process. Between two readings,
+    ``Δbusy / Δelapsed`` is the share of all cores that was busy.
     """
     with open("/proc/stat", "rb") as f:
         fields = [int(v) for v in f.readline().split()[1:9]]
     total = sum(fields)
     idle = fields[3] + fields[4]
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+    irq = fields[5] + fields[6]
+    return (total - idle) / CLOCK_TICKS, irq / CLOCK_TICKS, total / CLOCK_TICKS

@@ -122,14 +122,16 @@ class RelayFigures:
 class MachineFigures:
     """The whole machine over the window, from /proc/stat.
 
-    ``busy_cores``: average number of cores busy (any process); ``other_cores``: the
-    part not explained by the server, the load generator and the runner+relay, i.e.
-    processes outside the benchmark.
+    ``busy_cores``: average number of cores busy (any process, and interrupts);
+    ``irq_cores``: the part spent in hard and soft interrupts (loopback TCP);
+    ``other_cores``: the rest not explained by the server, the load generator and
+    the runner+relay, i.e. processes outside the benchmark.
     """
 
     cpu_count: int
     busy_cores: float
     other_cores: float
+    irq_cores: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
