@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import procstats
+from benchmarks import measure, procstats
 from benchmarks.results import Results, ResultsError, ScenarioResult, load
 from benchmarks.scenarios import PUSH_TRANSPORTS, SUITES, TRANSPORTS, all_scenarios, select
 
@@ -86,6 +86,21 @@ def test_results_model_validates_on_load(tmp_path: Path) -> None:
     path.write_bytes(orjson.dumps(doc))
     with pytest.raises(ResultsError, match="version"):
         load(path)
+
+
+def test_measure_percentiles_recovery_and_flags() -> None:
+    """Percentiles interpolate; recovery pairs each in-window cut with the next arrival."""
+    dist = measure.distribution([1000, 2000, 3000, 4000])
+    assert (dist.count, dist.p50, dist.max, dist.mean) == (4, 2.5, 4.0, 2.5)
+    assert measure.distribution([]).count == 0
+    arrivals = [(0, 1, 100), (0, 2, 250), (0, 3, 900), (1, 1, 120)]
+    assert sorted(measure.recovery_us([200, 5000], arrivals, 0, 1000)) == [50]
+    ok = {"clients": 2, "delivered": 20, "published": 10, "loadgen_util": 0.1,
+          "relay_util": 0.1, "server_util": 0.1, "failed_clients": 0, "rate": 10.0,
+          "window_s": 1.0}
+    assert measure.flags(**ok) == []
+    found = measure.flags(**{**ok, "delivered": 19, "loadgen_util": 0.95})
+    assert [f.split(" ")[0] for f in found] == ["loadgen", "incomplete"]
 
 
 def test_procstats_reads_this_process() -> None:
