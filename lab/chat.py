@@ -11,6 +11,7 @@ sessions, and "online" falls by one when either leaves.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import orjson
@@ -130,36 +131,33 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return value
 
 
+async def _answer(act: Awaitable[Message], status: int) -> web.Response:
+    """The published event as the answer; the room's objections as 400 (404: not joined)."""
+    try:
+        message = await act
+    except NotInChat as exc:
+        raise json_error(web.HTTPNotFound, str(exc)) from None
+    except ChatError as exc:
+        raise json_error(web.HTTPBadRequest, str(exc)) from None
+    return json_response(message.json, status=status)
+
+
 async def handle_chat(request: web.Request) -> web.Response:
     """``POST /api/chat {"user", "text"}`` → 201 with the published message."""
     body = await _json_object(request)
-    try:
-        message = await request.app[CHAT_KEY].say(body.get("user"), body.get("text"))
-    except ChatError as exc:
-        raise json_error(web.HTTPBadRequest, str(exc)) from None
-    return json_response(message.json, status=201)
+    return await _answer(request.app[CHAT_KEY].say(body.get("user"), body.get("text")), 201)
 
 
 async def handle_join(request: web.Request) -> web.Response:
     """``POST /api/chat/join {"user"}`` → 201 with the join event."""
     body = await _json_object(request)
-    try:
-        message = await request.app[CHAT_KEY].join(body.get("user"))
-    except ChatError as exc:
-        raise json_error(web.HTTPBadRequest, str(exc)) from None
-    return json_response(message.json, status=201)
+    return await _answer(request.app[CHAT_KEY].join(body.get("user")), 201)
 
 
 async def handle_leave(request: web.Request) -> web.Response:
     """``POST /api/chat/leave {"user"}`` → 200 with the leave event; 404 if not joined."""
     body = await _json_object(request)
-    try:
-        message = await request.app[CHAT_KEY].leave(body.get("user"))
-    except NotInChat as exc:
-        raise json_error(web.HTTPNotFound, str(exc)) from None
-    except ChatError as exc:
-        raise json_error(web.HTTPBadRequest, str(exc)) from None
-    return json_response(message.json)
+    return await _answer(request.app[CHAT_KEY].leave(body.get("user")), 200)
 
 
 def setup_chat(app: web.Application, room: ChatService | None = None) -> None:

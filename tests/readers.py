@@ -31,9 +31,9 @@ def _query(topic: str, since: int | None) -> str:
     return f"topic={topic}" + (f"&since={since}" if since is not None else "")
 
 
-async def _poll(session, base, topic, since):
+async def _polls(session, base, topic, since, endpoint):
     while True:
-        async with session.get(f"{base}/api/poll?{_query(topic, since if since is not None else 0)}") as r:
+        async with session.get(f"{base}{endpoint}?{_query(topic, since)}") as r:
             body = await r.json()
         if body["missed"]:
             yield {"topic": topic, "missed": body["missed"]}
@@ -42,16 +42,12 @@ async def _poll(session, base, topic, since):
         since = body["head"]
 
 
-async def _longpoll(session, base, topic, since):
-    while True:
-        url = f"{base}/api/longpoll?{_query(topic, since)}&timeout=5"
-        async with session.get(url) as r:
-            body = await r.json()
-        if body["missed"]:
-            yield {"topic": topic, "missed": body["missed"]}
-        for message in body["messages"]:
-            yield message
-        since = body["head"]
+def _poll(session, base, topic, since):
+    return _polls(session, base, topic, 0 if since is None else since, "/api/poll")
+
+
+def _longpoll(session, base, topic, since):
+    return _polls(session, base, topic, since, "/api/longpoll")
 
 
 async def _stream(session, base, topic, since):
