@@ -191,12 +191,16 @@ async def floor_fanouts(port: int, start_us: int, end_us: int) -> list[int]:
     return [d for t, d, _n in stats["fanouts"] if start_us <= t < end_us]
 
 
-def machine_figures(m1: tuple[float, float], m2: tuple[float, float], ours_s: float,
-                    ) -> MachineFigures:
-    """The whole machine over the window; ``other_cores`` is what ours does not explain."""
+def machine_figures(busy_s: float, wall_s: float, ours_s: float) -> MachineFigures:
+    """The whole machine over the window; ``other_cores`` is what ours does not explain.
+
+    ``busy_s`` is the machine's busy CPU seconds over ``wall_s`` (from /proc/stat's
+    busy fields). Elapsed time is the wall clock's: here /proc/stat's idle
+    counter does not advance steadily, so its total is no clock.
+    """
     cores = os.cpu_count() or 1
-    elapsed = max((m2[1] - m1[1]) / cores, 1e-3)
-    busy = (m2[0] - m1[0]) / elapsed
+    elapsed = max(wall_s, 1e-3)
+    busy = busy_s / elapsed
     return MachineFigures(cpu_count=cores, busy_cores=round(busy, 3),
                           other_cores=round(max(0.0, busy - ours_s / elapsed), 3))
 
@@ -237,9 +241,9 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         for swarm in swarms:
             swarm.send({"window": [start_us, end_us], "drain_s": case.drain_s})
         await sleep_until(start_us)
-        p1, m1, own1 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
+        p1, m1, own1 = tree_sample(server.pid), procstats.machine_cpu()[0], time.process_time()
         series = await _watch_rss(server.pid, case, start_us, end_us)
-        p2, m2, own2 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
+        p2, m2, own2 = tree_sample(server.pid), procstats.machine_cpu()[0], time.process_time()
         fanouts = await floor_fanouts(port, start_us, end_us) if case.server == "floor" else []
         reports = [await swarm.expect("report", case.drain_s + 60.0) for swarm in swarms]
 
@@ -252,7 +256,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         rss_end_bytes=p2.rss_bytes, peak_rss_bytes=p2.peak_rss_bytes, fanouts_us=fanouts,
     )
     result, extras, samples = build(case.name, case.params(), reports, readings,
-                                    machine_figures(m1, m2, ours), window_s)
+                                    machine_figures(m2 - m1, window_s, ours), window_s)
     if series:
         extras["rss_series"] = series
         extras["rss_growth_bytes_per_min"] = _slope_per_min(series)
