@@ -1,0 +1,158 @@
+"""Scale suite: the baselines, the swarm load generator and the orchestration, at tiny N."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from benchmarks.results import Results
+from benchmarks.scale import Case, breaking_point, run_case
+from benchmarks.scale_figures import holds
+from lab.settings import Settings
+
+SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
+MESSAGE_KEYS = ["topic", "seq", "t_us", "data"]
+
+
+async def read_ws(url: str) -> dict[str, Any]:
+    """First text frame, with aiohttp's stock WebSocket client."""
+    async with aiohttp.ClientSession() as s, s.ws_connect(url + "/ws?topic=prices") as ws:
+        return orjson.loads((await ws.receive(timeout=5)).data)
+
+
+async def read_sse(url: str) -> dict[str, Any]:
+    """First event's data line, over a plain GET."""
+    async with aiohttp.ClientSession() as s, s.get(url + "/api/events?topic=prices") as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        event = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 5)
+        data = next(line for line in event.split(b"\n") if line.startswith(b"data: "))
+        return orjson.loads(data[6:])
+
+
+async def read_poll(url: str, path: str) -> dict[str, Any]:
+    """First message of a (long) poll body."""
+    async with aiohttp.ClientSession() as s, s.get(url + path) as r:
+        body = orjson.loads(await r.read())
+        assert set(body) == {"messages", "head", "missed"}
+        return body["messages"][0]
+
+
+BASELINES = {
+    "floor": read_ws,
+    "plain_ws": read_ws,
+    "plain_sse": read_sse,
+    "plain_longpoll": lambda url: read_poll(url, "/api/longpoll?topic=prices&since=0"),
+    "constant": lambda url: read_poll(url, "/api/poll?topic=prices"),
+}
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", list(BASELINES))
+async def test_baseline_serves_a_lab_shaped_message(name: str) -> None:
+    """Each baseline starts, announces its port and serves a message a stock client reads."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"benchmarks.baselines.{name}", "--port", "0", "--rate", "50",
+        stdout=asyncio.subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        match = SERVING.search(await asyncio.wait_for(proc.stdout.readline(), 10))
+        assert match, "no 'serving on' line"
+        message = await BASELINES[name](f"http://127.0.0.1:{int(match[1])}")
+        assert list(message) == MESSAGE_KEYS
+        assert message["topic"] == "prices" and message["seq"] >= 1
+        assert set(message["data"]) == {"symbol", "price"}
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("transport", ["websocket", "sse", "stream", "longpoll", "poll"])
+async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
+    """20 swarm connections against the lab: every in-window message, no gap, sane latency."""
+    lab = await make_lab(Settings(rate=40, steady=True))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.swarm", "--url", lab.base, "--transport", transport,
+        "--clients", "20", "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
+        "--warmup-s", "0.1", "--drain-s", "3", "--interval", "0.02", "--max-duration", "15",
+        stdout=asyncio.subprocess.PIPE, start_new_session=True,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 15)
+    lines = [orjson.loads(line) for line in out.splitlines()]
+    assert [line["event"] for line in lines] == ["ready", "report"]
+    report = lines[1]
+    assert report["failed"] == 0 and report["gaps"] == 0 and report["missed"] == 0
+    published = report["max_seq"] - report["min_seq"] + 1
+    assert published >= 10
+    if transport != "poll":
+        assert report["duplicates"] == 0 and report["incomplete"] == 0
+        assert report["delivered"] == published * 20
+    assert report["cpu_window_s"] is not None and report["cpu_window_s"] >= 0
+    latencies = [recv - t for _c, _seq, t, recv in report["samples"]]
+    assert latencies and all(0 <= v < 2_000_000 for v in latencies)
+
+
+@pytest.mark.timeout(30)
+async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
+    """A tiny scale case against the lab process yields a valid results.json scenario."""
+    case = Case("lab", "websocket", 10, rate=20, duration_s=0.6, warmup_s=0.1)
+    scenario, samples = await run_case(case, 1, tmp_path)
+    assert scenario["status"] == "ok", scenario["error"]
+    doc = {"schema": "right-now-lab/results", "version": 1, "created": "now", "suite": "scale",
+           "seed": 1, "environment": {"python": "3", "aiohttp": "3", "os": "x", "cpu_count": 2,
+                                      "machine": "x", "hostname_hash": "x"},
+           "settings": {}, "scenarios": [scenario]}
+    Results.from_dict(orjson.loads(orjson.dumps(doc)))  # validates against the runner's model
+    assert scenario["group"] == "scale" and scenario["transport"] == "websocket"
+    assert scenario["params"]["server"] == "lab" and scenario["params"]["clients"] == 10
+    server = scenario["server"]
+    assert server["cpu_us_per_delivery"] > 0 and server["rss_per_connection_bytes"] is not None
+    assert scenario["loss"]["gaps"] == 0 and scenario["loss"]["undelivered"] == 0
+    assert scenario["delivered"] == scenario["published"] * 10 > 0
+    assert scenario["latency_ms"]["count"] == len(samples) > 0
+    assert holds(scenario)[0]
+
+
+class FakeRun:
+    """Stands in for :class:`benchmarks.scale_output.ScaleRun`: N up to ``limit`` holds."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.ran: list[int] = []
+
+    async def run(self, case: Case, seed: int) -> dict[str, Any]:
+        """A synthetic scenario that holds iff ``case.clients <= limit``."""
+        self.ran.append(case.clients)
+        return fake_scenario(case.clients, case.clients <= self.limit)
+
+
+def fake_scenario(clients: int, ok: bool) -> dict[str, Any]:
+    """A scenario dict with just what :func:`holds` reads."""
+    return {"name": f"n{clients}", "status": "ok", "params": {"clients": clients},
+            "latency_ms": {"p95": 20.0 if ok else 300.0},
+            "loss": {"gaps": 0, "missed": 0, "failed_clients": 0, "undelivered": 0,
+                     "incomplete_clients": 0}}
+
+
+@pytest.mark.parametrize(("limit", "ran", "found"), [
+    (12_000, [10_000, 15_000], 10_000),
+    (20_000, [10_000, 15_000], 15_000),
+    (3_000, [2_000], 2_000),
+    (1_000, [2_000], None),
+], ids=["breaks-at-15k", "holds-everything", "breaks-at-5k", "breaks-at-2k"])
+async def test_breaking_point_steps_up_from_the_suite_result(limit: int, ran: list[int],
+                                                            found: int | None) -> None:
+    """The search starts from the 5k result, steps up until a failure, down if 5k failed."""
+    run = FakeRun(limit)
+    entry = await breaking_point(run, 1, "lab", "websocket",  # type: ignore[arg-type]
+                                 fake_scenario(5000, 5000 <= limit), (2000, 5000, 10_000, 15_000))
+    assert run.ran == ran
+    assert entry["clients"] == found
