@@ -115,6 +115,15 @@ def split_url(url: str) -> tuple[str, int, str]:
     return parts.hostname, port, parts.path.rstrip("/")
 
 
+def _reason(exc: BaseException) -> str:
+    """A short human reason for a connection failure."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
 class BaseClient(ABC):
     """One transport's client: an async context manager and an async iterator of Received."""
 
@@ -169,7 +178,9 @@ class BaseClient(ABC):
             await self._open()
         except DROPS as exc:
             self._fail()
-            raise ServerUnavailable(f"cannot reach {self.name} at {self.url}: {exc}") from exc
+            raise ServerUnavailable(
+                f"cannot reach the server at {self.url} ({self.name}): {_reason(exc)}"
+            ) from exc
         except BaseException:
             self._fail()
             raise
@@ -265,8 +276,11 @@ class BaseClient(ABC):
             raise RemoteProtocolError(f"{self.name}: payload is not a JSON object")
         self._accept(obj)
 
-    def _accept(self, obj: dict[str, Any], count_gaps: bool = True) -> None:
-        """Apply the delivery policy (module docstring) to one decoded object."""
+    def _accept(self, obj: dict[str, Any], snapshot: bool = False) -> None:
+        """Apply the delivery policy (module docstring) to one decoded object.
+
+        ``snapshot``: part of a latest-per-symbol answer, whose seq jumps are not gaps.
+        """
         if "seq" not in obj:
             missed = obj.get("missed")
             if not isinstance(missed, int):
@@ -282,12 +296,12 @@ class BaseClient(ABC):
         if last is not None and seq <= last:
             self._tally.duplicates += 1
             return
-        if last is not None and count_gaps:
+        if last is not None and not snapshot:
             self._tally.gaps += seq - last - 1
         self._last_seq = seq
         self._tally.messages += 1
         if not self._closing:
-            self._ready.append(Received(seq, t_us, self._recv_us, obj))
+            self._ready.append(Received(seq, t_us, self._recv_us, obj, snapshot))
 
     # -- internals -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from .base import BaseClient
+from .base import Event as Lifecycle
 from .errors import HandshakeRefused
 from .formats import PollBody, decode_poll_body
 from .http11 import Data, EndOfResponse, Event, ResponseHead, ResponseParser, build_request
@@ -134,6 +135,10 @@ class HttpClient(BaseClient):
 
     async def _exchange(self, target: str, timeout: float) -> PollBody:
         """One request/response on the keep-alive connection (opened if needed)."""
+        if self._conn is not None and self._conn.closed:
+            # The peer closed the idle keep-alive connection it had promised to keep (a cut,
+            # a restart): a drop, so the new connection counts as a reconnect.
+            self._fire(Lifecycle.DROPPED)
         if self._conn is None or self._conn.closed:
             await self._connect_http()
         assert isinstance(self._decoder, PollDecoder)
@@ -157,7 +162,7 @@ class HttpClient(BaseClient):
         if body.missed:
             self._accept({"topic": self.topic, "missed": body.missed})
         for message, _size in body.messages:
-            self._accept(message, count_gaps=not snapshot)
+            self._accept(message, snapshot)
         if snapshot:
             self._last_seq = max(self._last_seq or 0, body.head)
 

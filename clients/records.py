@@ -25,12 +25,18 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One message as the client got it: ``recv_us`` is stamped when its last byte was parsed."""
+    """One message as the client got it: ``recv_us`` is stamped when its last byte was parsed.
+
+    ``snapshot`` marks the latest-price-per-symbol a poll client fetches when it has no resume
+    point yet: those messages are old by design, so their latency says nothing about the
+    transport and latency statistics should leave them out.
+    """
 
     seq: int
     t_us: int
     recv_us: int
     message: dict[str, Any]
+    snapshot: bool = False
 
     @property
     def latency_us(self) -> int:
