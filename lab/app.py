@@ -22,16 +22,18 @@ from lab.hub import Hub, now_us
 from lab.settings import Settings
 from lab.stats import ServerStats, response_header_size
 from lab.transports.common import (
+    BODY_CACHE_KEY,
     HUB_KEY,
     LIVE_KEY,
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
+    BodyCache,
     LiveConnections,
     count_request,
     json_response,
 )
-from lab.transports.longpoll import BODY_CACHE_KEY, BodyCache, handle_longpoll
+from lab.transports.longpoll import handle_longpoll
 from lab.transports.poll import handle_poll
 from lab.transports.sse import handle_events
 from lab.transports.stream import handle_stream

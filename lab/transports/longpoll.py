@@ -8,7 +8,7 @@ answers with an empty ``messages``. Without ``since`` the poll waits for the
 next message after the current head.
 
 Every waiter for the same ``since`` gets the same body, encoded once per
-published head (see :class:`BodyCache`).
+published head (see :class:`lab.transports.common.BodyCache`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import asyncio
 
 from aiohttp import web
 
-from lab.hub import Topic
 from lab.transports.common import (
+    BODY_CACHE_KEY,
     SETTINGS_KEY,
     STATS_KEY,
     count_request,
@@ -28,34 +28,6 @@ from lab.transports.common import (
     poll_body,
     query_topic,
 )
-
-
-class BodyCache:
-    """Poll bodies keyed by (topic, since), valid while the topic's head is unchanged.
-
-    When thousands of long polls are released by one publish, most share one
-    ``since``; they then share one encoded body instead of building thousands.
-    """
-
-    def __init__(self) -> None:
-        self._heads: dict[str, int] = {}
-        self._bodies: dict[tuple[str, int], tuple[bytes, int]] = {}
-
-    def body(self, topic: Topic, since: int) -> tuple[bytes, int]:
-        """The encoded answer for ``since`` and the number of messages in it."""
-        if self._heads.get(topic.name) != topic.head:
-            self._heads[topic.name] = topic.head
-            self._bodies = {k: v for k, v in self._bodies.items() if k[0] != topic.name}
-        key = (topic.name, since)
-        cached = self._bodies.get(key)
-        if cached is None:
-            backlog = topic.since(since)
-            cached = (poll_body(backlog.messages, backlog.head, backlog.missed), len(backlog.messages))
-            self._bodies[key] = cached
-        return cached
-
-
-BODY_CACHE_KEY = web.AppKey("longpoll_bodies", BodyCache)
 
 
 async def handle_longpoll(request: web.Request) -> web.Response:

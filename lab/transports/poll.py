@@ -2,7 +2,8 @@
 
 Without ``since`` the body holds the latest message of each symbol; with it,
 every newer message still buffered, and ``missed`` counts the newer ones the
-buffer no longer holds. The handler never waits.
+buffer no longer holds. The handler never waits; pollers asking the same
+question between two publishes share one encoded answer.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from lab.transports.common import (
+    BODY_CACHE_KEY,
     STATS_KEY,
     count_request,
     json_response,
     parse_since,
-    poll_body,
     query_topic,
 )
 
@@ -24,10 +25,6 @@ async def handle_poll(request: web.Request) -> web.Response:
     count_request(request, "poll")
     topic = query_topic(request)
     since = parse_since(request.query.get("since"))
-    if since is None:
-        messages, missed, head = topic.latest(), 0, topic.head
-    else:
-        backlog = topic.since(since)
-        messages, missed, head = backlog.messages, backlog.missed, backlog.head
-    request.app[STATS_KEY]["poll"].messages_sent += len(messages)
-    return json_response(poll_body(messages, head, missed))
+    body, count = request.app[BODY_CACHE_KEY].body(topic, since)
+    request.app[STATS_KEY]["poll"].messages_sent += count
+    return json_response(body)
