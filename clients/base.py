@@ -12,6 +12,12 @@ h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED`
 with :class:`Backoff` (50 ms doubling to 1 s, forever, until the caller closes it) and resumes
 from the last ``seq`` it delivered; ``close`` from any state ends in ``CLOSED``.
 
+Pull model, deliberately: a client does I/O only while its caller awaits the next message (as an
+async generator does), so there are no background tasks to leak. A short poll is sent when it
+is due *and* the caller is waiting; pushed bytes wait in the kernel meanwhile and are stamped
+when read. A caller that stops iterating for long (longer than half the server's heartbeat, for
+WebSocket pings) will see its latency grow or its connection dropped and resumed.
+
 Delivery policy: messages come out in seq order as received; a seq at or below the last one
 delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or a
 ``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
