@@ -58,7 +58,7 @@ class Scenario:
     duration_s: float = 4.0
     warmup_s: float = 0.2
     relay: bool = True
-    workers: int | None = None
+    loadgen_processes: int | None = None
 
     def __post_init__(self) -> None:
         checks = (
@@ -80,8 +80,8 @@ class Scenario:
 
     @property
     def worker_count(self) -> int:
-        """Load-generator processes: ``workers`` if set, else one per 500 clients."""
-        return self.workers or max(1, math.ceil(self.clients / CLIENTS_PER_WORKER))
+        """Load-generator processes: ``loadgen_processes`` if set, else one per 500 clients."""
+        return self.loadgen_processes or max(1, math.ceil(self.clients / CLIENTS_PER_WORKER))
 
     @property
     def drain_s(self) -> float:
@@ -107,7 +107,7 @@ class Scenario:
         data = asdict(self)
         for key in ("name", "group"):
             data.pop(key)
-        data["workers"] = self.worker_count
+        data["loadgen_processes"] = self.worker_count
         return data
 
 

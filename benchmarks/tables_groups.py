@@ -176,7 +176,7 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
             ScaleRow(
                 scenario=s["name"],
                 transport=params["transport"],
-                workers=int(params.get("workers") or 1),
+                workers=int(params.get("server_workers") or 1),
                 clients=clients,
                 delivered=delivered,
                 cpu_us_per_message=cpu / delivered * 1e6 if cpu is not None and delivered else None,
