@@ -126,14 +126,14 @@ class Case:
         return 2.0 + 5 / self.rate + self.clients / 5000
 
     def params(self) -> dict[str, Any]:
-        """``params`` of results.json (``workers`` = load-generator processes, as elsewhere)."""
+        """``params`` of results.json (``loadgen_processes`` = swarm processes, as elsewhere)."""
         return {
             "server": self.server, "server_workers": 2 if self.server == "lab-2workers" else 1,
             "transport": self.transport, "clients": self.clients, "rate": self.rate,
             "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
-            "workers": self.swarms, "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None,
-            "burst": None,
+            "loadgen_processes": self.swarms, "delay_ms": 0.0, "jitter_ms": 0.0,
+            "cut_every_s": None, "burst": None,
         }
 
 
