@@ -149,11 +149,13 @@ class ScaleRow:
     bytes_per_s: float | None
     requests_per_s: float | None
     flags: tuple[str, ...]
+    server: str = "lab"
 
     @property
     def series(self) -> str:
-        """The line this row belongs to: the transport, and the worker count past one."""
-        return self.transport if self.workers <= 1 else f"{self.transport} ×{self.workers} workers"
+        """The line this row belongs to: the transport, a baseline server's name, the workers."""
+        name = self.transport if self.server == "lab" else f"{self.transport} ({self.server})"
+        return name if self.workers <= 1 else f"{name} ×{self.workers} workers"
 
 
 def scale_rows(run: RunData) -> list[ScaleRow]:
@@ -165,6 +167,7 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
         delivered = int(s.get("delivered") or 0)
         cpu = number(server.get("cpu_s"))
         peak, start = number(server.get("peak_rss_bytes")), number(server.get("rss_start_bytes"))
+        idle = number(server.get("rss_idle_bytes"))  # before any client connected
         window = number(s.get("window_s"))
         rpm = requests_per_min_per_client(s)
         relay = s.get("relay") or {}
@@ -180,7 +183,9 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
                 clients=clients,
                 delivered=delivered,
                 cpu_us_per_message=cpu / delivered * 1e6 if cpu is not None and delivered else None,
-                memory_kb_per_client=(peak - start) / clients / 1024
+                memory_kb_per_client=(start - idle) / clients / 1024
+                if start is not None and idle is not None
+                else (peak - start) / clients / 1024
                 if peak is not None and start is not None
                 else None,
                 p50_ms=stat(s, "latency_ms", "p50"),
@@ -188,9 +193,11 @@ def scale_rows(run: RunData) -> list[ScaleRow]:
                 bytes_per_s=moved / span if moved and span else None,
                 requests_per_s=rpm * clients / 60.0 if rpm is not None and window else None,
                 flags=tuple(s.get("flags") or ()),
+                server="lab" if str(params.get("server", "lab")).startswith("lab")
+                else str(params["server"]),
             )
         )
-    return sorted(rows, key=lambda r: (transport_key(r.transport), r.workers, r.clients))
+    return sorted(rows, key=lambda r: (transport_key(r.transport), r.server, r.workers, r.clients))
 
 
 @dataclass(frozen=True, slots=True)
