@@ -11,7 +11,8 @@ results.json carries beside it (see :func:`scenario_dict`):
   taken before the feed's messages could pile up anywhere;
 - ``server.requests_per_cpu_s`` (polls): requests answered in the window / server CPU;
 - ``server.fanout_ms`` (the floor): the duration of its ``send()`` loop per tick;
-- ``loss``: gaps, duplicates, missed notices, undelivered messages, failed clients;
+- ``loss``: gaps, duplicates, missed notices, undelivered messages, failed clients,
+  clients still connecting when the window opened (``late_clients``);
 - ``loadgen_utils``: each swarm process's share of one core over the window.
 
 A step of the breaking-point search *holds* when p95 < :data:`P95_LIMIT_MS` and
@@ -59,6 +60,8 @@ def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> 
         "missed": sum(r["missed"] for r in reports),
         "undelivered": max(0, published * clients - delivered),
         "failed_clients": sum(r["failed"] for r in reports),
+        "late_clients": sum(r["clients"] - r.get("ready_at_window", r["clients"]) - r["failed"]
+                            for r in reports),
         "incomplete_clients": sum(r["incomplete"] for r in reports),
     }
 
@@ -66,7 +69,7 @@ def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> 
 def lost_nothing(lost: Mapping[str, int], poll: bool = False) -> bool:
     """No gap, missed notice, failed client, and (for pushes) no undelivered message."""
     keys = ("gaps", "missed", "failed_clients") if poll else (
-        "gaps", "missed", "failed_clients", "undelivered", "incomplete_clients")
+        "gaps", "missed", "failed_clients", "late_clients", "undelivered", "incomplete_clients")
     return all(lost.get(k, 0) == 0 for k in keys)
 
 
@@ -144,6 +147,9 @@ def _flags(params: Mapping[str, Any], loadgen: LoadgenFigures, utils: Sequence[f
         found.append(f"feed behind: {published} published, ~{rate * window:.0f} expected")
     if lost["failed_clients"]:
         found.append(f"{lost['failed_clients']} of {params['clients']} clients failed")
+    if lost["late_clients"] > 0:
+        found.append(f"{lost['late_clients']} of {params['clients']} clients still connecting "
+                     "when the window opened (server slow to accept)")
     return found
 
 

@@ -96,6 +96,7 @@ class Swarm:
         self.errors: Counter[str] = Counter()
         self.cpu_window: list[float] = []
         self.wall_window: list[float] = []
+        self.ready_at_window = 0
 
     async def connect_all(self) -> None:
         """Open every connection, ``--connect-concurrency`` handshakes at a time."""
@@ -134,7 +135,8 @@ class Swarm:
 def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     """The final report: what one process saw.
 
-    ``delivered`` counts in-window messages; ``min_seq``/``max_seq`` the seqs
+    ``ready_at_window`` counts connections that had their first message when the
+    window was set (the rest were still connecting); ``delivered`` counts in-window messages; ``min_seq``/``max_seq`` the seqs
     seen in the window; ``gaps``/``duplicates``/``missed`` are exact sums over
     connections over their whole life; ``incomplete`` counts connections that
     never saw a post-window message; ``cpu_window_s``/``window_wall_s`` the
@@ -152,7 +154,8 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     return {
         "transport": swarm.args.transport, "clients": swarm.args.clients,
         "client_offset": swarm.args.client_offset, "ready": rec.ready,
-        "ready_s": round(ready_s, 3), "failed": rec.failed, "errors": dict(swarm.errors),
+        "ready_s": round(ready_s, 3), "ready_at_window": swarm.ready_at_window,
+        "failed": rec.failed, "errors": dict(swarm.errors),
         "incomplete": sum(1 for c in conns if not c.finished),
         "window": [start_us, end_us], "delivered": rec.delivered,
         "min_seq": rec.min_seq, "max_seq": rec.max_seq,
@@ -211,6 +214,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
                 return None
             (start_us, end_us), drain_s = command["window"], float(command.get("drain_s", 3.0))
         swarm.rec.open_window(start_us, end_us)
+        swarm.ready_at_window = swarm.rec.ready
         swarm.at_edge(start_us)
         swarm.at_edge(end_us)
         wait_s = (end_us - time.time_ns() // 1000) / 1e6 + drain_s
