@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from rich import progress as rp
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from benchmarks.results import Results, ScenarioResult
 from benchmarks.scenarios import Scenario
+
+if TYPE_CHECKING:
+    from benchmarks.scale import Case
 
 _console = Console()
 if not _console.is_terminal:  # a pipe or a file: don't wrap at 80 columns
@@ -45,6 +48,27 @@ def print_list(suites: Mapping[str, Sequence[Scenario]]) -> None:
             if not s.relay:
                 detail += ", no relay"
             _console.print(f"  {s.name:<34} {s.group:<10} {detail}")
+
+
+def print_scale_plan(cases: Sequence[Case], steps: Sequence[int]) -> None:
+    """The scale suite's fixed cases (:func:`benchmarks.scale.plan`) and its breaking-point steps.
+
+    The estimate counts each case's connect, warm-up, window and drain; the
+    breaking-point search adds one case per step it needs, which depends on the results.
+    """
+    estimate = sum(3.0 + c.clients / 1000 + c.warmup_s + c.duration_s + c.drain_s for c in cases)
+    _console.print(f"[bold]scale[/]: {len(cases)} cases, about {estimate:.0f} s, then a "
+                   "breaking-point search (python -m benchmarks.scale)")
+    for c in cases:
+        detail = f"{c.transport} on {c.server}, {c.clients:,} clients, {c.swarms} swarm process"
+        detail += "es" if c.swarms > 1 else ""
+        if c.interval_s is not None:
+            detail += f", poll every {c.interval_s:g} s" if c.interval_s else ", closed-loop polls"
+        if c.soak_every_s:
+            detail += f", {c.duration_s:g} s soak, RSS every {c.soak_every_s:g} s"
+        _console.print(f"  {c.name:<44} {c.purpose:<8} {detail}")
+    _console.print(f"  breaking points: push transports stepped over N = "
+                   f"{', '.join(f'{n:,}' for n in steps)} until p95 ≥ 100 ms or a loss")
 
 
 class Progress:

@@ -9,6 +9,10 @@ processes and exits with status 130, without a traceback.
 
 At the end, the report is built by ``benchmarks.report.build(out_dir)`` if that
 module is installed; otherwise the results path is printed.
+
+``--suite scale`` (without ``--only``) hands over to :func:`benchmarks.scale.main`,
+the issue 6 suite: its own servers, swarms and breaking-point search, and the
+same results.json model.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from benchmarks.results import (
 from benchmarks.scenarios import DEFAULT_SUITE, SUITES, Scenario, select
 
 EXIT_INTERRUPTED = 130
+SCALE_SUITE = "scale"
+"""The suite :mod:`benchmarks.scale` runs (not in :data:`SUITES`: its cases are its own)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--suite", default=DEFAULT_SUITE, choices=list(SUITES), help="which scenarios to run")
+    add("--suite", choices=[*SUITES, SCALE_SUITE],
+        help=f"which scenarios to run (default: {DEFAULT_SUITE}; {SCALE_SUITE}: "
+        "python -m benchmarks.scale with its defaults)")
     add("--list", action="store_true", help="list suites and scenarios, then exit")
     add("--only", nargs="+", metavar="NAME", help="run only these scenarios (from any suite)")
     add("--out", type=Path, help="report directory (default: reports/<timestamp>)")
@@ -185,12 +193,36 @@ def build_report(out_dir: Path) -> Path | None:
     return Path(built) if built else out_dir
 
 
+def _run_scale(args: argparse.Namespace) -> int:
+    """Hand ``--suite scale`` to :func:`benchmarks.scale.main` (report settings stay defaults)."""
+    from benchmarks import scale
+
+    d = ReportSettings()
+    chosen = (args.volatility, args.trade_volume, args.usd_per_million_requests, args.usd_per_gb)
+    if chosen != (d.volatility, d.trade_volume_usd_per_day, d.usd_per_million_requests,
+                  d.usd_per_gb):
+        print("note: the scale suite records the default report settings; pass prices to "
+              "python -m benchmarks.report DIR instead", file=sys.stderr)
+    argv = ["--seed", str(args.seed)]
+    argv += ["--out", str(args.out)] if args.out else []
+    argv += ["--no-report"] if args.no_report else []
+    return scale.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a scenario failed, 2 usage, 130 Ctrl-C)."""
     args = build_parser().parse_args(argv)
     if args.list:
-        console.print_list(SUITES)
+        if args.suite in (None, *SUITES):
+            console.print_list(SUITES if args.suite is None else {args.suite: SUITES[args.suite]})
+        if args.suite in (None, SCALE_SUITE):
+            from benchmarks import scale
+
+            console.print_scale_plan(scale.plan(), scale.BREAKING_STEPS)
         return 0
+    args.suite = args.suite or DEFAULT_SUITE
+    if args.suite == SCALE_SUITE and not args.only:
+        return _run_scale(args)
     try:
         scenarios = select(args.suite, args.only)
     except KeyError as exc:

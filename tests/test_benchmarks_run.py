@@ -120,9 +120,24 @@ def test_list_shows_every_suite() -> None:
     """``--list`` names every suite and scenario and exits 0."""
     done = runner("--list")
     assert done.returncode == 0
-    for suite in SUITES:
+    for suite in (*SUITES, "scale"):
         assert f"{suite}:" in done.stdout
     assert "trader-websocket-delay50" in done.stdout
+    assert "scale-websocket-floor-5000" in done.stdout
+
+
+def test_scale_suite_is_benchmarks_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--suite scale`` hands --out/--seed/--no-report to benchmarks.scale; --list shows its plan."""
+    from benchmarks import run, scale
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(scale, "main", lambda argv: seen.append(argv) or 0)
+    assert run.main(["--suite", "scale", "--out", "x", "--seed", "3", "--no-report"]) == 0
+    assert seen == [["--seed", "3", "--out", "x", "--no-report"]]
+    listed = runner("--list", "--suite", "scale")
+    assert listed.returncode == 0
+    assert all(case.name in listed.stdout for case in scale.plan())
+    assert "trader-" not in listed.stdout and "scale-sse-1000" not in listed.stdout
 
 
 def test_unknown_only_is_a_one_line_error() -> None:
