@@ -5,7 +5,8 @@ One :class:`Results` per run: the environment, the report settings, one
 JSON document described in the results-schema note; :func:`load` checks every
 field's presence and type and raises :class:`ResultsError` with the path of the
 first bad field. Fields the note does not list are optional (``None`` by default)
-so that a hand-written fixture following the note loads.
+so that a hand-written fixture following the note loads; the scale suite's
+figures (:mod:`benchmarks.scale_figures`) are such optional fields too.
 
 This module knows nothing of how the figures are measured; see
 :mod:`benchmarks.harness`.
@@ -81,6 +82,12 @@ class ServerFigures:
     window; ``stats_run`` the delta from before the clients connected until after
     they closed (it reconciles with the clients' whole-run ``wire`` totals).
     ``rss_idle_bytes`` is the resident size before any client connected.
+
+    Scale suite only: ``processes`` in the server's tree (CPU and RSS are summed
+    over them), ``cpu_us_per_delivery`` (CPU over the window / messages
+    delivered in it), ``rss_per_connection_bytes`` ((RSS once every client is
+    connected − idle RSS) / clients), ``requests_per_cpu_s`` (polls answered per
+    CPU second) and, for the floor, ``fanout_ms``: one tick's ``send()`` loop.
     """
 
     cpu_s: float
@@ -90,6 +97,11 @@ class ServerFigures:
     rss_end_bytes: int | None = None
     rss_idle_bytes: int | None = None
     stats_run: dict[str, Any] | None = None
+    processes: int | None = None
+    cpu_us_per_delivery: float | None = None
+    rss_per_connection_bytes: float | None = None
+    requests_per_cpu_s: float | None = None
+    fanout_ms: Distribution | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +171,12 @@ class ScenarioResult:
     ``published`` counts messages the server published inside the window (the seq
     range seen), ``delivered`` those received inside it over all clients.
     ``elapsed_s`` is the scenario's whole wall-clock cost (start-up to tear-down).
+
+    Scale suite only: ``loss`` (gaps, duplicates, missed, undelivered,
+    failed/late/incomplete clients), ``loadgen_utils`` (each swarm process's
+    share of one core), ``window_requests``, ``ready_s`` (time to connect every
+    client) and, for the soak, ``rss_series`` (``[seconds into the window,
+    bytes]`` pairs) with its least-squares ``rss_growth_bytes_per_min``.
     """
 
     name: str
@@ -182,6 +200,12 @@ class ScenarioResult:
     sampled: bool = False
     machine: MachineFigures | None = None
     elapsed_s: float | None = None
+    loss: dict[str, int] | None = None
+    loadgen_utils: list[float] | None = None
+    window_requests: int | None = None
+    ready_s: float | None = None
+    rss_series: list[list[float]] | None = None
+    rss_growth_bytes_per_min: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -198,7 +222,12 @@ class Anatomy:
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    """A whole run: what results.json holds."""
+    """A whole run: what results.json holds.
+
+    ``breaking_points`` (scale suite): per server and push transport, the largest
+    N that held (``clients``, or ``None``), ``limit_tested`` and every ``steps``
+    entry (``clients``, ``holds``, ``why``, ``scenario``).
+    """
 
     created: str
     suite: str
@@ -207,6 +236,7 @@ class Results:
     settings: ReportSettings
     scenarios: list[ScenarioResult] = field(default_factory=list)
     anatomy: dict[str, Anatomy] = field(default_factory=dict)
+    breaking_points: list[dict[str, Any]] | None = None
     schema: str = SCHEMA
     version: int = VERSION
 

@@ -1,12 +1,11 @@
 """The scale suite's run directory: results.json, samples.csv, progress and summary lines.
 
 results.json follows the runner's model (:mod:`benchmarks.results`; it is
-validated on every save) and adds what the model does not hold yet: per
-scenario ``server.cpu_us_per_delivery``, ``server.rss_per_connection_bytes``,
+validated on every save), including its optional scale fields: per scenario
+``server.cpu_us_per_delivery``, ``server.rss_per_connection_bytes``,
 ``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``
-and, for the soak, ``rss_series``; at the top level ``breaking_points``. A
-reader that only knows the model ignores them. The file is rewritten after
-every case, so an interrupted run keeps what it finished.
+and, for the soak, ``rss_series``; at the top level ``breaking_points``. The
+file is rewritten after every case, so an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations

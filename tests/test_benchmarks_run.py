@@ -88,6 +88,23 @@ def test_results_model_validates_on_load(tmp_path: Path) -> None:
         load(path)
 
 
+def test_results_model_keeps_the_scale_figures() -> None:
+    """The scale suite's extra fields survive load → to_dict; a wrong type is still rejected."""
+    doc = orjson.loads((ROOT / "tests/fixtures/results_scale/results.json").read_bytes())
+    results = Results.from_dict(doc)
+    assert Results.from_dict(orjson.loads(orjson.dumps(results.to_dict()))) == results
+    assert results.to_dict()["breaking_points"] == doc["breaking_points"]
+    soak = next(s for s in results.scenarios if s.params["purpose"] == "soak")
+    raw = next(d for d in doc["scenarios"] if d["name"] == soak.name)
+    assert soak.rss_series == raw["rss_series"] and soak.rss_growth_bytes_per_min
+    floor = next(s for s in results.scenarios if s.params["server"] == "floor")
+    assert floor.server.fanout_ms.p99 > floor.server.fanout_ms.p50 > 0
+    assert floor.loss["gaps"] == 0 and floor.loadgen_utils
+    doc["scenarios"][0]["loss"] = {"gaps": "none"}
+    with pytest.raises(ResultsError, match=r"scenarios\[0\]\.loss\.gaps"):
+        Results.from_dict(doc)
+
+
 def test_measure_percentiles_recovery_and_flags() -> None:
     """Percentiles interpolate; recovery pairs each in-window cut with the next arrival."""
     dist = measure.distribution([1000, 2000, 3000, 4000])
