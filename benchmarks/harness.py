@@ -44,7 +44,6 @@ import orjson
 from benchmarks import measure, procstats
 from benchmarks.results import (
     LoadgenFigures,
-    MachineFigures,
     RelayFigures,
     ScenarioResult,
     ServerFigures,
@@ -299,9 +298,11 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
             stack.callback(tracker.cancel)
         await sleep_until(start_us)
         p1, r1, m1 = procstats.sample(server.pid), time.process_time(), procstats.machine_cpu()
+        w1 = time.monotonic()
         stats1 = await _stats(session, port)
         await sleep_until(end_us)
         p2, r2, m2 = procstats.sample(server.pid), time.process_time(), procstats.machine_cpu()
+        w2 = time.monotonic()
         stats2 = await _stats(session, port)
 
         reports = []
@@ -331,21 +332,16 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
     head_delta = stats2["topics"]["prices"]["head"] - stats1["topics"]["prices"]["head"]
     measured = _outcome(scenario, reports, server_figures, relay_figures, capture, cuts,
                         (start_us, end_us), head_delta)
-    return _with_machine(measured, m1, m2, r2 - r1)
+    return _with_machine(measured, m1, m2, w2 - w1, r2 - r1)
 
 
 def _with_machine(outcome: Outcome, m1: tuple[float, float, float],
-                  m2: tuple[float, float, float], runner_cpu_s: float) -> Outcome:
-    """Add the whole machine's CPU over the window, and flag a busy machine."""
+                  m2: tuple[float, float, float], wall_s: float, runner_cpu_s: float) -> Outcome:
+    """Add the whole machine's CPU over the window (``wall_s`` long), and flag a busy machine."""
     result = outcome.result
-    cores = os.cpu_count() or 1
-    elapsed = max((m2[2] - m1[2]) / cores, 1e-3)  # wall seconds, as /proc/stat saw them
     ours = runner_cpu_s + (result.server.cpu_s if result.server else 0.0)
     ours += result.loadgen.cpu_s if result.loadgen else 0.0
-    busy, irq = (m2[0] - m1[0]) / elapsed, (m2[1] - m1[1]) / elapsed
-    machine = MachineFigures(cpu_count=cores, busy_cores=round(busy, 3),
-                             other_cores=round(max(0.0, busy - irq - ours / elapsed), 3),
-                             irq_cores=round(irq, 3))
+    machine = measure.machine_figures(m1, m2, wall_s, ours, os.cpu_count() or 1)
     return dataclasses.replace(outcome, result=dataclasses.replace(
         result, machine=machine, flags=[*result.flags, *measure.machine_flags(machine)]))
 

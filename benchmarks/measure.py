@@ -92,6 +92,23 @@ OTHER_CORES = 0.25
 """CPU (in cores) taken by processes outside the benchmark from which a result is flagged."""
 
 
+def machine_figures(m1: Sequence[float], m2: Sequence[float], wall_s: float, ours_s: float,
+                    cpu_count: int) -> MachineFigures:
+    """The whole machine over a window from two :func:`procstats.machine_cpu` readings.
+
+    ``wall_s`` is the window's length on the wall clock, and it is the divisor:
+    /proc/stat's total is no clock here (its idle counter does not advance
+    steadily, so Δtotal / cores came out far shorter than the window and
+    ``busy_cores`` above the machine's core count). ``ours_s`` is the CPU the
+    benchmark's own processes took; ``other_cores`` is what neither they nor
+    interrupts (loopback TCP, charged to no process) explain.
+    """
+    elapsed = max(wall_s, 1e-3)
+    busy, irq = (m2[0] - m1[0]) / elapsed, (m2[1] - m1[1]) / elapsed
+    return MachineFigures(cpu_count=cpu_count, busy_cores=round(busy, 3), irq_cores=round(irq, 3),
+                          other_cores=round(max(0.0, busy - irq - ours_s / elapsed), 3))
+
+
 def machine_flags(machine: MachineFigures) -> list[str]:
     """Warnings about the machine as a whole over the window."""
     found = []

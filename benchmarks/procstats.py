@@ -91,7 +91,9 @@ def machine_cpu() -> tuple[float, float, float]:
     From the first line of /proc/stat; idle and I/O wait count as not busy.
     ``interrupts`` (hard and soft IRQ, which is where loopback TCP is processed)
     is part of ``busy`` and charged to no process. Between two readings,
-    ``Δbusy / Δelapsed`` is the share of all cores that was busy.
+    ``Δbusy`` over the *wall-clock* time between them is the number of cores
+    busy (:func:`benchmarks.measure.machine_figures`); ``elapsed`` (the sum of
+    every counter) is not a clock on every kernel: here the idle counter lags.
     """
     with open("/proc/stat", "rb") as f:
         fields = [int(v) for v in f.readline().split()[1:9]]

@@ -47,7 +47,8 @@ import aiohttp
 import orjson
 
 from benchmarks import procstats
-from benchmarks.results import MachineFigures, ScenarioResult
+from benchmarks.measure import machine_figures
+from benchmarks.results import ScenarioResult
 from benchmarks.scale_figures import ServerReadings, build, holds, scenario_dict
 from benchmarks.scale_output import ScaleRun
 from benchmarks.scale_procs import Proc, ProcError, tree_sample
@@ -203,21 +204,6 @@ async def floor_fanouts(port: int, start_us: int, end_us: int) -> list[int]:
     return [d for t, d, _n in stats["fanouts"] if start_us <= t < end_us]
 
 
-def machine_figures(m1: tuple[float, ...], m2: tuple[float, ...], wall_s: float, ours_s: float,
-                    ) -> MachineFigures:
-    """The whole machine over the window from two :func:`procstats.machine_cpu` readings.
-
-    ``other_cores`` is what neither our processes nor interrupts (loopback TCP,
-    charged to no process) explain. Elapsed time is the wall clock's: here
-    /proc/stat's idle counter does not advance steadily, so its total is no clock.
-    """
-    cores = os.cpu_count() or 1
-    elapsed = max(wall_s, 1e-3)
-    busy, irq = (m2[0] - m1[0]) / elapsed, (m2[1] - m1[1]) / elapsed
-    return MachineFigures(cpu_count=cores, busy_cores=round(busy, 3), irq_cores=round(irq, 3),
-                          other_cores=round(max(0.0, busy - irq - ours_s / elapsed), 3))
-
-
 async def run_case(case: Case, seed: int, log_dir: Path,
                    ) -> tuple[dict[str, Any], list[tuple[int, int, int, int]]]:
     """Run ``case``; return its results.json scenario and latency sample rows.
@@ -269,7 +255,8 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         rss_end_bytes=p2.rss_bytes, peak_rss_bytes=p2.peak_rss_bytes, fanouts_us=fanouts,
     )
     result, extras, samples = build(case.name, case.params(), reports, readings,
-                                    machine_figures(m1, m2, window_s, ours), window_s)
+                                    machine_figures(m1, m2, window_s, ours, os.cpu_count() or 1),
+                                    window_s)
     if series:
         extras["rss_series"] = series
         extras["rss_growth_bytes_per_min"] = _slope_per_min(series)

@@ -105,6 +105,25 @@ def test_results_model_keeps_the_scale_figures() -> None:
         Results.from_dict(doc)
 
 
+def test_machine_figures_divide_by_the_wall_clock() -> None:
+    """Busy cores = Δbusy / wall time, even when /proc/stat's total lags (it read 11.8 of 2)."""
+    from benchmarks.harness import Outcome, _with_machine
+    from benchmarks.results import LoadgenFigures, ServerFigures
+
+    # 5 s window: 9 CPU-s busy (1.8 cores), 1 s of it interrupts; the total advanced
+    # only 1.5 s per core because the idle counter lagged.
+    m1, m2 = (100.0, 10.0, 1000.0), (109.0, 11.0, 1003.0)
+    result = ScenarioResult(
+        name="s", group="trader", params={}, status="ok",
+        server=ServerFigures(cpu_s=4.0, peak_rss_bytes=1, rss_start_bytes=1, stats={}),
+        loadgen=LoadgenFigures(processes=1, cpu_s=1.5, cpu_util=0.3, saturated=False))
+    machine = _with_machine(Outcome(result), m1, m2, 5.0, 0.5).result.machine
+    assert machine is not None
+    assert (machine.busy_cores, machine.irq_cores, machine.other_cores) == (1.8, 0.2, 0.4)
+    assert measure.machine_figures(m1, m2, 5.0, 6.0, 2) == machine.__class__(
+        cpu_count=2, busy_cores=1.8, other_cores=0.4, irq_cores=0.2)
+
+
 def test_measure_percentiles_recovery_and_flags() -> None:
     """Percentiles interpolate; recovery pairs each in-window cut with the next arrival."""
     dist = measure.distribution([1000, 2000, 3000, 4000])
