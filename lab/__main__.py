@@ -25,6 +25,9 @@ from lab.cluster import Link, run_primary
 from lab.feed import FeedError
 from lab.settings import DEFAULT_SYMBOLS, Settings
 
+LISTEN_BACKLOG = 4096
+"""Pending connections the kernel queues for accept (capped by net.core.somaxconn)."""
+
 SHUTDOWN_TIMEOUT = 0.5
 """Seconds to let handlers finish after Ctrl-C before they are cancelled."""
 
@@ -150,7 +153,10 @@ async def start_site(app: web.Application, settings: Settings, reuse_port: bool)
     if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
         assert runner.server is not None
         log_tcp_connections(runner.server)
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+    # A deep accept queue: thousands of clients connect at once in class and in the benchmarks.
+    site = web.TCPSite(
+        runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=LISTEN_BACKLOG
+    )
     try:
         await site.start()
     except OSError as exc:

@@ -29,7 +29,7 @@ import os
 import signal
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ from lab.settings import Settings
 
 log = logging.getLogger("lab.cluster")
 
-Replier = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_LINK_BACKLOG = 32 * 1024 * 1024
+"""Bytes the primary may hold unsent for one worker before it disconnects that worker."""
 
 
 class Link:
@@ -175,7 +176,14 @@ class Primary:
             topic.listeners.append(self._broadcast)
 
     def _broadcast(self, message: Message) -> None:
-        for link in self.links:
+        for link in list(self.links):
+            if link.writer.transport.get_write_buffer_size() > MAX_LINK_BACKLOG:
+                # A worker this far behind cannot serve its clients fresh prices; cut it
+                # loose (it shuts down, its clients reconnect elsewhere) rather than buffer.
+                log.error("a worker fell %d bytes behind the feed; disconnecting it", MAX_LINK_BACKLOG)
+                self.links.remove(link)
+                link.writer.transport.abort()
+                continue
             link.send_message(message)
 
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -203,7 +211,8 @@ class Primary:
                 elif op == "snapshot":
                     self._collect(item)
         finally:
-            self.links.remove(link)
+            if link in self.links:
+                self.links.remove(link)
             writer.close()
 
     async def _chat(self, item: dict[str, Any]) -> dict[str, Any]:

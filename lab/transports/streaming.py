@@ -91,7 +91,10 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
     live = request.app[LIVE_KEY]
 
     response = web.StreamResponse(headers={"Content-Type": framing.content_type})
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ConnectionError:  # the client left before the headers went out
+        return response
     mailbox = StreamMailbox(settings.mailbox_size, request, framing, counters)
     backlog = resume(topic, since, mailbox)
     live.open(request, framing.transport, counters, mailbox)

@@ -240,7 +240,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:  # the client left during the handshake
+        return ws
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
     session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
     live.open(request, "websocket", counters, session)
