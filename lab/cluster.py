@@ -126,7 +126,7 @@ class RemoteChatRoom:
 def message_from_json(body: bytes) -> Message:
     """Rebuild a published message from its contract JSON, keeping the exact bytes."""
     fields = orjson.loads(body)
-    return Message.from_json(fields["topic"], fields["seq"], fields["t_us"], fields["data"], body)
+    return Message(fields["topic"], fields["seq"], fields["t_us"], fields["data"], body)
 
 
 async def follow_primary(link: Link, hub: Hub, snapshot: Callable[[], dict[str, Any]]) -> None:

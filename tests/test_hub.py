@@ -24,13 +24,20 @@ def test_seq_rises_by_one_per_topic() -> None:
 
 
 def test_message_is_encoded_once_per_framing() -> None:
-    """JSON, NDJSON and SSE bytes are built once and agree with the contract."""
+    """JSON, NDJSON, SSE, chunk and frame bytes agree with the contract; frames are shared."""
     message = Message.build("prices", 7, 123, {"symbol": "A", "price": 1.5})
     assert orjson.loads(message.json) == {
         "topic": "prices", "seq": 7, "t_us": 123, "data": {"symbol": "A", "price": 1.5},
     }
     assert message.ndjson == message.json + b"\n"
     assert message.sse == b"id: 7\ndata: " + message.json + b"\n\n"
+    frames = message.frames
+    assert frames is message.frames  # built once, shared
+    size = len(message.ndjson)
+    assert frames.ndjson == b"%x\r\n" % size + message.ndjson + b"\r\n"
+    assert frames.ws == bytes((0x81, len(message.json))) + message.json
+    message.release_frames()
+    assert message.frames == frames and message.frames is not frames
 
 
 def test_since_returns_everything_newer_and_counts_what_is_gone() -> None:

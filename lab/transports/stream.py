@@ -20,7 +20,7 @@ NDJSON = Framing(
     transport="stream",
     content_type="application/x-ndjson",
     message=attrgetter("ndjson"),
-    wire=attrgetter("ndjson_wire"),
+    wire=attrgetter("frames.ndjson"),
     notice=lambda body: body + b"\n",
     heartbeat=b"\n",
 )

@@ -175,10 +175,11 @@ class Session(Mailbox):
         transport = self.transport
         if self.ws.closed or transport.is_closing() or self.protocol.writing_paused:
             return False
-        transport.write(message.ws_wire)
+        frame = message.frames.ws
+        transport.write(frame)
         self.counters.messages_sent += 1
         self.counters.body_bytes += len(message.json)
-        self.counters.framing_bytes += len(message.ws_wire) - len(message.json)
+        self.counters.framing_bytes += len(frame) - len(message.json)
         return True
 
     async def unsubscribe(self, command: dict[str, Any]) -> None:
