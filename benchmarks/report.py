@@ -8,6 +8,10 @@ from the run's ``settings``, then from the flags; every one has a default.
 This module only wires things together: tables are computed in
 :mod:`benchmarks.tables` / :mod:`benchmarks.tables_groups`, sentences in
 :mod:`benchmarks.narrative`, Markdown in :mod:`benchmarks.render`.
+
+A run of the scale suite (:mod:`benchmarks.scale`, issue 6) gets its own
+chapter instead, from ``reports/template/scale.md`` and
+:mod:`benchmarks.scale_chapter`: it has no trader, sweep or relay to report on.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import anatomy, narrative, plots, render
+from benchmarks import anatomy, narrative, plots, render, scale_chapter
 from benchmarks.costs import CostSettings
 from benchmarks.rundata import RunData, load_run
+from benchmarks.scale_tables import is_scale_suite
 from benchmarks.tables import (
     ORDER,
     PUSH,
@@ -115,6 +120,10 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
     """
     run = load_run(run_dir)
     settings, changed = resolve_settings(run.results, settings_overrides)
+    if any(is_scale_suite(s) for s in run.results["scenarios"]):
+        fields = {"run_info": run_info(run, run_dir), "run_dir": str(run_dir),
+                  **scale_chapter.fields(run, run_dir)}
+        return _write(run_dir, "scale.md", fields, "scale report")
     trader = trader_rows(run)
     reference = at_delay(trader, reference_delay(trader, settings.reference_delay_ms))
     cost = staleness_cost_rows(run, settings)
@@ -160,11 +169,16 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "provenance": PROVENANCE,
     }
     fields.update({f"chart_{c.name.replace('-', '_')}": render.chart(c) for c in charts})
-    template = string.Template((TEMPLATES / "report.md").read_text(encoding="utf-8"))
+    return _write(run_dir, "report.md", fields, "report")
+
+
+def _write(run_dir: Path, template_name: str, fields: dict[str, str], kind: str) -> Path:
+    """Fill a Markdown template into report.md and report.html; return report.html's path."""
+    template = string.Template((TEMPLATES / template_name).read_text(encoding="utf-8"))
     markdown = template.substitute(fields)
     (run_dir / "report.md").write_text(markdown, encoding="utf-8")
     shell = (TEMPLATES / "report.html").read_text(encoding="utf-8")
-    html = render.to_html(markdown, shell, f"Right Now Lab report — {run_dir.name}", run_dir)
+    html = render.to_html(markdown, shell, f"Right Now Lab {kind} — {run_dir.name}", run_dir)
     target = run_dir / "report.html"
     target.write_text(html, encoding="utf-8")
     return target

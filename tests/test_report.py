@@ -220,3 +220,119 @@ def test_anatomy_picks_the_transports_own_exchange() -> None:
     assert request[0].startswith(b"GET /api/longpoll") and response[1] == b'{"a":1}'
     text = render_transport("longpoll", upstream, downstream)
     assert "Exchange 2 on this connection" in text and "Body (7 bytes)" in text
+
+
+SCALE_FIXTURE = Path(__file__).parent / "fixtures" / "results_scale"
+SCALE_CHARTS = ("scale-cost", "scale-latency", "scale-soak")
+
+
+def _scale_run(mutate: Callable[[dict[str, Any]], None] | None = None) -> RunData:
+    """The scale fixture, optionally with its results.json changed by ``mutate``."""
+    run = load_run(SCALE_FIXTURE)
+    if mutate is None:
+        return run
+    results = copy.deepcopy(run.results)
+    mutate(results)
+    return RunData(results, run.latency_ms, run.staleness_ms)
+
+
+def _scenario(results: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in results["scenarios"] if s["name"] == name)
+
+
+def _lab_ws_holds_10k(results: dict[str, Any]) -> None:
+    """The lab's WebSocket breaking-point search as if 10,000 clients had held."""
+    entry = next(b for b in results["breaking_points"]
+                 if (b["server"], b["transport"]) == ("lab", "websocket"))
+    entry["clients"] = 10_000
+    entry["steps"] = [{**step, "holds": True} for step in entry["steps"]]
+
+
+@pytest.fixture(scope="module")
+def built_scale(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scale fixture (cut from a real scale run) copied and built once for the module."""
+    run_dir = tmp_path_factory.mktemp("run") / "scale-run"
+    shutil.copytree(SCALE_FIXTURE, run_dir)
+    report.build(run_dir)
+    return run_dir
+
+
+def test_scale_chapter_builds_from_results_json(built_scale: Path) -> None:
+    """A scale run gets the scale chapter: its charts, tables and flags beside the figures."""
+    md = (built_scale / "report.md").read_text(encoding="utf-8")
+    assert "${" not in md and "## 1. What staleness costs" not in md
+    for chart in SCALE_CHARTS:
+        assert (built_scale / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (built_scale / f"{chart}.svg").read_bytes()
+    html = (built_scale / "report.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == len(SCALE_CHARTS)
+    for needle in (
+        ("| 1. websocket, N = 5,000, one process | lab websocket 10.5 µs vs plain-ws 11.9 µs; "
+         "no loss | CPU/delivery ≤ plain-ws's, zero loss | **met** | lab websocket: machine "
+         "saturated (1.98 of 2 cores busy)"),
+        "| websocket | lab | 7,500 | 10,000 (search up to 15,000) | 10,000: loss: undelivered",
+        "| 5,000 | websocket | floor | 68.1 | 40.6 | 66.7 | 1.02× |",
+        "| constant | 100 | 16,446 | 100% |", "| lab | 100 | 17,457 | 106% |",
+        "+6.01 MB per minute", "## 6. Memory", "`scale-websocket-lab-10000`",
+    ):
+        assert needle in md, needle
+
+
+@pytest.mark.parametrize(
+    ("mutate", "item", "before", "after"),
+    [
+        (lambda r: _scenario(r, "scale-websocket-plain-ws-5000")["server"].update(
+            cpu_us_per_delivery=9.0), "1. websocket", "met", "missed"),
+        (lambda r: _scenario(r, "scale-sse-lab-5000")["latency_ms"].update(p99=70.0),
+         "1. sse", "missed", "met"),
+        (lambda r: _scenario(r, "scale-websocket-lab-5000")["loss"].update(gaps=3),
+         "1. websocket", "met", "missed"),
+        (lambda r: _scenario(r, "scale-longpoll-lab-5000").update(
+            latency_ms={"count": 1, "p50": 90.0}), "4. long poll", "missed", "met"),
+        (lambda r: _scenario(r, "scale-websocket-lab-5000")["server"].update(
+            rss_per_connection_bytes=14_000), "5. memory, websocket", "missed", "met"),
+        (_lab_ws_holds_10k, "3. websocket breaking point, lab", "missed", "met"),
+    ],
+    ids=["cpu-vs-plain-ws", "p99-vs-floor-fanout", "loss", "longpoll-p50", "memory",
+         "breaking-point"],
+)
+def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], None], item: str,
+                                          before: str, after: str) -> None:
+    """Changing one measured number flips the verdict of the target computed from it."""
+    from benchmarks import scale_tables, scale_targets
+
+    def verdict(run: RunData) -> str:
+        rows = scale_tables.points(run)
+        judged = scale_targets.targets(rows, scale_tables.breaking_rows(run, rows),
+                                       scale_tables.soak(run))
+        return next(t.verdict for t in judged if t.item.startswith(item)
+                    and (item != "1. sse" or "p99" in t.measured))
+
+    assert verdict(_scale_run()) == before
+    assert verdict(_scale_run(mutate)) == after
+
+
+def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
+    """Without ``breaking_points`` the largest N holding p95 < 100 ms comes from the scenarios."""
+    from benchmarks import scale_tables
+
+    run = _scale_run(lambda r: r.pop("breaking_points"))
+    rows = scale_tables.breaking_rows(run, scale_tables.points(run))
+    floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))
+    assert (floor.held, floor.failed_at, floor.tried_up_to) == (7500, 10_000, 10_000)
+    assert floor.why == "p95 111.999 ms"
+
+
+def test_scale_chapter_without_floor_or_soak(tmp_path: Path) -> None:
+    """With no floor and no soak the chapter still builds and says what it could not judge."""
+    results = json.loads((SCALE_FIXTURE / "results.json").read_text(encoding="utf-8"))
+    results["scenarios"] = [s for s in results["scenarios"]
+                            if s["params"]["server"] != "floor" and "soak" not in s["name"]]
+    (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    shutil.copy(SCALE_FIXTURE / "samples.csv", tmp_path / "samples.csv")
+    report.build(tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "*The floor did not run in this run" in md
+    assert "*Chart skipped — Server memory over the soak: no memory soak" in md
+    assert "| 5. memory soak | no soak in this run |" in md and "**not measured**" in md
+    assert not (tmp_path / "scale-soak.png").exists()

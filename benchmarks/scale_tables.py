@@ -1,0 +1,230 @@
+"""Rows of the scale chapter (issue 6), computed from a scale run's results.json alone.
+
+A scale-suite scenario is one whose ``params`` name its ``server`` (the lab
+with one or two workers, or a baseline of :mod:`benchmarks.baselines`); the
+standard suite's small scale group has no such field and is not read here.
+Every row keeps its scenario's name and flags, so a table can show the flag
+next to the figure it affects. Pure functions over :class:`RunData`: no I/O,
+no formatting (:mod:`benchmarks.scale_chapter`), no verdicts
+(:mod:`benchmarks.scale_targets`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.rundata import RunData
+from benchmarks.scale_figures import holds
+from benchmarks.tables import number, stat, transport_key
+
+PUSH = ("websocket", "sse", "stream")
+BASELINES = ("floor", "plain-ws", "plain-sse", "plain-longpoll", "constant")
+"""The floor and the textbook servers, each drawn as its own series beside ours."""
+LOSS_KEYS = ("gaps", "missed", "undelivered", "failed_clients", "late_clients",
+             "incomplete_clients")
+"""Ways to lose a message or a client; duplicates are not a loss (a poll sees a price twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScalePoint:
+    """One scale-suite scenario: its server, N, latency, costs, losses and flags."""
+
+    scenario: str
+    server: str
+    workers: int
+    transport: str
+    clients: int
+    purpose: str
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    cpu_us_per_delivery: float | None
+    kb_per_connection: float | None
+    requests_per_cpu_s: float | None
+    fanout_p50_ms: float | None
+    fanout_p99_ms: float | None
+    lost: dict[str, int]
+    flags: tuple[str, ...]
+    loadgen_max_util: float | None
+
+    @property
+    def ours(self) -> bool:
+        """The lab's server (one or more workers), not a baseline."""
+        return self.server not in BASELINES
+
+    @property
+    def series(self) -> str:
+        """The chart line: ``lab``, ``lab ×2 workers``, or the baseline's name."""
+        if not self.ours:
+            return self.server
+        return "lab" if self.workers <= 1 else f"lab ×{self.workers} workers"
+
+    @property
+    def lossless(self) -> bool:
+        """Nothing lost (for polls only gaps, missed notices and failed clients count)."""
+        keys = ("gaps", "missed", "failed_clients") if self.transport == "poll" else LOSS_KEYS
+        return not any(self.lost.get(k) for k in keys)
+
+
+def is_scale_suite(scenario: dict[str, Any]) -> bool:
+    """Whether ``scenario`` came from :mod:`benchmarks.scale` (its params name the server)."""
+    return scenario.get("group") == "scale" and "server" in (scenario.get("params") or {})
+
+
+def points(run: RunData) -> list[ScalePoint]:
+    """Every finished scale-suite scenario, by transport, server and N."""
+    rows = []
+    for s in run.scenarios:
+        if not is_scale_suite(s):
+            continue
+        params, server = s["params"], s.get("server") or {}
+        fanout = server.get("fanout_ms") or {}
+        per_conn = number(server.get("rss_per_connection_bytes"))
+        utils = [u for u in s.get("loadgen_utils") or [] if u is not None]
+        rows.append(ScalePoint(
+            scenario=s["name"], server=str(params["server"]),
+            workers=int(params.get("server_workers") or 1), transport=params["transport"],
+            clients=int(params.get("clients") or 0), purpose=str(params.get("purpose") or ""),
+            p50_ms=stat(s, "latency_ms", "p50"), p95_ms=stat(s, "latency_ms", "p95"),
+            p99_ms=stat(s, "latency_ms", "p99"),
+            cpu_us_per_delivery=number(server.get("cpu_us_per_delivery")),
+            kb_per_connection=None if per_conn is None else per_conn / 1024,
+            requests_per_cpu_s=number(server.get("requests_per_cpu_s")),
+            fanout_p50_ms=number(fanout.get("p50")), fanout_p99_ms=number(fanout.get("p99")),
+            lost={k: int(v) for k, v in (s.get("loss") or {}).items() if v and k in LOSS_KEYS},
+            flags=tuple(s.get("flags") or ()), loadgen_max_util=max(utils, default=None),
+        ))
+    return sorted(rows, key=lambda p: (transport_key(p.transport), not p.ours, p.server,
+                                       p.clients, p.purpose))
+
+
+def find(rows: Sequence[ScalePoint], transport: str, server: str,
+         clients: int | None = None) -> ScalePoint | None:
+    """The first point of ``server`` serving ``transport`` (at ``clients``, if given).
+
+    Without ``clients``: the suite's comparison case, else the first one found.
+    """
+    mine = [p for p in rows if p.transport == transport and p.server == server
+            and (clients is None or p.clients == clients)]
+    mine.sort(key=lambda p: p.purpose != "compare")
+    return mine[0] if mine else None
+
+
+def compare_clients(rows: Sequence[ScalePoint]) -> int | None:
+    """The N of the side-by-side comparison (the most common N among ``compare`` push cases)."""
+    counts = [p.clients for p in rows if p.purpose == "compare" and p.transport != "poll"]
+    return max(set(counts), key=lambda n: (counts.count(n), n)) if counts else None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakingRow:
+    """Where one server's transport broke: the largest N that held and the step that did not."""
+
+    server: str
+    transport: str
+    held: int | None
+    tried_up_to: int
+    limit: int | None
+    failed_at: int | None
+    why: str | None
+    flags: tuple[str, ...]
+    steps: tuple[tuple[int, bool], ...]
+
+
+def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]:
+    """The run's ``breaking_points``; without them, the same read off the push scenarios."""
+    flags = {p.scenario: p.flags for p in rows}
+    out = []
+    recorded = run.results.get("breaking_points")
+    if recorded:
+        for b in recorded:
+            steps = sorted(b.get("steps") or [], key=lambda x: x["clients"])
+            held = b.get("clients")
+            failed = next((x for x in steps if not x["holds"]), None)
+            best = next((x for x in steps if x["clients"] == held), None)
+            out.append(BreakingRow(
+                server=b["server"], transport=b["transport"], held=held,
+                tried_up_to=max((x["clients"] for x in steps), default=0),
+                limit=b.get("limit_tested"), failed_at=failed and failed["clients"],
+                why=failed and failed["why"], flags=flags.get(best["scenario"], ()) if best else (),
+                steps=tuple((x["clients"], bool(x["holds"])) for x in steps),
+            ))
+    else:
+        by_name = {s["name"]: s for s in run.scenarios}
+        for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in PUSH):
+            mine = sorted((p for p in rows if (p.server, p.transport) == key),
+                          key=lambda p: p.clients)
+            verdicts = [(p, *holds(by_name[p.scenario])) for p in mine]
+            passed = [p for p, ok, _ in verdicts if ok]
+            failed = next(((p, why) for p, ok, why in verdicts if not ok), None)
+            out.append(BreakingRow(
+                server=key[0], transport=key[1], held=passed[-1].clients if passed else None,
+                tried_up_to=mine[-1].clients, limit=None,
+                failed_at=failed[0].clients if failed else None,
+                why=failed[1] if failed else None, flags=passed[-1].flags if passed else (),
+                steps=tuple((p.clients, ok) for p, ok, _ in verdicts),
+            ))
+    return sorted(out, key=lambda r: (transport_key(r.transport), r.server in BASELINES,
+                                      r.server))
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutRow:
+    """A push server's p99 next to the floor's time for one fan-out at the same N."""
+
+    clients: int
+    point: ScalePoint
+    fanout_p50_ms: float
+    fanout_p99_ms: float
+
+    @property
+    def ratio(self) -> float | None:
+        """p99 latency / the floor's fan-out p99."""
+        p99 = self.point.p99_ms
+        return p99 / self.fanout_p99_ms if p99 is not None and self.fanout_p99_ms else None
+
+
+def fanout_rows(rows: Sequence[ScalePoint]) -> list[FanoutRow]:
+    """Every push point at an N where the floor reported its fan-out times."""
+    floors = {p.clients: p for p in rows if p.fanout_p99_ms is not None
+              and p.fanout_p50_ms is not None}
+    return [FanoutRow(p.clients, p, floors[p.clients].fanout_p50_ms or 0.0,
+                      floors[p.clients].fanout_p99_ms or 0.0)
+            for p in sorted(rows, key=lambda p: p.clients)
+            if p.clients in floors and p.transport in (*PUSH, "longpoll")
+            and p.purpose != "soak"]
+
+
+@dataclass(frozen=True, slots=True)
+class Soak:
+    """The memory soak: the server's RSS over the window and its least-squares growth."""
+
+    scenario: str
+    server: str
+    transport: str
+    clients: int
+    duration_s: float
+    series: tuple[tuple[float, float], ...]
+    growth_bytes_per_min: float | None
+    kb_per_connection: float | None
+    flags: tuple[str, ...]
+
+
+def soak(run: RunData) -> Soak | None:
+    """The run's soak scenario (``purpose`` soak, with an RSS series), if any."""
+    for s in run.scenarios:
+        params = s.get("params") or {}
+        if is_scale_suite(s) and params.get("purpose") == "soak" and s.get("rss_series"):
+            per_conn = number((s.get("server") or {}).get("rss_per_connection_bytes"))
+            return Soak(
+                scenario=s["name"], server=str(params["server"]), transport=params["transport"],
+                clients=int(params["clients"]),
+                duration_s=float(s.get("window_s") or params.get("duration_s") or 0.0),
+                series=tuple((float(t), float(r)) for t, r in s["rss_series"]),
+                growth_bytes_per_min=number(s.get("rss_growth_bytes_per_min")),
+                kb_per_connection=None if per_conn is None else per_conn / 1024,
+                flags=tuple(s.get("flags") or ()),
+            )
+    return None
