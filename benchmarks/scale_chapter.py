@@ -173,8 +173,10 @@ def broke(rows: Sequence[BreakingRow]) -> str | None:
     """The largest N each server held, per transport."""
     if not rows:
         return None
-    parts = [f"{r.transport} on {r.server} {r.held:,}" if r.held else
-             f"{r.transport} on {r.server} none" for r in rows]
+    parts = [f"{r.transport} on {r.server} "
+             + (f"{r.held:,}" if r.held else "none")
+             + ("" if r.failed_at else f" (no step failed; tested up to {r.tried_up_to:,})")
+             for r in rows]
     return (f"Largest N holding p95 < {P95_LIMIT_MS:g} ms with nothing lost: "
             f"{', '.join(parts)}.")
 

@@ -323,6 +323,25 @@ def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     assert floor.why == "p95 111.999 ms"
 
 
+def test_breaking_point_never_failing_below_the_target_is_not_a_miss() -> None:
+    """A search that stopped before failing (e.g. ``--no-breaking``) is "not measured"."""
+    from benchmarks import scale_tables, scale_targets
+
+    def lab_ws(run: RunData) -> scale_targets.Target:
+        rows = scale_tables.points(run)
+        return next(t for t in scale_targets.breaking(scale_tables.breaking_rows(run, rows))
+                    if t.item.endswith("breaking point, lab"))
+
+    def untried(results: dict[str, Any]) -> None:
+        results.pop("breaking_points")
+        results["scenarios"] = [s for s in results["scenarios"]
+                                if s["name"] != "scale-websocket-lab-10000"]
+
+    assert lab_ws(_scale_run(lambda r: r.pop("breaking_points"))).verdict == "missed"
+    target = lab_ws(_scale_run(untried))
+    assert target.verdict == "not measured" and "held 7,500 (tried up to 7,500)" in target.measured
+
+
 def test_scale_chapter_without_floor_or_soak(tmp_path: Path) -> None:
     """With no floor and no soak the chapter still builds and says what it could not judge."""
     results = json.loads((SCALE_FIXTURE / "results.json").read_text(encoding="utf-8"))
