@@ -30,8 +30,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import signal
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import aiohttp
 import orjson
 
 from benchmarks import measure, procstats
+from benchmarks.children import Child, ChildError, now_us, sleep_until
 from benchmarks.results import (
     LoadgenFigures,
     RelayFigures,
@@ -59,7 +58,7 @@ MAX_SAMPLES = 20_000
 CAPTURE_BYTES = 4096
 
 
-class HarnessError(RuntimeError):
+class HarnessError(ChildError):
     """A scenario could not run (a child failed to start, answer or report)."""
 
 
@@ -71,101 +70,6 @@ class Outcome:
     samples: list[tuple[int, int, int, int]] = field(default_factory=list)
     staleness: list[tuple[int, int, int]] = field(default_factory=list)
     capture: tuple[bytes, bytes] | None = None
-
-
-def now_us() -> int:
-    """Wall-clock microseconds, the clock every process of the run shares."""
-    return time.time_ns() // 1000
-
-
-async def sleep_until(t_us: int) -> None:
-    """Sleep until wall-clock ``t_us``."""
-    delay = (t_us - now_us()) / 1e6
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
-ORPHAN_GUARD = (
-    "import ctypes, os, signal, sys; "
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG
-    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
-)
-"""Run first in every child: if the runner dies without cleaning up (SIGKILL), the
-kernel sends the child SIGTERM, so no server is left serving on its own."""
-
-
-class Child:
-    """A child process in its own session, with stdout as a line channel.
-
-    ``stop`` asks politely (SIGTERM), then kills; it only ever signals this
-    child's own process group. Children are started through :data:`ORPHAN_GUARD`.
-    """
-
-    def __init__(self, name: str, log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, *args: str, stdin: bool = False) -> None:
-        """Spawn ``python args…`` with stderr going to the log file."""
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", ORPHAN_GUARD, *args, stdout=asyncio.subprocess.PIPE, stderr=log,
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def tail(self, lines: int = 3) -> str:
-        """The last lines of the child's stderr, for an error message."""
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " | ".join(text[-lines:])
-
-    async def read_line(self, timeout: float) -> bytes:
-        """The next stdout line; ``HarnessError`` on timeout or exit."""
-        assert self.proc is not None and self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise HarnessError(f"{self.name}: no answer within {timeout:.0f} s") from None
-        if not line:
-            await self.proc.wait()
-            raise HarnessError(f"{self.name} exited ({self.proc.returncode}): {self.tail()}")
-        return line
-
-    async def expect(self, event: str, timeout: float) -> dict[str, Any]:
-        """Wait for ``{"event": event, ...}`` on stdout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            line = await self.read_line(max(0.1, deadline - time.monotonic()))
-            with contextlib.suppress(orjson.JSONDecodeError):
-                message = orjson.loads(line)
-                if isinstance(message, dict) and message.get("event") == event:
-                    return message
-
-    def send(self, data: bytes) -> None:
-        """Write one line to the child's stdin."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(data.rstrip(b"\n") + b"\n")
-
-    async def stop(self, grace_s: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace_s``; always reaps the child."""
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), wait)
-                return
 
 
 async def start_server(scenario: Scenario, seed: int, log_dir: Path,
@@ -255,7 +159,7 @@ async def run_scenario(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
     """
     try:
         return await _run(scenario, seed, log_dir)
-    except (HarnessError, aiohttp.ClientError, procstats.ProcessGone, OSError) as exc:
+    except (ChildError, aiohttp.ClientError, procstats.ProcessGone, OSError) as exc:
         return Outcome(ScenarioResult(name=scenario.name, group=scenario.group,
                                       params=scenario.params(), status="error",
                                       error=f"{type(exc).__name__}: {exc}"))
@@ -280,7 +184,7 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
             await child.expect("loaded", 30.0)
         stats0, idle = await _stats(session, port), procstats.sample(server.pid)
         for child, _ in workers:
-            child.send(orjson.dumps({"url": url}))
+            child.send({"url": url})
         for child, _ in workers:
             ready = await child.expect("ready", 30.0 + scenario.clients / 20)
             if not ready["ready"]:
@@ -291,7 +195,7 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
         start_us = now_us() + 100_000
         end_us = start_us + int(scenario.duration_s * 1e6)
         for child, _ in workers:
-            child.send(orjson.dumps({"window": [start_us, end_us], "drain_s": scenario.drain_s}))
+            child.send({"window": [start_us, end_us], "drain_s": scenario.drain_s})
         cuts: list[int] = []
         if relay is not None and scenario.cut_every_s:
             tracker = asyncio.create_task(_track_cuts(relay, cuts))

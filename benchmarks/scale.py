@@ -47,11 +47,12 @@ import aiohttp
 import orjson
 
 from benchmarks import procstats
+from benchmarks.children import Child, ChildError, now_us, sleep_until
 from benchmarks.measure import machine_figures
 from benchmarks.results import ScenarioResult
 from benchmarks.scale_figures import ServerReadings, build, holds, scenario_dict
 from benchmarks.scale_output import ScaleRun
-from benchmarks.scale_procs import Proc, ProcError, tree_sample
+from benchmarks.scale_procs import tree_sample
 
 SERVERS: dict[str, tuple[str, ...]] = {
     "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),
@@ -138,21 +139,9 @@ class Case:
         }
 
 
-def now_us() -> int:
-    """Wall-clock microseconds, the clock every process of the run shares."""
-    return time.time_ns() // 1000
-
-
-async def sleep_until(t_us: int) -> None:
-    """Sleep until wall-clock ``t_us``."""
-    delay = (t_us - now_us()) / 1e6
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
-async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Proc, int]:
+async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Child, int]:
     """Start the case's server on a free port; return it and the port once /healthz answers."""
-    server = Proc(f"server {case.server}", log_dir / f"{case.name}.server.log")
+    server = Child(f"server {case.server}", log_dir / f"{case.name}.server.log")
     await server.start(*SERVERS[case.server], "--port", "0", "--rate", f"{case.rate:g}",
                        "--seed", str(seed))
     port = None
@@ -168,10 +157,10 @@ async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Proc, int]
                     if response.status == 200:
                         return server, port
             await asyncio.sleep(0.05)
-    raise ProcError(f"server {case.server} on port {port} never became healthy: {server.tail()}")
+    raise ChildError(f"server {case.server} on port {port} never became healthy: {server.tail()}")
 
 
-async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[Proc]:
+async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[Child]:
     """Spawn the swarms; each gets an even share of clients and four source addresses."""
     swarms, offset = [], 0
     ready_timeout = case.ready_timeout_s
@@ -179,7 +168,7 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
         count = case.clients // case.swarms + (1 if i < case.clients % case.swarms else 0)
         sources = ",".join(f"127.0.{1 + (2 + 4 * i + k) // 250}.{(2 + 4 * i + k) % 250 + 1}"
                            for k in range(4))
-        swarm = Proc(f"swarm {i}", log_dir / f"{case.name}.swarm{i}.log")
+        swarm = Child(f"swarm {i}", log_dir / f"{case.name}.swarm{i}.log")
         await swarm.start(
             "-m", "benchmarks.swarm", "--url", f"http://127.0.0.1:{port}",
             "--transport", case.transport, "--clients", str(count),
@@ -213,7 +202,7 @@ async def run_case(case: Case, seed: int, log_dir: Path,
     """
     try:
         return await _run_case(case, seed, log_dir)
-    except (ProcError, procstats.ProcessGone, aiohttp.ClientError, OSError, KeyError) as exc:
+    except (ChildError, procstats.ProcessGone, aiohttp.ClientError, OSError, KeyError) as exc:
         failed = ScenarioResult(name=case.name, group="scale", params=case.params(),
                                 status="error", error=f"{type(exc).__name__}: {exc}",
                                 transport=case.transport)

@@ -1,102 +1,16 @@
-"""Child processes of the scale suite and what /proc says about them.
+"""What /proc says about the scale suite's child processes.
 
-:class:`Proc` runs ``python -m …`` in its own session with stdout as a JSON-line
-channel (lines up to :data:`LINE_LIMIT`, since a swarm's report carries its
-latency samples) and stops its whole process group, never anything else.
+(The children themselves are :class:`benchmarks.children.Child`.)
 :func:`tree_sample` sums CPU seconds and resident memory over a process and all
 its descendants (the lab's primary and its workers). Linux only.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import orjson
 
 from benchmarks import procstats
-
-LINE_LIMIT = 64 * 1024 * 1024
-
-
-class ProcError(RuntimeError):
-    """A child failed to start, answer or report in time."""
-
-
-class Proc:
-    """One child process in its own session; ``stop`` signals only its process group."""
-
-    def __init__(self, name: str, log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, *args: str, stdin: bool = False) -> None:
-        """Spawn ``python args…``; stderr goes to the log file."""
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=log,
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                start_new_session=True, limit=LINE_LIMIT,
-            )
-
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        assert self.proc is not None
-        return self.proc.pid
-
-    def tail(self, lines: int = 3) -> str:
-        """The last lines of the child's stderr, for an error message."""
-        with contextlib.suppress(OSError):
-            return " | ".join(self.log_path.read_text(errors="replace").strip()
-                              .splitlines()[-lines:])
-        return ""
-
-    async def read_line(self, timeout: float) -> bytes:
-        """The next stdout line; :class:`ProcError` on timeout or exit."""
-        assert self.proc is not None and self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), max(timeout, 0.1))
-        except TimeoutError:
-            raise ProcError(f"{self.name}: no answer within {timeout:.0f} s") from None
-        if not line:
-            await self.proc.wait()
-            raise ProcError(f"{self.name} exited ({self.proc.returncode}): {self.tail()}")
-        return line
-
-    async def expect(self, event: str, timeout: float) -> dict[str, Any]:
-        """Wait for the JSON line ``{"event": event, ...}``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            line = await self.read_line(deadline - time.monotonic())
-            with contextlib.suppress(orjson.JSONDecodeError):
-                message = orjson.loads(line)
-                if isinstance(message, dict) and message.get("event") == event:
-                    return message
-
-    def send(self, item: dict[str, Any]) -> None:
-        """Write one JSON line to the child's stdin."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(orjson.dumps(item) + b"\n")
-
-    async def stop(self, grace_s: float = 3.0) -> None:
-        """SIGTERM the process group, SIGKILL after ``grace_s``; always reaps the child."""
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), wait)
-                return
 
 
 def descendants(pid: int) -> list[int]:
