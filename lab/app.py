@@ -20,16 +20,19 @@ from lab.cluster import Link, RemoteChatRoom, follow_primary
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub, now_us
 from lab.settings import Settings
-from lab.stats import ServerStats, response_header_size
+from lab.stats import ServerStats
 from lab.transports.common import (
     BODY_CACHE_KEY,
     HUB_KEY,
     LIVE_KEY,
+    NO_STORE,
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
+    TRANSPORT_BY_PATH,
     BodyCache,
     LiveConnections,
+    PageResponse,
     count_request,
     json_response,
 )
@@ -47,15 +50,6 @@ STARTED_KEY = web.AppKey("started", float)
 LINK_KEY = web.AppKey("link", Link)
 FOLLOW_KEY = web.AppKey("follow", asyncio.Task)
 
-TRANSPORT_BY_PATH = {
-    "/api/poll": "poll",
-    "/api/longpoll": "longpoll",
-    "/api/stream": "stream",
-    "/api/events": "sse",
-    "/ws": "websocket",
-}
-STREAMING = frozenset({"stream", "sse"})
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,32 +66,14 @@ async def handle_unrouted(request: web.Request) -> web.Response:
     The lab uses no middleware: a middleware keeps a frame alive for every open
     WebSocket and stream (about 1 KB each at thousands of clients).
     """
-    count_request(request, TRANSPORT_BY_PATH.get(request.path, "other"))
+    transport = TRANSPORT_BY_PATH.get(request.path, "other")
+    if transport != "other":  # "other" requests are counted with their response
+        count_request(request, transport)
     allowed = ALLOWED_METHODS.get(request.path)
     if allowed is not None:
         body = orjson.dumps({"error": f"method {request.method} not allowed; use {allowed}"})
-        return web.Response(
-            body=body, status=405, content_type="application/json", headers={"Allow": allowed}
-        )
+        return json_response(body, status=405, headers={"Allow": allowed})
     return json_response(orjson.dumps({"error": f"no such path: {request.path}"}), status=404)
-
-
-async def add_headers_and_count(request: web.Request, response: web.StreamResponse) -> None:
-    """Set the contract's cache headers, then count the response's header (and body) bytes.
-
-    Requests to the transports are counted as they arrive (by their handlers);
-    the rest here, when answered.
-    """
-    transport = TRANSPORT_BY_PATH.get(request.path, "other")
-    if transport == "other" and request.match_info.handler is not handle_unrouted:
-        count_request(request, "other")
-    response.headers["Cache-Control"] = "no-store"
-    if transport in STREAMING:
-        response.headers["X-Accel-Buffering"] = "no"
-    counters = request.app[STATS_KEY][transport]
-    counters.response_header_bytes += response_header_size(response)
-    if isinstance(response, web.Response) and isinstance(response.body, bytes):
-        counters.body_bytes += len(response.body)
 
 
 def make_ticks(settings: Settings) -> Iterator[Tick]:
@@ -179,7 +155,7 @@ async def handle_time(request: web.Request) -> web.Response:
 
 def _page(name: str) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / name)
+        return PageResponse(STATIC_DIR / name, headers=NO_STORE)
 
     handler.__doc__ = f"Serve {name}."
     return handler
@@ -220,7 +196,6 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
         app.cleanup_ctx.append(follow_lifetime)
         setup_chat(app, RemoteChatRoom(link, app[HUB_KEY]))
 
-    app.on_response_prepare.append(add_headers_and_count)
     app.on_shutdown.append(shut_down_live)
 
     router = app.router

@@ -117,10 +117,9 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         limit = request.client_max_size
-        reason = orjson.dumps({"error": f"body over {limit} bytes"}).decode()
-        raise web.HTTPRequestEntityTooLarge(
+        raise json_error(
+            web.HTTPRequestEntityTooLarge, f"body over {limit} bytes",
             max_size=limit, actual_size=request.content_length or limit + 1,
-            text=reason, content_type="application/json",
         ) from None
     try:
         value = orjson.loads(body)

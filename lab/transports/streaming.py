@@ -26,10 +26,14 @@ from lab.transports.common import (
     LIVE_KEY,
     SETTINGS_KEY,
     STATS_KEY,
+    count_response,
     missed_notice,
     query_topic,
     resume,
 )
+
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+"""The contract's headers on every stream: never cached, never held back by a proxy."""
 
 END_TIMEOUT = 1.0
 """Seconds a stream may take to send its final chunk before the connection is aborted."""
@@ -90,11 +94,12 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
     counters = request.app[STATS_KEY][framing.transport]
     live = request.app[LIVE_KEY]
 
-    response = web.StreamResponse(headers={"Content-Type": framing.content_type})
+    response = web.StreamResponse(headers={"Content-Type": framing.content_type, **STREAM_HEADERS})
     try:
         await response.prepare(request)
     except ConnectionError:  # the client left before the headers went out
         return response
+    count_response(request, response)
     mailbox = StreamMailbox(settings.mailbox_size, request, framing, counters)
     backlog = resume(topic, since, mailbox)
     live.open(request, framing.transport, counters, mailbox)

@@ -37,10 +37,12 @@ from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
     LIVE_KEY,
+    NO_STORE,
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
     count_request,
+    count_response,
     missed_notice,
     parse_since,
     query_topic,
@@ -241,10 +243,12 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
+    ws.headers.update(NO_STORE)
     try:
         await ws.prepare(request)
     except ConnectionError:  # the client left during the handshake
         return ws
+    count_response(request, ws)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
     session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
     live.open(request, "websocket", counters, session)
