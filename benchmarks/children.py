@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 
 LINE_LIMIT = 64 * 1024 * 1024
@@ -31,6 +33,10 @@ ORPHAN_GUARD = (
 )
 """Run first in every child: if the runner dies without cleaning up (SIGKILL), the
 kernel sends the child SIGTERM, so no server is left serving on its own."""
+
+
+SERVING = re.compile(rb"serving on http://[^\s/]+:(\d+)/")
+"""The line every server of the lab (and every baseline) prints once it listens."""
 
 
 class ChildError(RuntimeError):
@@ -121,3 +127,18 @@ class Child:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), wait)
                 return
+
+    async def wait_serving(self, timeout: float) -> int:
+        """For a server child: its port, once it said "serving on" and ``/healthz`` answers."""
+        match = None
+        while match is None:
+            match = SERVING.search(await self.read_line(timeout))
+        port = int(match.group(1))
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            return port
+                await asyncio.sleep(0.05)
+        raise ChildError(f"{self.name} on port {port} never became healthy: {self.tail()}")

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,6 @@ from benchmarks.results import (
 from benchmarks.scenarios import Scenario
 from lab.netem import NetemConfig, Relay
 
-SERVING = re.compile(rb"serving on http://[^\s/]+:(\d+)/")
 STALENESS_CLIENTS = 5
 """Clients per worker whose staleness is sampled (every 10 ms, inside the window)."""
 MAX_SAMPLES = 20_000
@@ -85,18 +83,7 @@ async def start_server(scenario: Scenario, seed: int, log_dir: Path,
         "-m", "lab", "--port", "0", "--rate", f"{scenario.rate:g}", "--seed", str(seed),
         "--log-level", "WARNING", *(["--steady"] if scenario.group == "scale" else []),
     )
-    match = None
-    while match is None:
-        match = SERVING.search(await server.read_line(20.0))
-    port = int(match.group(1))
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return server, port
-            await asyncio.sleep(0.05)
-    raise HarnessError(f"server on port {port} never became healthy: {server.tail()}")
+    return server, await server.wait_serving(20.0)
 
 
 async def start_workers(scenario: Scenario, seed: int, log_dir: Path,

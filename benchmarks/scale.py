@@ -144,20 +144,7 @@ async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Child, int
     server = Child(f"server {case.server}", log_dir / f"{case.name}.server.log")
     await server.start(*SERVERS[case.server], "--port", "0", "--rate", f"{case.rate:g}",
                        "--seed", str(seed))
-    port = None
-    while port is None:
-        line = await server.read_line(30.0)
-        marker = line.find(b"serving on http://")
-        if marker >= 0:
-            port = int(line[marker:].split(b":")[2].split(b"/")[0])
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return server, port
-            await asyncio.sleep(0.05)
-    raise ChildError(f"server {case.server} on port {port} never became healthy: {server.tail()}")
+    return server, await server.wait_serving(30.0)
 
 
 async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[Child]:

@@ -277,9 +277,10 @@ def bandwidth_rows(run: RunData, settings: costs.CostSettings) -> list[Bandwidth
         if row.transport == "websocket":
             label = "websocket, framing only, 1 message/s (websocket.org's case)"
             rows.append(_bandwidth(label, row.scenario, split.framing, split.framing))
+    header, frame = costs.WEBSOCKET_ORG_HEADER_BYTES, costs.WEBSOCKET_ORG_FRAME_BYTES
     for label, per_client in (
-        ("websocket.org 2010: polling, 871 B of headers, 1 poll/s", 871.0),
-        ("websocket.org 2010: WebSocket, 2 B of framing, 1 message/s", 2.0),
+        (f"websocket.org 2010: polling, {header} B of headers, 1 poll/s", float(header)),
+        (f"websocket.org 2010: WebSocket, {frame} B of framing, 1 message/s", float(frame)),
     ):
         rows.append(_bandwidth(label, "websocket.org (2010)", per_client, per_client))
     return rows

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.baselines.common import HOST, PriceWalk, announce, parse_args
+from lab.hub import ws_text_frame  # a pure function: the frame bytes, no framework
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FANOUTS = 100_000
@@ -40,18 +41,6 @@ CLOSE_FRAME = b"\x88\x02\x03\xe8"  # close, status 1000
 def accept_key(key: bytes) -> bytes:
     """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key``."""
     return base64.b64encode(hashlib.sha1(key.strip() + WS_GUID).digest())
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final text frame (server → client)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
 
 
 def http_response(status: str, body: bytes, content_type: str = "text/plain") -> bytes:
@@ -125,7 +114,7 @@ class Floor:
 
     def _tick(self) -> None:
         price = self.walk.next()
-        frame = text_frame(price.text.encode())
+        frame = ws_text_frame(price.text.encode())
         dead = []
         started = time.perf_counter_ns()
         for sock in self.clients:

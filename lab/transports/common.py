@@ -199,7 +199,6 @@ class LiveConnections:
 
     def __init__(self) -> None:
         self._open: set[Mailbox] = set()
-        self.shutting_down = False
 
     def __len__(self) -> int:
         return len(self._open)
@@ -226,7 +225,6 @@ class LiveConnections:
 
     def shutdown(self) -> None:
         """Close every registered mailbox so its handler ends."""
-        self.shutting_down = True
         for mailbox in list(self._open):
             mailbox.close(SHUTDOWN)
 
