@@ -352,8 +352,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-SAMPLES_COLUMNS = ("scenario", "transport", "client", "seq", "t_us", "recv_us", "latency_us")
-"""Columns of samples.csv: one row per message delivered inside a window."""
+SAMPLES_COLUMNS = ("scenario", "transport", "client", "seq", "t_us", "recv_us", "latency_us",
+                   "arrival_us")
+"""Columns of samples.csv: one row per message delivered inside a window.
+
+``recv_us`` is when the client process read the message; ``arrival_us`` (the
+scale suite only, else empty) when the kernel queued it on the client's socket.
+``latency_us`` is the latency the scenario's figures use: ``arrival_us − t_us``
+where there is an arrival time, else ``recv_us − t_us``.
+"""
 STALENESS_COLUMNS = ("scenario", "client", "t_us", "staleness_us")
 """Columns of staleness.csv: the age of the newest price a client held, on a fixed clock."""
 

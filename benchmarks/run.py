@@ -108,7 +108,7 @@ class Run:
         transport = result.transport or result.params["transport"]
         append_rows(
             self.out_dir / "samples.csv", SAMPLES_COLUMNS,
-            ((result.name, transport, c, seq, t, recv, recv - t)
+            ((result.name, transport, c, seq, t, recv, recv - t, "")
              for c, seq, t, recv in outcome.samples),
         )
         if outcome.staleness:

@@ -163,6 +163,7 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
             "--interval", f"{case.interval_s or 0.0:g}", "--seed", str(seed + i),
             "--connect-concurrency", str(max(8, CONNECT_IN_FLIGHT // case.swarms)),
             "--max-samples", str(max(1000, 40_000 // case.swarms)),
+            "--idle-priority",
             "--ready-timeout", f"{ready_timeout:g}",
             "--max-duration", f"{ready_timeout + case.warmup_s + case.duration_s + 120:g}",
             stdin=True,
@@ -181,7 +182,7 @@ async def floor_fanouts(port: int, start_us: int, end_us: int) -> list[int]:
 
 
 async def run_case(case: Case, seed: int, log_dir: Path,
-                   ) -> tuple[dict[str, Any], list[tuple[int, int, int, int]]]:
+                   ) -> tuple[dict[str, Any], list[tuple[int, int, int, int, int]]]:
     """Run ``case``; return its results.json scenario and latency sample rows.
 
     A failure becomes an ``error`` scenario; cancellation propagates after every
@@ -197,7 +198,7 @@ async def run_case(case: Case, seed: int, log_dir: Path,
 
 
 async def _run_case(case: Case, seed: int, log_dir: Path,
-                    ) -> tuple[dict[str, Any], list[tuple[int, int, int, int]]]:
+                    ) -> tuple[dict[str, Any], list[tuple[int, int, int, int, int]]]:
     async with contextlib.AsyncExitStack() as stack:
         server, port = await start_server(case, seed, log_dir)
         stack.push_async_callback(server.stop)

@@ -13,7 +13,9 @@ results.json carries beside it (see :func:`scenario_dict`):
 - ``server.fanout_ms`` (the floor): the duration of its ``send()`` loop per tick;
 - ``loss``: gaps, duplicates, missed notices, undelivered messages, failed clients,
   clients still connecting when the window opened (``late_clients``);
-- ``loadgen_utils``: each swarm process's share of one core over the window.
+- ``loadgen_utils``: each swarm process's share of one core over the window;
+- ``latency_ms`` from publish to the kernel's arrival time at the client's
+  socket; ``read_latency_ms`` to when the swarm process read it.
 
 A step of the breaking-point search *holds* when p95 < :data:`P95_LIMIT_MS` and
 nothing was lost (:func:`holds`).
@@ -75,12 +77,19 @@ def lost_nothing(lost: Mapping[str, int], poll: bool = False) -> bool:
 
 def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]],
           server: ServerReadings, machine: MachineFigures, window_s: float,
-          ) -> tuple[ScenarioResult, dict[str, Any], list[tuple[int, int, int, int]]]:
-    """The scenario result, its extras and its latency sample rows."""
+          ) -> tuple[ScenarioResult, dict[str, Any], list[tuple[int, int, int, int, int]]]:
+    """The scenario result, its extras and its latency sample rows.
+
+    ``latency_ms`` runs from the publish time ``t_us`` to the kernel's arrival
+    time on the client's socket (what a client on another machine would see,
+    free of this machine's load-generator scheduling); ``read_latency_ms``, an
+    extra, to the moment the swarm process read the message.
+    """
     transport = params["transport"]
     clients = int(params["clients"])
     poll = transport == "poll"
-    samples = [(int(c), int(s), int(t), int(r)) for rep in reports for c, s, t, r in rep["samples"]]
+    samples = [(int(c), int(s), int(t), int(r), int(a))
+               for rep in reports for c, s, t, r, a in rep["samples"]]
     lows = [r["min_seq"] for r in reports if r["min_seq"] is not None]
     highs = [r["max_seq"] for r in reports if r["max_seq"] is not None]
     published = max(highs) - min(lows) + 1 if lows else 0
@@ -118,13 +127,17 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
         name=name, group="scale", params=params, status="ok",
         error="; ".join(errors[:3]) or None, window_s=window_s, server=figures, loadgen=loadgen,
         delivered=delivered, published=published if not poll else None,
-        latency_ms=measure.distribution(r - t for _c, _s, t, r in samples) if not poll else None,
+        latency_ms=measure.distribution(a - t for _c, _s, t, _r, a in samples) if not poll
+        else None,
         flags=flags, transport=transport, sampled=any(r["sampled"] for r in reports),
         machine=machine,
     )
     extras = {"server": extras_server, "loss": lost, "window_requests": requests,
               "loadgen_utils": [round(u, 4) for u in utils],
               "ready_s": max((r["ready_s"] for r in reports), default=None)}
+    if samples and not poll:
+        extras["read_latency_ms"] = asdict(measure.distribution(r - t for _c, _s, t, r, _a
+                                                                in samples))
     return result, extras, samples if not poll else []
 
 

@@ -100,14 +100,15 @@ class ScaleRun:
         print(f"{self.elapsed()}   {summary_line(scenario)}", flush=True)
         return scenario
 
-    def record(self, scenario: dict[str, Any], samples: list[tuple[int, int, int, int]]) -> None:
+    def record(self, scenario: dict[str, Any],
+               samples: list[tuple[int, int, int, int, int]]) -> None:
         """Add a scenario (replacing one of the same name) and its sample rows."""
         self.scenarios = [s for s in self.scenarios if s["name"] != scenario["name"]]
         self.scenarios.append(scenario)
         if samples:
             append_rows(self.out_dir / "samples.csv", SAMPLES_COLUMNS,
-                        ((scenario["name"], scenario["transport"], c, seq, t, r, r - t)
-                         for c, seq, t, r in samples))
+                        ((scenario["name"], scenario["transport"], c, seq, t, r, a - t, a)
+                         for c, seq, t, r, a in samples))
         self.save()
 
     def add_breaking_point(self, entry: dict[str, Any]) -> None:

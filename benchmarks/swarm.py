@@ -6,8 +6,10 @@ One process holds up to :data:`MAX_CLIENTS` connections of one transport
 (``--sources``, e.g. ``127.0.0.2,127.0.0.3``) so that no single address runs
 out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
-connection, failures, and its own CPU seconds. It measures nothing about the
-server.
+connection, failures, and its own CPU seconds. Each latency sample carries two
+receive times: when the kernel queued the bytes on the client's socket and when
+this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
+about the server.
 
 Line protocol (JSON, one object per line on stdout):
 
@@ -29,16 +31,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import resource
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
+from benchmarks import swarm_socket
 from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
 
 MAX_CLIENTS = 19_000
@@ -69,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup-s", type=float, default=0.5, help="with --window-s: wait after ready")
     add("--drain-s", type=float, default=3.0, help="with --window-s: wait after the window")
     add("--max-duration", type=float, default=900.0, help="hard limit on the whole run")
+    add("--idle-priority", action="store_true",
+        help="run under SCHED_IDLE: the server always gets a core first, and this process "
+        "reads later (latency is taken from the kernel's arrival time, so it still counts "
+        "only the server's delay)")
     return parser
 
 
@@ -104,14 +113,13 @@ class Swarm:
         await asyncio.gather(*(self._connect(i, gate) for i in range(self.args.clients)))
 
     async def _connect(self, i: int, gate: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
         conn = make_conn(self.args.transport, self.args.client_offset + i, self.host, self.rec,
                          self.args.interval)
         self.conns.append(conn)
         source = self.sources[i % len(self.sources)]
         async with gate:
             try:
-                await loop.create_connection(lambda: conn, *self.addr, local_addr=(source, 0))
+                conn.attach(await swarm_socket.connect(self.addr, source))
                 await asyncio.wait_for(asyncio.shield(conn.opened), 60.0)
             except (OSError, TimeoutError) as exc:
                 conn.fail(type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}")
@@ -141,7 +149,9 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     connections over their whole life; ``incomplete`` counts connections that
     never saw a post-window message; ``cpu_window_s``/``window_wall_s`` the
     process's CPU over the window; ``samples`` rows are
-    ``[client, seq, t_us, recv_us]`` (a uniform subsample when ``sampled``).
+    ``[client, seq, t_us, recv_us, arrival_us]`` (a uniform subsample when
+    ``sampled``): ``recv_us`` when this process read the message, ``arrival_us``
+    when the kernel queued it on the client's socket.
     """
     rec, conns = swarm.rec, swarm.conns
     for conn in conns:
@@ -228,9 +238,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         swarm.close_all()
 
 
+def lower_priority() -> None:
+    """SCHED_IDLE for this process, and the lowest weight for its session's autogroup.
+
+    Each swarm runs in its own session, and with ``sched_autogroup`` (Linux's
+    default) every session is a scheduling group of its own that competes as a
+    whole: without the second step a swarm's session would weigh as much as
+    the server's, whatever its threads' policy.
+    """
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    with contextlib.suppress(OSError):  # no autogroups on this kernel
+        Path("/proc/self/autogroup").write_text("19")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 with a report, 1 on bad arguments or no window, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
+    if args.idle_priority:
+        try:
+            lower_priority()
+        except (AttributeError, OSError) as exc:
+            print(f"error: cannot run under SCHED_IDLE here: {exc}", file=sys.stderr)
+            return 1
 
     async def bounded() -> dict[str, Any] | None:
         return await asyncio.wait_for(run(args), args.max_duration)

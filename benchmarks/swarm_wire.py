@@ -1,4 +1,4 @@
-"""Lean client protocols for :mod:`benchmarks.swarm`: raw asyncio Protocols, one per transport.
+"""Lean client protocols for :mod:`benchmarks.swarm`: one small class per transport.
 
 Thousands of these live in one process, so each parses only what the swarm
 needs: the status line, the end of the response head, and every message's
@@ -8,7 +8,9 @@ and SSE messages never span the server's chunks, and each ends in a newline, so
 complete lines are scanned as they are), reconnect, or count bytes.
 
 Each message goes to :meth:`Recorder.record`, which keeps exact per-connection
-counts (gaps, duplicates) and a uniform reservoir of latency samples.
+counts (gaps, duplicates) and a uniform reservoir of latency samples, each with
+two receive times: when the kernel queued the bytes on the client's socket and
+when this process read them (see :mod:`benchmarks.swarm_socket`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import math
 import os
 import random
 import re
+import socket
 import time
 from typing import Any
+
+from benchmarks.swarm_socket import TimestampedSocket
 
 MESSAGE = re.compile(rb'"seq": ?(\d+), ?"t_us": ?(\d+)')
 HEAD = re.compile(rb'"head": ?(\d+)')
@@ -59,7 +64,7 @@ class Recorder:
         self.all_ready = asyncio.Event()
         self.all_finished = asyncio.Event()
         self.failed = 0
-        self.samples: list[tuple[int, int, int, int]] = []
+        self.samples: list[tuple[int, int, int, int, int]] = []
         self._max = max_samples
         self._rng = random.Random(seed)
         self._w = 1.0
@@ -117,11 +122,12 @@ class Recorder:
             self.max_seq = seq
         n = self.delivered
         if n <= self._max:
-            self.samples.append((conn.idx, seq, t_us, recv_us))
+            self.samples.append((conn.idx, seq, t_us, recv_us, conn.arrival_us))
             if n == self._max:
                 self._skip()
         elif n == self._next:
-            self.samples[self._rng.randrange(self._max)] = (conn.idx, seq, t_us, recv_us)
+            self.samples[self._rng.randrange(self._max)] = (conn.idx, seq, t_us, recv_us,
+                                                             conn.arrival_us)
             self._skip()
 
     def _skip(self) -> None:
@@ -131,14 +137,10 @@ class Recorder:
 
 
 _SHARED = memoryview(bytearray(256 * 1024))
-"""One receive buffer for every connection of the process: a read is handled before the next.
-
-``asyncio.Protocol`` would have each read allocate (and release) a 256 KiB bytes
-object, which costs more than everything else a message needs here.
-"""
+"""One receive buffer for every connection of the process: a read is handled before the next."""
 
 
-class Conn(asyncio.BufferedProtocol):
+class Conn:
     """Common state of one client connection; subclasses speak one transport."""
 
     transport_name = ""
@@ -147,7 +149,8 @@ class Conn(asyncio.BufferedProtocol):
         self.idx = idx
         self.host = host
         self.rec = recorder
-        self.transport: asyncio.Transport | None = None
+        self.transport: TimestampedSocket | None = None
+        self.arrival_us = 0
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.head_done = False
         self.buf = b""
@@ -162,9 +165,9 @@ class Conn(asyncio.BufferedProtocol):
         self.failed = False
         self.error: str | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Send the request that opens the stream or socket."""
-        self.transport = transport  # type: ignore[assignment]
+    def attach(self, sock: socket.socket) -> None:
+        """Take over a connected socket and send the request that opens the stream."""
+        self.transport = TimestampedSocket(sock, self, _SHARED)
         self.transport.write(self.opening_request())
 
     def opening_request(self) -> bytes:
@@ -176,13 +179,10 @@ class Conn(asyncio.BufferedProtocol):
         self.requests += 1
         return f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{extra}\r\n".encode()
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """The process's shared receive buffer."""
-        return _SHARED
-
-    def buffer_updated(self, nbytes: int) -> None:
+    def received(self, buffer: memoryview, nbytes: int, arrival_us: int) -> None:
         """Copy out what was read and handle it."""
-        self.data_received(_SHARED[:nbytes].tobytes())
+        self.arrival_us = arrival_us
+        self.data_received(buffer[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         """Split off the response head once, then hand the rest to :meth:`body`."""

@@ -97,9 +97,9 @@ async def test_replay_feed_is_served(tmp_path: Path) -> None:
     csv.write_text("timestamp,symbol,price\n0,ZZZ,42.5\n0.01,ZZZ,42.75\n")
     running = await start("--replay", str(csv), "--speed", "10")
     try:
-        async with aiohttp.ClientSession() as session, asyncio.timeout(10):
-            async with session.get(f"{running.base}/api/longpoll?since=1") as response:
-                body = await response.json()
+        async with (aiohttp.ClientSession() as session, asyncio.timeout(10),
+                    session.get(f"{running.base}/api/longpoll?since=1") as response):
+            body = await response.json()
         assert body["messages"][0]["data"]["symbol"] == "ZZZ"
         assert body["messages"][0]["data"]["price"] in (42.5, 42.75)
     finally:
