@@ -110,6 +110,13 @@ class Case:
         return f"scale-{self.transport}-{self.server}-{self.clients}{tail}"
 
     @property
+    def idle_loadgen(self) -> bool:
+        """Whether the swarms run at idle priority: for pushes, whose latency is taken at the
+        kernel's arrival time; not for polls, whose clients must ask again promptly (a starved
+        poller would slow the loop it measures)."""
+        return self.transport in PUSH
+
+    @property
     def swarms(self) -> int:
         """Swarm processes for this many connections."""
         return max(1, math.ceil(self.clients / CLIENTS_PER_SWARM))
@@ -134,7 +141,8 @@ class Case:
             "transport": self.transport, "clients": self.clients, "rate": self.rate,
             "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
-            "loadgen_processes": self.swarms, "delay_ms": 0.0, "jitter_ms": 0.0,
+            "loadgen_processes": self.swarms,
+            "loadgen_priority": "idle" if self.idle_loadgen else "normal", "delay_ms": 0.0, "jitter_ms": 0.0,
             "cut_every_s": None, "burst": None,
         }
 
@@ -163,7 +171,7 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
             "--interval", f"{case.interval_s or 0.0:g}", "--seed", str(seed + i),
             "--connect-concurrency", str(max(8, CONNECT_IN_FLIGHT // case.swarms)),
             "--max-samples", str(max(1000, 40_000 // case.swarms)),
-            "--idle-priority",
+            *(("--idle-priority",) if case.idle_loadgen else ()),
             "--ready-timeout", f"{ready_timeout:g}",
             "--max-duration", f"{ready_timeout + case.warmup_s + case.duration_s + 120:g}",
             stdin=True,

@@ -21,8 +21,8 @@ from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub, now_us
 from lab.settings import Settings
 from lab.stats import ServerStats
+from lab.transports.answers import ANSWERS_KEY, PollAnswers
 from lab.transports.common import (
-    BODY_CACHE_KEY,
     HUB_KEY,
     LIVE_KEY,
     NO_STORE,
@@ -30,13 +30,12 @@ from lab.transports.common import (
     SHUTDOWN,
     STATS_KEY,
     TRANSPORT_BY_PATH,
-    BodyCache,
     LiveConnections,
     PageResponse,
     count_request,
     json_response,
 )
-from lab.transports.longpoll import handle_longpoll
+from lab.transports.longpoll import HELD_POLLS_KEY, HeldPolls, handle_longpoll
 from lab.transports.poll import handle_poll
 from lab.transports.sse import handle_events
 from lab.transports.stream import handle_stream
@@ -104,6 +103,7 @@ async def feed_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def shut_down_live(app: web.Application) -> None:
     """End streams, close sockets with 1001 and answer held long polls."""
     app[LIVE_KEY].shutdown()
+    app[HELD_POLLS_KEY].close()
     app[HUB_KEY].close(SHUTDOWN)
 
 
@@ -185,7 +185,8 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     app[HUB_KEY] = Hub(settings.history)
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
-    app[BODY_CACHE_KEY] = BodyCache()
+    app[ANSWERS_KEY] = PollAnswers()
+    app[HELD_POLLS_KEY] = HeldPolls(app[ANSWERS_KEY], app[STATS_KEY]["longpoll"])
     app[STARTED_KEY] = time.monotonic()
     if link is None:
         app[TICKS_KEY] = make_ticks(settings)

@@ -5,7 +5,7 @@ The hub is the one place where messages get their identity: a per-topic
 the JSON bytes every transport writes (encoded once, in :class:`Message`).
 
 It does no I/O. Transports attach a :class:`Mailbox` to a topic and drain it;
-long-poll handlers await :meth:`Topic.wait_beyond`.
+long polls listen to a topic's new messages (``Topic.listeners``).
 
 Slow-consumer policy
 --------------------
@@ -298,7 +298,6 @@ class Topic:
         self._ring: deque[Message] = deque(maxlen=history)
         self._latest: dict[Any, Message] = {}
         self._mailboxes: set[Mailbox] = set()
-        self._beyond: asyncio.Future[None] | None = None
         self.closed = False
         # Called with every new message (e.g. to replicate it to worker processes).
         self.listeners: list[Callable[[Message], None]] = []
@@ -337,16 +336,10 @@ class Topic:
         for mailbox in tuple(self._mailboxes):
             mailbox.put(message)
         message.release_frames()
-        if self._beyond is not None:
-            self._beyond.set_result(None)
-            self._beyond = None
 
     def close(self) -> None:
-        """Release every waiter (used at shutdown); publishing still works."""
+        """Mark the topic closed (used at shutdown); publishing still works."""
         self.closed = True
-        if self._beyond is not None:
-            self._beyond.set_result(None)
-            self._beyond = None
 
     def attach(self, mailbox: Mailbox) -> None:
         """Deliver every future message of this topic into ``mailbox``."""
@@ -380,17 +373,6 @@ class Topic:
     def latest(self) -> list[Message]:
         """The newest message per key (per symbol), in seq order."""
         return sorted(self._latest.values(), key=lambda m: m.seq)
-
-    async def wait_beyond(self, seq: int) -> None:
-        """Return once a message with a seq above ``seq`` exists, or the topic closes.
-
-        All waiters share one future per publish, resolved in one pass; each
-        waits on it through ``shield`` so a waiter's timeout cancels only itself.
-        """
-        while self.head <= seq and not self.closed:
-            if self._beyond is None:
-                self._beyond = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._beyond)
 
 
 class Hub:

@@ -106,20 +106,6 @@ async def test_get_batch_wakes_on_publish_and_on_timeout() -> None:
     assert [m.seq for m in await asyncio.wait_for(waiter, 1)] == [1]
 
 
-async def test_wait_beyond_releases_on_publish_and_on_close() -> None:
-    """Long-poll waiters wake when a newer message exists or the topic closes."""
-    topic = Topic("prices", clock=tick_clock)
-    waiter = asyncio.ensure_future(topic.wait_beyond(0))
-    await asyncio.sleep(0)
-    assert not waiter.done()
-    topic.publish({"symbol": "A", "price": 1.0})
-    await asyncio.wait_for(waiter, 1)
-    closing = asyncio.ensure_future(topic.wait_beyond(1))
-    await asyncio.sleep(0)
-    topic.close()
-    await asyncio.wait_for(closing, 1)
-
-
 def test_bad_sizes_are_refused() -> None:
     """A mailbox or history of size zero is a configuration error."""
     with pytest.raises(ValueError):

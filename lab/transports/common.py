@@ -157,39 +157,6 @@ def json_response(
     )
 
 
-class BodyCache:
-    """Poll bodies keyed by (topic, since), valid while the topic's head is unchanged.
-
-    When thousands of long polls are released by one publish, most share one
-    ``since``; they then share one encoded body instead of building thousands.
-    Short polls share it too (``since=None``: the latest message per symbol).
-    """
-
-    MAX_ENTRIES = 1024
-
-    def __init__(self) -> None:
-        self._heads: dict[str, int] = {}
-        self._bodies: dict[tuple[str, int], tuple[bytes, int]] = {}
-
-    def body(self, topic: Topic, since: int | None) -> tuple[bytes, int]:
-        """The encoded answer for ``since`` and the number of messages in it."""
-        if self._heads.get(topic.name) != topic.head:
-            self._heads[topic.name] = topic.head
-            self._bodies = {k: v for k, v in self._bodies.items() if k[0] != topic.name}
-        key = (topic.name, -1 if since is None else min(since, topic.head))
-        cached = self._bodies.get(key)
-        if cached is None:
-            if len(self._bodies) >= self.MAX_ENTRIES:  # odd resume points cannot grow it
-                self._bodies.clear()
-            backlog = topic.since(since) if since is not None else Backlog(topic.latest(), 0, topic.head)
-            cached = (poll_body(backlog.messages, backlog.head, backlog.missed), len(backlog.messages))
-            self._bodies[key] = cached
-        return cached
-
-
-BODY_CACHE_KEY = web.AppKey("poll_bodies", BodyCache)
-
-
 class LiveConnections:
     """Long-lived connections (streams, SSE, WebSocket): logged, counted, closed at shutdown.
 

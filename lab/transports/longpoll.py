@@ -7,8 +7,11 @@ batching RFC 6202 describes), so nothing buffered is ever skipped. A timeout
 answers with an empty ``messages``. Without ``since`` the poll waits for the
 next message after the current head.
 
-Every waiter for the same ``since`` gets the same body, encoded once per
-published head (see :class:`lab.transports.common.BodyCache`).
+Held polls are answered in one pass (:class:`HeldPolls`): the publish that
+brings news writes the shared pre-built response (see
+:mod:`lab.transports.answers`) to every waiting socket in one loop, then wakes
+the handlers, which only return. Timeouts share one timer per (topic, timeout)
+group instead of one per request.
 """
 
 from __future__ import annotations
@@ -17,23 +20,140 @@ import asyncio
 
 from aiohttp import web
 
+from lab.hub import Backlog, Message, Topic
+from lab.stats import TransportCounters
+from lab.transports.answers import ANSWERS_KEY, Answer, PollAnswers, send, sends_raw, write_raw
 from lab.transports.common import (
-    BODY_CACHE_KEY,
     SETTINGS_KEY,
     STATS_KEY,
     count_request,
     json_response,
     parse_seconds,
     parse_since,
-    poll_body,
     query_topic,
 )
 
 
-async def handle_longpoll(request: web.Request) -> web.Response:
+class Held:
+    """One waiting long poll."""
+
+    __slots__ = ("deadline", "future", "raw", "request", "since")
+
+    def __init__(self, request: web.Request, since: int, deadline: float) -> None:
+        self.request = request
+        self.since = since
+        self.deadline = deadline
+        self.raw = sends_raw(request)
+        self.future: asyncio.Future[web.StreamResponse] = (
+            asyncio.get_running_loop().create_future())
+
+
+class HeldPolls:
+    """Every waiting long poll, per topic and per timeout (a group keeps arrival order).
+
+    Arrival order within a group is deadline order, so one timer per group,
+    set for its oldest member, finds every expired poll from the front.
+    """
+
+    def __init__(self, answers: PollAnswers, counters: TransportCounters) -> None:
+        self._answers = answers
+        self._counters = counters
+        self._groups: dict[str, dict[float, dict[Held, None]]] = {}
+        self._timers: dict[tuple[str, float], asyncio.TimerHandle] = {}
+        self._topics: dict[str, Topic] = {}
+        self._closed = False
+
+    def __len__(self) -> int:
+        return sum(len(g) for groups in self._groups.values() for g in groups.values())
+
+    async def hold(self, request: web.Request, topic: Topic, since: int,
+                   timeout: float) -> web.StreamResponse:
+        """Wait until ``topic`` has news after ``since`` (or the timeout); the response."""
+        if self._closed:
+            return send(request, self._answers.build(Backlog([], 0, topic.head)), self._counters)
+        if topic.name not in self._topics:
+            self._topics[topic.name] = topic
+            self._groups[topic.name] = {}
+            topic.listeners.append(lambda message: self._release(topic, message))
+        held = Held(request, since, asyncio.get_running_loop().time() + timeout)
+        group = self._groups[topic.name].setdefault(timeout, {})
+        group[held] = None
+        if (topic.name, timeout) not in self._timers:
+            self._arm(topic, timeout, held.deadline)
+        try:
+            return await held.future
+        finally:
+            group.pop(held, None)  # cancelled: this group object may already be spent, no matter
+
+    def _release(self, topic: Topic, _message: Message) -> None:
+        """A message landed: answer every poll held on ``topic`` in one pass."""
+        groups = self._groups[topic.name]
+        if not any(groups.values()):
+            return
+        self._groups[topic.name] = {}
+        last_since, answer = -1, None
+        for group in groups.values():
+            for held in group:
+                if held.since != last_since or answer is None:
+                    last_since, answer = held.since, self._answers.answer(topic, held.since)
+                self._finish(held, answer)
+
+    def _arm(self, topic: Topic, timeout: float, when: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers[topic.name, timeout] = loop.call_at(when, self._expire, topic, timeout)
+
+    def _expire(self, topic: Topic, timeout: float) -> None:
+        """Answer the group's polls whose deadline passed; set the timer for the next one."""
+        del self._timers[topic.name, timeout]
+        group = self._groups[topic.name].get(timeout)
+        if not group:
+            return
+        now = asyncio.get_running_loop().time()
+        expired = []
+        for held in group:
+            if held.deadline > now:
+                break
+            expired.append(held)
+        if expired:
+            answer = self._answers.build(Backlog([], 0, topic.head))
+            for held in expired:
+                del group[held]
+                self._finish(held, answer)
+        if group:
+            self._arm(topic, timeout, next(iter(group)).deadline)
+
+    def _finish(self, held: Held, answer: Answer) -> None:
+        if held.future.done():
+            return
+        self._counters.messages_sent += answer.count
+        if held.raw:
+            write_raw(held.request, answer, self._counters)
+            held.future.set_result(answer.sent)
+        else:
+            held.future.set_result(json_response(answer.body))
+
+    def close(self) -> None:
+        """Answer every held poll now with an empty ``messages`` (the server is stopping)."""
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for name, groups in self._groups.items():
+            self._groups[name] = {}
+            answer = self._answers.build(Backlog([], 0, self._topics[name].head))
+            for group in groups.values():
+                for held in group:
+                    self._finish(held, answer)
+
+
+HELD_POLLS_KEY = web.AppKey("held_polls", HeldPolls)
+
+
+async def handle_longpoll(request: web.Request) -> web.StreamResponse:
     """Hold the request until there is news after ``since``, or time out."""
     count_request(request, "longpoll")
-    settings = request.app[SETTINGS_KEY]
+    app = request.app
+    settings = app[SETTINGS_KEY]
     topic = query_topic(request)
     since = parse_since(request.query.get("since"))
     timeout = parse_seconds(
@@ -42,11 +162,5 @@ async def handle_longpoll(request: web.Request) -> web.Response:
     # A resume point beyond the head (say, from before a server restart) waits for the next message.
     since = topic.head if since is None else min(since, topic.head)
     if topic.head <= since:
-        try:
-            async with asyncio.timeout(timeout):  # no extra task per waiter, unlike wait_for
-                await topic.wait_beyond(since)
-        except TimeoutError:
-            return json_response(poll_body([], topic.head, 0))
-    body, count = request.app[BODY_CACHE_KEY].body(topic, since)
-    request.app[STATS_KEY]["longpoll"].messages_sent += count
-    return json_response(body)
+        return await app[HELD_POLLS_KEY].hold(request, topic, since, timeout)
+    return send(request, app[ANSWERS_KEY].answer(topic, since), app[STATS_KEY]["longpoll"])
