@@ -71,7 +71,8 @@ PUSH = ("websocket", "sse", "stream")
 CLIENTS_PER_SWARM = 3000
 """Connections per swarm process (the per-process file limit here is 20,000)."""
 CONNECT_IN_FLIGHT = 96
-"""Handshakes in flight over all swarms: under aiohttp's default listen backlog (128)."""
+"""TCP connects in flight over all swarms: under aiohttp's default listen backlog (128), as
+the baselines use it."""
 BREAKING_STEPS = (2000, 5000, 7500, 10_000, 15_000)
 POLL_CLIENTS = 100
 """Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""

@@ -48,7 +48,10 @@ class Recorder:
 
     Messages with ``t_us`` inside ``[start_us, end_us)`` count as delivered; a
     connection is finished at its first message published at or after
-    ``end_us``. Latency samples are a uniform reservoir (Li's algorithm L) of
+    ``end_us``. ``batched`` counts pushed messages read together with an
+    earlier one: the kernel stamps a read with its last segment's arrival, so
+    for all but the last message of a read the arrival time is an upper bound
+    (a poll's answer carries its messages together, so its time is exact). Latency samples are a uniform reservoir (Li's algorithm L) of
     at most ``max_samples`` in-window messages: one comparison per message.
     """
 
@@ -59,6 +62,7 @@ class Recorder:
         self.ready = 0
         self.finished = 0
         self.delivered = 0
+        self.batched = 0
         self.min_seq: int | None = None
         self.max_seq: int | None = None
         self.all_ready = asyncio.Event()
@@ -116,6 +120,9 @@ class Recorder:
             return
         conn.delivered += 1
         self.delivered += 1
+        if recv_us == conn.read_us and conn.pushed:
+            self.batched += 1
+        conn.read_us = recv_us
         if self.min_seq is None or seq < self.min_seq:
             self.min_seq = seq
         if self.max_seq is None or seq > self.max_seq:
@@ -144,6 +151,8 @@ class Conn:
     """Common state of one client connection; subclasses speak one transport."""
 
     transport_name = ""
+    pushed = True
+    """Messages arrive one per write (pushes); a poll's answer carries several at once."""
 
     def __init__(self, idx: int, host: str, recorder: Recorder) -> None:
         self.idx = idx
@@ -151,7 +160,7 @@ class Conn:
         self.rec = recorder
         self.transport: TimestampedSocket | None = None
         self.arrival_us = 0
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.read_us = 0
         self.head_done = False
         self.buf = b""
         self.last_seq = 0
@@ -200,8 +209,6 @@ class Conn:
             self.fail(f"bad response: {head[:40].decode('latin-1')!r}")
             return
         self.head_done = True
-        if not self.opened.done():
-            self.opened.set_result(None)
         if rest:
             self.body(rest)
 
@@ -227,8 +234,6 @@ class Conn:
             self.failed = True
             self.error = reason
             self.rec.mark_failed()
-        if not self.opened.done():
-            self.opened.set_result(None)  # the bring-up checks ``failed``
         if self.transport is not None:
             self.transport.close()
 
@@ -329,6 +334,8 @@ class WebSocket(Conn):
 class Poll(Conn):
     """Long and short polls: one keep-alive request after another, bodies by Content-Length."""
 
+    pushed = False
+
     def __init__(self, idx: int, host: str, recorder: Recorder, *, long: bool,
                  interval_s: float = 0.0) -> None:
         super().__init__(idx, host, recorder)
@@ -356,8 +363,6 @@ class Poll(Conn):
                     return
                 self.need = int(length[1])
                 data = data[end + 4:]
-                if not self.opened.done():
-                    self.opened.set_result(None)
             if len(data) < self.need:
                 break
             self.answer(data[:self.need])
