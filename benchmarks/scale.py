@@ -21,8 +21,9 @@ textbook baselines; short poll as closed-loop requests per CPU-second against a
 constant handler; a breaking-point search per push transport and worker count
 (N stepped 2k → 5k → 7.5k → 10k → 15k, the largest N with p95 < 100 ms and no loss;
 for WebSocket also the floor's and the plain aiohttp loop's);
-and a memory soak (1,000 WebSocket clients, RSS every few seconds; one minute
-by default, ``--soak-minutes 10`` for the full one). Results go to
+and a memory soak (1,000 WebSocket clients, RSS every few seconds after a
+warm-up that fills the ring buffer; one minute by default, ``--soak-minutes 10``
+for the full one). Results go to
 ``<out>/results.json`` (with ``breaking_points`` and ``soak`` beside the
 scenarios) and ``samples.csv``, like the other suites; then the report is built.
 
@@ -74,6 +75,10 @@ CONNECT_IN_FLIGHT = 96
 """TCP connects in flight over all swarms: under aiohttp's default listen backlog (128), as
 the baselines use it."""
 BREAKING_STEPS = (2000, 5000, 7500, 10_000, 15_000)
+SOAK_HISTORY = 1000
+"""The soak server's ring buffer (messages per topic): full 100 s into the warm-up at 10/s,
+so that the soak's window measures growth the buffer does not explain (the default buffer of
+10,000 messages ≈ 5 MB would take 17 minutes to fill)."""
 POLL_CLIENTS = 100
 """Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""
 
@@ -83,7 +88,8 @@ class Case:
     """One measured configuration of the scale suite.
 
     ``interval_s`` is the short poll's pause between polls (0: closed loop);
-    ``soak_every_s`` samples the server's RSS that often over the window.
+    ``soak_every_s`` samples the server's RSS that often over the window;
+    ``history`` (the lab only) sets ``--history``, the messages each topic keeps.
     """
 
     server: str
@@ -95,6 +101,7 @@ class Case:
     purpose: str = "compare"
     interval_s: float | None = None
     soak_every_s: float | None = None
+    history: int | None = None
 
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
@@ -103,6 +110,8 @@ class Case:
             raise ValueError(f"server {self.server} does not serve {self.transport}")
         if not 1 <= self.clients <= 19_000 * 8:
             raise ValueError("clients must be 1..152000")
+        if self.history is not None and not self.server.startswith("lab"):
+            raise ValueError("only the lab takes a history")
 
     @property
     def name(self) -> str:
@@ -143,16 +152,17 @@ class Case:
             "duration_s": self.duration_s, "warmup_s": self.warmup_s,
             "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
             "loadgen_processes": self.swarms,
-            "loadgen_priority": "idle" if self.idle_loadgen else "normal", "delay_ms": 0.0, "jitter_ms": 0.0,
-            "cut_every_s": None, "burst": None,
+            "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
+            "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 
 
 async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Child, int]:
     """Start the case's server on a free port; return it and the port once /healthz answers."""
     server = Child(f"server {case.server}", log_dir / f"{case.name}.server.log")
+    history = ("--history", str(case.history)) if case.history else ()
     await server.start(*SERVERS[case.server], "--port", "0", "--rate", f"{case.rate:g}",
-                       "--seed", str(seed))
+                       "--seed", str(seed), *history)
     return server, await server.wait_serving(30.0)
 
 
@@ -283,9 +293,10 @@ def plan(clients: int = 5000, duration_s: float = 5.0, soak_s: float = 60.0) -> 
     cases = [Case(s, t, clients, duration_s=duration_s) for s, t in pairs]
     cases += [Case(s, "poll", min(POLL_CLIENTS, clients), duration_s=duration_s, interval_s=0.0)
               for s in ("constant", "lab", "lab-2workers")]
-    if soak_s > 0:
+    if soak_s > 0:  # the ring buffer fills during the warm-up, so the window shows what else grows
         cases.append(Case("lab", "websocket", min(1000, clients), duration_s=soak_s,
-                          purpose="soak", soak_every_s=min(5.0, soak_s / 4)))
+                          warmup_s=SOAK_HISTORY / 10.0 + 10.0, purpose="soak",
+                          soak_every_s=min(5.0, soak_s / 4), history=SOAK_HISTORY))
     return cases
 
 

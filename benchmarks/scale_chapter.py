@@ -117,6 +117,9 @@ def soak_text(soaked: Soak | None) -> str:
     text = (f"Over {soaked.duration_s / 60:.1f} min with {soaked.clients:,} {soaked.transport} "
             f"clients on {soaked.server}, the server's RSS went from {first / 1e6:,.1f} MB to "
             f"{last / 1e6:,.1f} MB")
+    if soaked.history and soaked.warmup_s:
+        text += (f" (it kept {soaked.history:,} messages per topic, a buffer full before the "
+                 f"window opened {soaked.warmup_s:,.0f} s after every client connected)")
     if soaked.growth_bytes_per_min is not None:
         text += (f"; the least-squares growth is {soaked.growth_bytes_per_min / 1e6:+,.2f} MB per "
                  f"minute ({soaked.growth_bytes_per_min / soaked.clients / 1024:+,.2f} KB per "

@@ -210,6 +210,8 @@ class Soak:
     growth_bytes_per_min: float | None
     kb_per_connection: float | None
     flags: tuple[str, ...]
+    history: int | None = None
+    warmup_s: float | None = None
 
 
 def soak(run: RunData) -> Soak | None:
@@ -226,5 +228,6 @@ def soak(run: RunData) -> Soak | None:
                 growth_bytes_per_min=number(s.get("rss_growth_bytes_per_min")),
                 kb_per_connection=None if per_conn is None else per_conn / 1024,
                 flags=tuple(s.get("flags") or ()),
+                history=params.get("history"), warmup_s=number(params.get("warmup_s")),
             )
     return None
