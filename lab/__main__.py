@@ -145,6 +145,16 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between young-generation collections (CPython's default: 700).
+
+With thousands of connections alive, the default ran a full collection every
+second or two, each an 80–100 ms pause of the whole server: in a 20 s run with
+5,000 long polls, 12 full collections and 2.3 s of collector time in all; with
+50,000, one full collection and 0.07 s (young collections then take ~10 ms).
+"""
+
+
 async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> web.AppRunner:
     """Set up and start listening; a port that cannot be had is a one-line SystemExit."""
     access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
@@ -164,6 +174,7 @@ async def start_site(app: web.Application, settings: Settings, reuse_port: bool)
         raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
     gc.collect()
     gc.freeze()  # start-up objects never need collecting again: shorter collector pauses
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     return runner
 
 
