@@ -63,8 +63,9 @@ def _header_lines_size(headers: Iterable[tuple[bytes, bytes]] | Iterable[tuple[s
 
 def request_header_size(request: web.BaseRequest) -> int:
     """Bytes of the request line, header lines and the blank line, as received."""
-    major, minor = request.version
-    line = len(request.method) + 1 + len(request.raw_path.encode()) + len(f" HTTP/{major}.{minor}\r\n")
+    path = request.raw_path
+    # "METHOD SP target SP HTTP/x.y CRLF": 12 bytes besides the method and the target.
+    line = len(request.method) + (len(path) if path.isascii() else len(path.encode())) + 12
     return line + _header_lines_size(request.raw_headers) + 2
 
 
