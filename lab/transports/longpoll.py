@@ -22,12 +22,11 @@ from aiohttp import web
 
 from lab.hub import Backlog, Message, Topic
 from lab.stats import TransportCounters
-from lab.transports.answers import ANSWERS_KEY, Answer, PollAnswers, send, sends_raw, write_raw
+from lab.transports.answers import ANSWERS_KEY, Answer, PollAnswers, send
 from lab.transports.common import (
     SETTINGS_KEY,
     STATS_KEY,
     count_request,
-    json_response,
     parse_seconds,
     parse_since,
     query_topic,
@@ -37,13 +36,12 @@ from lab.transports.common import (
 class Held:
     """One waiting long poll."""
 
-    __slots__ = ("deadline", "future", "raw", "request", "since")
+    __slots__ = ("deadline", "future", "request", "since")
 
     def __init__(self, request: web.Request, since: int, deadline: float) -> None:
         self.request = request
         self.since = since
         self.deadline = deadline
-        self.raw = sends_raw(request)
         self.future: asyncio.Future[web.StreamResponse] = (
             asyncio.get_running_loop().create_future())
 
@@ -123,14 +121,8 @@ class HeldPolls:
             self._arm(topic, timeout, next(iter(group)).deadline)
 
     def _finish(self, held: Held, answer: Answer) -> None:
-        if held.future.done():
-            return
-        self._counters.messages_sent += answer.count
-        if held.raw:
-            write_raw(held.request, answer, self._counters)
-            held.future.set_result(answer.sent)
-        else:
-            held.future.set_result(json_response(answer.body))
+        if not held.future.done():
+            held.future.set_result(send(held.request, answer, self._counters))
 
     def close(self) -> None:
         """Answer every held poll now with an empty ``messages`` (the server is stopping)."""
