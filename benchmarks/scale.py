@@ -70,6 +70,9 @@ SERVES: dict[str, tuple[str, ...]] = {
 }
 PUSH = ("websocket", "sse", "stream")
 CLIENTS_PER_SWARM = 3000
+TIMED_CLIENTS = 1000
+"""Push clients timed per case (at least): every ``N // TIMED_CLIENTS``-th reads as data arrives
+and gives latency samples; the rest are read in sweeps (see :mod:`benchmarks.swarm`)."""
 """Connections per swarm process (the per-process file limit here is 20,000)."""
 CONNECT_IN_FLIGHT = 96
 """TCP connects in flight over all swarms: under aiohttp's default listen backlog (128), as
@@ -127,6 +130,11 @@ class Case:
         return self.transport in PUSH
 
     @property
+    def timed_every(self) -> int:
+        """Every how many clients one is timed (1 for polls: every poller reads at once)."""
+        return max(1, self.clients // TIMED_CLIENTS) if self.transport in PUSH else 1
+
+    @property
     def swarms(self) -> int:
         """Swarm processes for this many connections."""
         return max(1, math.ceil(self.clients / CLIENTS_PER_SWARM))
@@ -153,6 +161,7 @@ class Case:
             "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
             "loadgen_processes": self.swarms,
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
+            "timed_every": self.timed_every,
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 
@@ -182,6 +191,7 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
             "--interval", f"{case.interval_s or 0.0:g}", "--seed", str(seed + i),
             "--connect-concurrency", str(max(8, CONNECT_IN_FLIGHT // case.swarms)),
             "--max-samples", str(max(1000, 40_000 // case.swarms)),
+            "--timed-every", str(case.timed_every),
             *(("--idle-priority",) if case.idle_loadgen else ()),
             "--ready-timeout", f"{ready_timeout:g}",
             "--max-duration", f"{ready_timeout + case.warmup_s + case.duration_s + 120:g}",

@@ -14,10 +14,11 @@ results.json carries beside it (see :func:`scenario_dict`):
 - ``loss``: gaps, duplicates, missed notices, undelivered messages, failed clients,
   clients still connecting when the window opened (``late_clients``);
 - ``loadgen_utils``: each swarm process's share of one core over the window;
-- ``latency_ms`` from publish to the kernel's arrival time at the client's
-  socket; ``read_latency_ms`` to when the swarm process read it;
-  ``batched_share``: messages read together with a later one, whose arrival
-  time (the read's last segment's) is an upper bound — flagged above 1 %.
+- ``latency_ms`` from publish to the kernel's arrival time at a timed client's
+  socket (``timed_clients`` of them); ``read_latency_ms`` to when the swarm
+  process read it; ``batched_share``: timed messages read together with a later
+  one, whose arrival time (the read's last segment's) is an upper bound —
+  flagged above 1 %.
 
 A step of the breaking-point search *holds* when p95 < :data:`P95_LIMIT_MS` and
 nothing was lost (:func:`holds`).
@@ -97,6 +98,7 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
     published = max(highs) - min(lows) + 1 if lows else 0
     delivered = sum(r["delivered"] for r in reports)
     batched = sum(r.get("batched", 0) for r in reports)
+    timed = sum(r.get("timed_delivered", r["delivered"]) for r in reports)
     requests = sum(r["window_requests"] for r in reports)
     lost = loss(reports, 0 if poll else published, clients)
     utils = [(r["cpu_window_s"] or 0.0) / max(r["window_wall_s"] or window_s, 1e-3)
@@ -123,8 +125,8 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
         extras_server["fanout_ms"] = asdict(measure.distribution(server.fanouts_us))
     flags = _flags(params, loadgen, utils, server.cpu_s / window_s, server.processes, lost,
                    published, delivered, poll)
-    if not poll and batched > 0.01 * delivered:
-        flags.append(f"loadgen behind: {batched / delivered:.0%} of messages read together with "
+    if not poll and batched > 0.01 * timed:
+        flags.append(f"loadgen behind: {batched / timed:.0%} of timed messages read together with "
                      "a later one (their arrival time is an upper bound)")
     flags += [f.replace("other processes took", f"{OUTSIDE_FLAG}: other processes took")
               for f in measure.machine_flags(machine)]
@@ -141,7 +143,8 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
     extras = {"server": extras_server, "loss": lost, "window_requests": requests,
               "loadgen_utils": [round(u, 4) for u in utils],
               "ready_s": max((r["ready_s"] for r in reports), default=None)}
-    extras["batched_share"] = round(batched / delivered, 4) if delivered else None
+    extras["batched_share"] = round(batched / timed, 4) if timed else None
+    extras["timed_clients"] = sum(r.get("timed_clients", r["clients"]) for r in reports)
     if samples and not poll:
         extras["read_latency_ms"] = asdict(measure.distribution(r - t for _c, _s, t, r, _a
                                                                 in samples))

@@ -6,7 +6,10 @@ One process holds up to :data:`MAX_CLIENTS` connections of one transport
 (``--sources``, e.g. ``127.0.0.2,127.0.0.3``) so that no single address runs
 out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
-connection, failures, and its own CPU seconds. Each latency sample carries two
+connection, failures, and its own CPU seconds. With ``--timed-every K`` (pushes
+only) every K-th connection is timed — read as data arrives, sampled for
+latency — and the others are read in sweeps during the window (see
+:meth:`Swarm.sweep_untimed`). Each latency sample carries two
 receive times: when the kernel queued the bytes on the client's socket and when
 this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
 about the server.
@@ -49,6 +52,10 @@ from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
 
 MAX_CLIENTS = 19_000
 """Connections per process; the per-process file limit here is 20,000."""
+SWEEP_S = 0.25
+"""How often untimed connections are read during the window."""
+SWEEP_SLICE = 500
+"""Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
 """Default TCP connects in flight at once: below aiohttp's listen backlog of 128, so that
 no SYN is dropped (a dropped SYN is retried only after 1, 3, 7… seconds)."""
@@ -69,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--connect-concurrency", type=int, default=CONNECT_CONCURRENCY,
         help="TCP connects in flight at once (keep the sum over swarms below the server's "
         "backlog)")
+    add("--timed-every", type=int, default=1,
+        help="pushes: every K-th connection (by client index) is timed, read as data arrives "
+        "and sampled for latency; the others are read in sweeps every "
+        f"{SWEEP_S:g} s during the window and checked for order and loss only")
     add("--max-samples", type=int, default=20_000, help="latency samples kept (uniform)")
     add("--seed", type=int, default=1, help="seed of the subsample")
     add("--ready-timeout", type=float, default=60.0, help="seconds to connect everyone")
@@ -98,6 +109,11 @@ class Swarm:
             raise ValueError(f"--url must look like http://127.0.0.1:PORT, got {args.url!r}")
         if not 1 <= args.clients <= MAX_CLIENTS:
             raise ValueError(f"--clients must be 1..{MAX_CLIENTS}")
+        if args.timed_every < 1:
+            raise ValueError("--timed-every must be at least 1")
+        if args.timed_every > 1 and args.transport in ("longpoll", "poll"):
+            raise ValueError("--timed-every is for pushed transports: a poller must read "
+                             "its answer at once to ask again")
         self.args = args
         self.addr = (url.hostname, url.port)
         self.host = f"{url.hostname}:{url.port}"
@@ -120,6 +136,8 @@ class Swarm:
         gate = asyncio.Semaphore(max(1, self.args.connect_concurrency))
         conns = [make_conn(self.args.transport, self.args.client_offset + i, self.host, self.rec,
                            self.args.interval) for i in range(self.args.clients)]
+        for conn in conns:
+            conn.timed = conn.idx % self.args.timed_every == 0
         self.conns.extend(conns)
         socks = await asyncio.gather(*(self._connect(conn, i, gate) for i, conn in
                                        enumerate(conns)))
@@ -136,6 +154,25 @@ class Swarm:
             except OSError as exc:
                 conn.fail(type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}")
                 return None
+
+    async def sweep_untimed(self) -> None:
+        """Read the untimed connections every :data:`SWEEP_S` until the swarm stops.
+
+        Those that are ready stop being watched: their data waits in the kernel
+        until the next sweep, so the server's ``send()`` to them wakes nobody —
+        on loopback the sender pays for waking the receiver, a cost no remote
+        client would put on it. Connections not yet ready stay watched.
+        """
+        swept = [c.transport for c in self.conns
+                 if not c.timed and c.ready and c.transport is not None]
+        for sock in swept:
+            sock.stop_watching()
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            for start in range(0, len(swept), SWEEP_SLICE):
+                for sock in swept[start:start + SWEEP_SLICE]:
+                    sock.read_pending()
+                await asyncio.sleep(0)
 
     def at_edge(self, t_us: int) -> None:
         """Schedule a CPU/wall reading at wall-clock ``t_us``."""
@@ -157,14 +194,15 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     """The final report: what one process saw.
 
     ``ready_at_window`` counts connections that had their first message when the
-    window was set (the rest were still connecting); ``delivered`` counts in-window messages
-    (``batched`` of them read together with an earlier one); ``min_seq``/``max_seq`` the seqs
+    window was set (the rest were still connecting); ``delivered`` counts in-window messages,
+    ``timed_delivered`` those of the ``timed_clients`` (``batched`` of them read together with
+    an earlier one); ``min_seq``/``max_seq`` the seqs
     seen in the window; ``gaps``/``duplicates``/``missed`` are exact sums over
     connections over their whole life; ``incomplete`` counts connections that
     never saw a post-window message; ``cpu_window_s``/``window_wall_s`` the
     process's CPU over the window; ``samples`` rows are
-    ``[client, seq, t_us, recv_us, arrival_us]`` (a uniform subsample when
-    ``sampled``): ``recv_us`` when this process read the message, ``arrival_us``
+    ``[client, seq, t_us, recv_us, arrival_us]`` of timed connections (a uniform subsample
+    when ``sampled``): ``recv_us`` when this process read the message, ``arrival_us``
     when the kernel queued it on the client's socket.
     """
     rec, conns = swarm.rec, swarm.conns
@@ -182,6 +220,8 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
         "failed": rec.failed, "errors": dict(swarm.errors),
         "incomplete": sum(1 for c in conns if not c.finished),
         "window": [start_us, end_us], "delivered": rec.delivered, "batched": rec.batched,
+        "timed_clients": sum(1 for c in conns if c.timed),
+        "timed_delivered": rec.timed_delivered,
         "min_seq": rec.min_seq, "max_seq": rec.max_seq,
         "gaps": sum(c.gaps for c in conns), "duplicates": sum(c.duplicates for c in conns),
         "missed": sum(c.missed for c in conns),
@@ -191,7 +231,7 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
         "window_wall_s": round(wall[1] - wall[0], 4) if len(wall) == 2 else None,
         "cpu_total_s": round(time.process_time(), 4),
         "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "sampled": rec.delivered > len(rec.samples),
+        "sampled": rec.timed_delivered > len(rec.samples),
         "samples": [list(s) for s in rec.samples],
     }
 
@@ -239,6 +279,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
             (start_us, end_us), drain_s = command["window"], float(command.get("drain_s", 3.0))
         swarm.rec.open_window(start_us, end_us)
         swarm.ready_at_window = swarm.rec.ready
+        sweeper = asyncio.ensure_future(swarm.sweep_untimed())
         swarm.at_edge(start_us)
         swarm.at_edge(end_us)
         wait_s = (end_us - time.time_ns() // 1000) / 1e6 + drain_s
@@ -247,6 +288,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         while len(swarm.cpu_window) < 2:  # every connection failed before the window ended
             await asyncio.sleep(0.05)
         bring_up.cancel()
+        sweeper.cancel()
         return report(swarm, ready_s)
     finally:
         swarm.close_all()

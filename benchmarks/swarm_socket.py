@@ -50,6 +50,7 @@ class TimestampedSocket:
         self.closed = False
         self.loop = asyncio.get_running_loop()
         self.fd = sock.fileno()
+        self.watched = True
         self.loop.add_reader(self.fd, self._read)
 
     def write(self, data: bytes) -> None:
@@ -82,23 +83,36 @@ class TimestampedSocket:
         if not self.pending:
             self.loop.remove_writer(self.fd)
 
-    def _read(self) -> None:
+    def stop_watching(self) -> None:
+        """Stop reading as data arrives: from now on the owner calls :meth:`read_pending`."""
+        if not self.closed and self.watched:
+            self.watched = False
+            self.loop.remove_reader(self.fd)
+
+    def read_pending(self) -> None:
+        """Read whatever the kernel holds for this socket now (for an unwatched socket)."""
+        while not self.closed and self._read():
+            pass
+
+    def _read(self) -> bool:
+        """One read; True if it filled the buffer (more may be waiting)."""
         try:
             nbytes, ancillary, _flags, _addr = self.sock.recvmsg_into((self.buffer,), _ANCILLARY)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError as exc:
             self._lost(exc)
-            return
+            return False
         if nbytes == 0:
             self._lost(None)
-            return
+            return False
         arrival_us = 0
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                 seconds, nanoseconds = _TIMESPEC.unpack_from(data)
                 arrival_us = seconds * 1_000_000 + nanoseconds // 1_000
         self.reader.received(self.buffer, nbytes, arrival_us)
+        return nbytes == len(self.buffer)
 
     def _lost(self, exc: Exception | None) -> None:
         if not self.closed:
@@ -110,7 +124,8 @@ class TimestampedSocket:
         if self.closed:
             return
         self.closed = True
-        self.loop.remove_reader(self.fd)
+        if self.watched:
+            self.loop.remove_reader(self.fd)
         if self.pending:
             self.loop.remove_writer(self.fd)
         self.sock.close()

@@ -48,7 +48,9 @@ class Recorder:
 
     Messages with ``t_us`` inside ``[start_us, end_us)`` count as delivered; a
     connection is finished at its first message published at or after
-    ``end_us``. ``batched`` counts pushed messages read together with an
+    ``end_us``. Only timed connections (``Conn.timed``) give latency samples;
+    ``timed_delivered`` counts their in-window messages. ``batched`` counts
+    pushed messages of timed connections read together with an
     earlier one: the kernel stamps a read with its last segment's arrival, so
     for all but the last message of a read the arrival time is an upper bound
     (a poll's answer carries its messages together, so its time is exact). Latency samples are a uniform reservoir (Li's algorithm L) of
@@ -62,6 +64,7 @@ class Recorder:
         self.ready = 0
         self.finished = 0
         self.delivered = 0
+        self.timed_delivered = 0
         self.batched = 0
         self.min_seq: int | None = None
         self.max_seq: int | None = None
@@ -120,6 +123,9 @@ class Recorder:
             return
         conn.delivered += 1
         self.delivered += 1
+        if not conn.timed:
+            return
+        self.timed_delivered += 1
         if recv_us == conn.read_us and conn.pushed:
             self.batched += 1
         conn.read_us = recv_us
@@ -127,7 +133,7 @@ class Recorder:
             self.min_seq = seq
         if self.max_seq is None or seq > self.max_seq:
             self.max_seq = seq
-        n = self.delivered
+        n = self.timed_delivered
         if n <= self._max:
             self.samples.append((conn.idx, seq, t_us, recv_us, conn.arrival_us))
             if n == self._max:
@@ -156,6 +162,7 @@ class Conn:
 
     def __init__(self, idx: int, host: str, recorder: Recorder) -> None:
         self.idx = idx
+        self.timed = True  # read as data arrives, sampled for latency (else read in sweeps)
         self.host = host
         self.rec = recorder
         self.transport: TimestampedSocket | None = None

@@ -77,11 +77,17 @@ async def test_baseline_serves_a_lab_shaped_message(name: str) -> None:
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("transport", ["websocket", "sse", "stream", "longpoll", "poll"])
 async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
-    """20 swarm connections against the lab: every in-window message, no gap, sane latency."""
+    """20 swarm connections against the lab: every in-window message, no gap, sane latency.
+
+    Pushes time every 4th connection (the rest are read in sweeps): all are
+    counted, only the timed ones give latency samples.
+    """
     lab = await make_lab(Settings(rate=40, steady=True))
+    timed_every = 1 if transport in ("longpoll", "poll") else 4
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.swarm", "--url", lab.base, "--transport", transport,
-        "--clients", "20", "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
+        "--clients", "20", "--timed-every", str(timed_every),
+        "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
         "--warmup-s", "0.1", "--drain-s", "3", "--interval", "0.02", "--max-duration", "15",
         stdout=asyncio.subprocess.PIPE, start_new_session=True,
     )
@@ -95,10 +101,25 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     if transport != "poll":
         assert report["duplicates"] == 0 and report["incomplete"] == 0
         assert report["delivered"] == published * 20
+        assert report["timed_delivered"] == published * 20 // timed_every
+    assert report["timed_clients"] == 20 // timed_every
     assert report["cpu_window_s"] is not None and report["cpu_window_s"] >= 0
     samples = report["samples"]
     assert samples and all(0 <= arrival - t <= recv - t < 2_000_000
                            for _c, _seq, t, recv, arrival in samples)
+    assert {client % timed_every for client, *_ in samples} == {0}
+
+
+async def test_swarm_refuses_untimed_pollers() -> None:
+    """A poller must read at once to ask again: ``--timed-every`` is refused, no traceback."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.swarm", "--url", "http://127.0.0.1:9",
+        "--transport", "longpoll", "--clients", "4", "--timed-every", "2", "--window-s", "1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 1 and not out
+    assert err.decode().startswith("error: --timed-every is for pushed transports")
 
 
 @pytest.mark.timeout(30)
