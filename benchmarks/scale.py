@@ -239,9 +239,10 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         for swarm in swarms:
             await swarm.expect("ready", case.ready_timeout_s + 30.0)
         ready = tree_sample(server.pid)
-        await asyncio.sleep(case.warmup_s)
 
-        start_us = now_us() + 200_000
+        # The swarms learn the window now, a whole warm-up ahead: a swarm at idle priority on
+        # a busy machine may take a while to read it (see window_late_ms).
+        start_us = now_us() + int(case.warmup_s * 1e6) + 200_000
         end_us = start_us + int(case.duration_s * 1e6)
         for swarm in swarms:
             swarm.send({"window": [start_us, end_us], "drain_s": case.drain_s})

@@ -125,6 +125,10 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
         extras_server["fanout_ms"] = asdict(measure.distribution(server.fanouts_us))
     flags = _flags(params, loadgen, utils, server.cpu_s / window_s, server.processes, lost,
                    published, delivered, poll)
+    late = max((r.get("window_late_ms", 0.0) for r in reports), default=0.0)
+    if late > 0:
+        flags.append(f"loadgen behind: a swarm learnt of the window {late:,.0f} ms after it "
+                     "opened (messages it read before then are not counted)")
     if not poll and batched > 0.01 * timed:
         flags.append(f"loadgen behind: {batched / timed:.0%} of timed messages read together with "
                      "a later one (their arrival time is an upper bound)")

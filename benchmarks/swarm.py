@@ -124,6 +124,7 @@ class Swarm:
         self.cpu_window: list[float] = []
         self.wall_window: list[float] = []
         self.ready_at_window = 0
+        self.window_late_ms = 0.0
 
     async def connect_all(self) -> None:
         """Open every TCP connection (``--connect-concurrency`` at a time), then send every
@@ -194,7 +195,8 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     """The final report: what one process saw.
 
     ``ready_at_window`` counts connections that had their first message when the
-    window was set (the rest were still connecting); ``delivered`` counts in-window messages,
+    window was set (the rest were still connecting), ``window_late_ms`` how long after its
+    start this process learnt of it (messages it read before then are not counted); ``delivered`` counts in-window messages,
     ``timed_delivered`` those of the ``timed_clients`` (``batched`` of them read together with
     an earlier one); ``min_seq``/``max_seq`` the seqs
     seen in the window; ``gaps``/``duplicates``/``missed`` are exact sums over
@@ -217,6 +219,7 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
         "transport": swarm.args.transport, "clients": swarm.args.clients,
         "client_offset": swarm.args.client_offset, "ready": rec.ready,
         "ready_s": round(ready_s, 3), "ready_at_window": swarm.ready_at_window,
+        "window_late_ms": round(swarm.window_late_ms, 1),
         "failed": rec.failed, "errors": dict(swarm.errors),
         "incomplete": sum(1 for c in conns if not c.finished),
         "window": [start_us, end_us], "delivered": rec.delivered, "batched": rec.batched,
@@ -279,6 +282,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
             (start_us, end_us), drain_s = command["window"], float(command.get("drain_s", 3.0))
         swarm.rec.open_window(start_us, end_us)
         swarm.ready_at_window = swarm.rec.ready
+        swarm.window_late_ms = max(0.0, (time.time_ns() // 1000 - start_us) / 1000)
         sweeper = asyncio.ensure_future(swarm.sweep_untimed())
         swarm.at_edge(start_us)
         swarm.at_edge(end_us)

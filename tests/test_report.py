@@ -312,6 +312,24 @@ def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], Non
     assert verdict(_scale_run(mutate)) == after
 
 
+@pytest.mark.parametrize("flag", ["loadgen saturated (swarm 0 at 97% of a core)",
+                                  "loadgen behind: 3% of timed messages read together",
+                                  "outside load: other processes took 0.40 cores"])
+def test_load_generator_target_counts_every_loadgen_flag(flag: str) -> None:
+    """Item 6 is met on a run with no flags, missed once one case carries ``flag``."""
+    from benchmarks import scale_tables, scale_targets
+
+    def verdict(extra: list[str]) -> str:
+        def mutate(results: dict[str, Any]) -> None:
+            for scenario in results["scenarios"]:
+                scenario["flags"] = []
+            _scenario(results, "scale-websocket-lab-5000")["flags"] = extra
+        (target,) = scale_targets.load_generator(scale_tables.points(_scale_run(mutate)))
+        return target.verdict
+
+    assert (verdict([]), verdict([flag])) == ("met", "missed")
+
+
 def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     """Without ``breaking_points`` the largest N holding p95 < 100 ms comes from the scenarios."""
     from benchmarks import scale_tables
