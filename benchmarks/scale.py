@@ -70,10 +70,15 @@ SERVES: dict[str, tuple[str, ...]] = {
 }
 PUSH = ("websocket", "sse", "stream")
 CLIENTS_PER_SWARM = 3000
+"""Connections per swarm process (the per-process file limit here is 20,000)."""
 TIMED_CLIENTS = 1000
 """Push clients timed per case (at least): every ``N // TIMED_CLIENTS``-th reads as data arrives
 and gives latency samples; the rest are read in sweeps (see :mod:`benchmarks.swarm`)."""
-"""Connections per swarm process (the per-process file limit here is 20,000)."""
+COMPARE_WINDOW_S = 10.0
+"""The side-by-side cases' timed window: 100 fan-outs, so that one stretch of a slow machine
+(half a second of 50 % slower sends was seen here) weighs less on a p99 than in 5 s."""
+BREAKING_WINDOW_S = 5.0
+"""Each breaking-point step's window."""
 CONNECT_IN_FLIGHT = 96
 """TCP connects in flight over all swarms: under aiohttp's default listen backlog (128), as
 the baselines use it."""
@@ -99,7 +104,7 @@ class Case:
     transport: str
     clients: int
     rate: float = 10.0
-    duration_s: float = 5.0
+    duration_s: float = BREAKING_WINDOW_S
     warmup_s: float = 1.0
     purpose: str = "compare"
     interval_s: float | None = None
@@ -293,7 +298,7 @@ def _slope_per_min(series: list[list[float]]) -> float | None:
     return round(sum((t - mx) * (r - my) for t, r in series) / sxx * 60, 1) if sxx else None
 
 
-def plan(clients: int = 5000, duration_s: float = 5.0, soak_s: float = 60.0) -> list[Case]:
+def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: float = 60.0) -> list[Case]:
     """The suite's fixed cases: every transport at ``clients`` beside its baselines."""
     pairs = [
         ("floor", "websocket"), ("plain-ws", "websocket"), ("lab", "websocket"),
@@ -371,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", type=Path, help="report directory (default: reports/<timestamp>-scale)")
     add("--seed", type=int, default=1, help="seed of the feeds and subsamples")
     add("--clients", type=int, default=5000, help="N of the side-by-side comparison")
-    add("--duration", type=float, default=5.0, help="timed window per case, seconds")
+    add("--duration", type=float, default=COMPARE_WINDOW_S,
+        help="timed window of each side-by-side case, seconds")
     add("--soak-minutes", type=float, default=1.0, help="memory soak length (10 = the full one; "
         "0 skips it)")
     add("--no-breaking", action="store_true", help="skip the breaking-point search")
