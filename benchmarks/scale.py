@@ -40,7 +40,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,8 @@ and gives latency samples; the rest are read in sweeps (see :mod:`benchmarks.swa
 COMPARE_WINDOW_S = 10.0
 """The side-by-side cases' timed window: 100 fan-outs, so that one stretch of a slow machine
 (half a second of 50 % slower sends was seen here) weighs less on a p99 than in 5 s."""
+COMPARE_REPEATS = 3
+"""Runs of each side-by-side case (interleaved rounds; the report shows medians)."""
 BREAKING_WINDOW_S = 5.0
 """Each breaking-point step's window."""
 CONNECT_IN_FLIGHT = 96
@@ -110,6 +112,7 @@ class Case:
     interval_s: float | None = None
     soak_every_s: float | None = None
     history: int | None = None
+    repeat: int = 1
 
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
@@ -125,7 +128,8 @@ class Case:
     def name(self) -> str:
         """Unique within a run: transport, server, clients (and the soak)."""
         tail = "-soak" if self.purpose == "soak" else ""
-        return f"scale-{self.transport}-{self.server}-{self.clients}{tail}"
+        again = f"-r{self.repeat}" if self.repeat > 1 else ""
+        return f"scale-{self.transport}-{self.server}-{self.clients}{tail}{again}"
 
     @property
     def idle_loadgen(self) -> bool:
@@ -166,7 +170,7 @@ class Case:
             "interval_s": self.interval_s, "purpose": self.purpose, "relay": False,
             "loadgen_processes": self.swarms,
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
-            "timed_every": self.timed_every,
+            "timed_every": self.timed_every, "repeat": self.repeat,
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 
@@ -298,8 +302,13 @@ def _slope_per_min(series: list[list[float]]) -> float | None:
     return round(sum((t - mx) * (r - my) for t, r in series) / sxx * 60, 1) if sxx else None
 
 
-def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: float = 60.0) -> list[Case]:
-    """The suite's fixed cases: every transport at ``clients`` beside its baselines."""
+def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: float = 60.0,
+         repeats: int = COMPARE_REPEATS) -> list[Case]:
+    """The suite's fixed cases: every transport at ``clients`` beside its baselines.
+
+    The side-by-side cases run ``repeats`` times, round after round, so that a slow
+    stretch of the machine falls on every server alike; the report takes medians.
+    """
     pairs = [
         ("floor", "websocket"), ("plain-ws", "websocket"), ("lab", "websocket"),
         ("lab-2workers", "websocket"), ("plain-sse", "sse"), ("lab", "sse"),
@@ -309,6 +318,7 @@ def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: floa
     cases = [Case(s, t, clients, duration_s=duration_s) for s, t in pairs]
     cases += [Case(s, "poll", min(POLL_CLIENTS, clients), duration_s=duration_s, interval_s=0.0)
               for s in ("constant", "lab", "lab-2workers")]
+    cases = [replace(c, repeat=r) for r in range(1, repeats + 1) for c in cases]
     if soak_s > 0:  # the ring buffer fills during the warm-up, so the window shows what else grows
         cases.append(Case("lab", "websocket", min(1000, clients), duration_s=soak_s,
                           warmup_s=SOAK_HISTORY / 10.0 + 10.0, purpose="soak",
@@ -378,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--clients", type=int, default=5000, help="N of the side-by-side comparison")
     add("--duration", type=float, default=COMPARE_WINDOW_S,
         help="timed window of each side-by-side case, seconds")
+    add("--repeats", type=int, default=COMPARE_REPEATS,
+        help="rounds of the side-by-side cases (the report takes each figure's median)")
     add("--soak-minutes", type=float, default=1.0, help="memory soak length (10 = the full one; "
         "0 skips it)")
     add("--no-breaking", action="store_true", help="skip the breaking-point search")
@@ -388,15 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 when every case ran, 1 if one errored, 2 on bad usage, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
-    if not 1 <= args.clients <= 19_000 * 8 or args.duration <= 0 or not 0 <= args.soak_minutes <= 60:
-        print("error: --clients 1..152000, --duration > 0, --soak-minutes 0..60", file=sys.stderr)
+    if (not 1 <= args.clients <= 19_000 * 8 or args.duration <= 0
+            or not 0 <= args.soak_minutes <= 60 or not 1 <= args.repeats <= 9):
+        print("error: --clients 1..152000, --duration > 0, --soak-minutes 0..60, --repeats 1..9",
+              file=sys.stderr)
         return 2
     try:
         run = ScaleRun.create(args.out, args.seed)
     except OSError as exc:
         print(f"error: cannot write to {args.out}: {exc.strerror}", file=sys.stderr)
         return 2
-    cases = plan(args.clients, args.duration, args.soak_minutes * 60)
+    cases = plan(args.clients, args.duration, args.soak_minutes * 60, args.repeats)
     steps = tuple(sorted({*BREAKING_STEPS, args.clients}))
     finished = run.execute(run_suite(run, args.seed, cases, not args.no_breaking, steps))
     return run.finish(finished, build_report=not args.no_report)

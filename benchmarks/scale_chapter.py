@@ -41,13 +41,17 @@ def _lost(p: ScalePoint) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in p.lost.items()) or "0"
 
 
+def _scenario(p: ScalePoint) -> str:
+    return f"`{p.scenario}`" + (f" (median of {p.runs} runs, `-r2`…)" if p.runs > 1 else "")
+
+
 def cases(rows: Sequence[ScalePoint]) -> str:
     """Every scale-suite case with all its figures and flags."""
     body = [[p.transport, p.series, f"{p.clients:,}", p.purpose, fmt(p.p50_ms), fmt(p.p95_ms),
              fmt(p.p99_ms), fmt(p.cpu_us_per_delivery, 2), fmt(p.kb_per_connection, 2),
              fmt(p.requests_per_cpu_s, 0), _lost(p),
              "—" if p.loadgen_max_util is None else f"{p.loadgen_max_util:.0%}",
-             _flags(p.flags), f"`{p.scenario}`"] for p in rows]
+             _flags(p.flags), _scenario(p)] for p in rows]
     return table(["transport", "server", "N", "case", "p50 (ms)", "p95 (ms)", "p99 (ms)",
                   "CPU µs/delivery", "KB/connection", "requests/CPU-s", "lost",
                   "busiest swarm", "flags", "scenario"], body)

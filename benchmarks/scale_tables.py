@@ -12,7 +12,8 @@ no formatting (:mod:`benchmarks.scale_chapter`), no verdicts
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from statistics import median
 from typing import Any
 
 from benchmarks.rundata import RunData
@@ -48,6 +49,8 @@ class ScalePoint:
     lost: dict[str, int]
     flags: tuple[str, ...]
     loadgen_max_util: float | None
+    runs: int = 1
+    """Repeated runs merged into this point (see :func:`merge_repeats`)."""
 
     @property
     def ours(self) -> bool:
@@ -96,8 +99,42 @@ def points(run: RunData) -> list[ScalePoint]:
             lost={k: int(v) for k, v in (s.get("loss") or {}).items() if v and k in LOSS_KEYS},
             flags=tuple(s.get("flags") or ()), loadgen_max_util=max(utils, default=None),
         ))
-    return sorted(rows, key=lambda p: (transport_key(p.transport), not p.ours, p.server,
-                                       p.clients, p.purpose))
+    return sorted(merge_repeats(rows), key=lambda p: (transport_key(p.transport), not p.ours,
+                                                      p.server, p.clients, p.purpose))
+
+
+def merge_repeats(rows: Sequence[ScalePoint]) -> list[ScalePoint]:
+    """One point per configuration: repeated runs (``-r2``, ``-r3``…) merged into the first.
+
+    Each figure is the median over the runs, so one run on a slow stretch of the
+    machine does not decide a comparison; losses add up, flags are all kept, the
+    load generator's busiest share is the largest.
+    """
+    groups: dict[tuple[str, int, str, int, str], list[ScalePoint]] = {}
+    for p in rows:
+        groups.setdefault((p.server, p.workers, p.transport, p.clients, p.purpose), []).append(p)
+    return [runs[0] if len(runs) == 1 else _merged(runs) for runs in groups.values()]
+
+
+def _merged(runs: Sequence[ScalePoint]) -> ScalePoint:
+    def mid(field: str) -> float | None:
+        values = [v for p in runs if (v := getattr(p, field)) is not None]
+        return median(values) if values else None
+
+    lost: dict[str, int] = {}
+    for p in runs:
+        for key, count in p.lost.items():
+            lost[key] = lost.get(key, 0) + count
+    utils = [p.loadgen_max_util for p in runs if p.loadgen_max_util is not None]
+    first = runs[0]
+    return replace(
+        first, p50_ms=mid("p50_ms"), p95_ms=mid("p95_ms"), p99_ms=mid("p99_ms"),
+        cpu_us_per_delivery=mid("cpu_us_per_delivery"), kb_per_connection=mid("kb_per_connection"),
+        requests_per_cpu_s=mid("requests_per_cpu_s"), fanout_p50_ms=mid("fanout_p50_ms"),
+        fanout_p99_ms=mid("fanout_p99_ms"), lost=lost,
+        flags=tuple(dict.fromkeys(f for p in runs for f in p.flags)),
+        loadgen_max_util=max(utils, default=None), runs=len(runs),
+    )
 
 
 def find(rows: Sequence[ScalePoint], transport: str, server: str,

@@ -330,6 +330,30 @@ def test_load_generator_target_counts_every_loadgen_flag(flag: str) -> None:
     assert (verdict([]), verdict([flag])) == ("met", "missed")
 
 
+def test_repeated_runs_merge_into_medians() -> None:
+    """Three runs of a case make one point: median figures, losses added, every flag kept."""
+    from benchmarks import scale_tables
+
+    def repeat(results: dict[str, Any]) -> None:
+        first = _scenario(results, "scale-websocket-lab-5000")
+        first["latency_ms"]["p99"] = 40.0
+        for k, p99, flag in ((2, 90.0, "machine saturated"), (3, 50.0, None)):
+            again = copy.deepcopy(first)
+            again["name"] = f"scale-websocket-lab-5000-r{k}"
+            again["params"]["repeat"] = k
+            again["latency_ms"]["p99"] = p99
+            again["loss"] = {**again["loss"], "gaps": k}
+            again["flags"] = [flag] if flag else []
+            results["scenarios"].append(again)
+
+    before = scale_tables.points(_scale_run())
+    rows = scale_tables.points(_scale_run(repeat))
+    assert len(rows) == len(before)
+    lab = scale_tables.find(rows, "websocket", "lab", 5000)
+    assert lab is not None and lab.runs == 3 and lab.scenario == "scale-websocket-lab-5000"
+    assert lab.p99_ms == 50.0 and lab.lost["gaps"] == 5 and "machine saturated" in lab.flags
+
+
 def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     """Without ``breaking_points`` the largest N holding p95 < 100 ms comes from the scenarios."""
     from benchmarks import scale_tables

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from benchmarks.results import Results
-from benchmarks.scale import Case, breaking_point, run_case
+from benchmarks.scale import Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import holds
 from lab.settings import Settings
 
@@ -179,3 +179,15 @@ async def test_breaking_point_steps_up_from_the_suite_result(limit: int, ran: li
                                  fake_scenario(5000, 5000 <= limit), (2000, 5000, 10_000, 15_000))
     assert run.ran == ran
     assert entry["clients"] == found
+
+
+def test_plan_repeats_the_comparison_in_rounds() -> None:
+    """Each side-by-side case runs once per round, rounds one after the other; one soak."""
+    once, twice = plan(repeats=1), plan(repeats=2)
+    compare = [c for c in once if c.purpose == "compare"]
+    assert [c.name for c in twice] == [
+        *(c.name for c in compare), *(f"{c.name}-r2" for c in compare),
+        *(c.name for c in once if c.purpose == "soak")]
+    assert len({c.name for c in twice}) == len(twice)
+    assert {c.params()["repeat"] for c in twice} == {1, 2}
+
