@@ -65,8 +65,10 @@ def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> 
         "missed": sum(r["missed"] for r in reports),
         "undelivered": max(0, published * clients - delivered),
         "failed_clients": sum(r["failed"] for r in reports),
-        "late_clients": sum(r["clients"] - r.get("ready_at_window", r["clients"]) - r["failed"]
-                            for r in reports),
+        # Clients neither ready when the window opened nor failed; one that failed after
+        # it opened was ready then, so it is in both counts.
+        "late_clients": sum(max(0, r["clients"] - r.get("ready_at_window", r["clients"])
+                                - r["failed"]) for r in reports),
         "incomplete_clients": sum(r["incomplete"] for r in reports),
     }
 

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.results import Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
-from benchmarks.scale_figures import holds
+from benchmarks.scale_figures import holds, loss
 from lab.settings import Settings
 
 SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
@@ -190,4 +190,13 @@ def test_plan_repeats_the_comparison_in_rounds() -> None:
         *(c.name for c in once if c.purpose == "soak")]
     assert len({c.name for c in twice}) == len(twice)
     assert {c.params()["repeat"] for c in twice} == {1, 2}
+
+
+def test_loss_counts_a_client_failing_after_the_window_opened_once() -> None:
+    """Ready when the window opened, failed later: a failed client, not also a (negative) late one."""
+    report = {"delivered": 90, "gaps": 0, "duplicates": 0, "missed": 0, "clients": 10,
+              "ready_at_window": 9, "failed": 3, "incomplete": 3}
+    lost = loss([report], published=10, clients=10)
+    assert lost["failed_clients"] == 3 and lost["late_clients"] == 0
+    assert lost["undelivered"] == 10
 
