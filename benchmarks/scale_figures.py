@@ -100,7 +100,7 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
     published = max(highs) - min(lows) + 1 if lows else 0
     delivered = sum(r["delivered"] for r in reports)
     batched = sum(r.get("batched", 0) for r in reports)
-    timed = sum(r.get("timed_delivered", r["delivered"]) for r in reports)
+    timed = sum(r["timed_delivered"] for r in reports)
     requests = sum(r["window_requests"] for r in reports)
     lost = loss(reports, 0 if poll else published, clients)
     utils = [(r["cpu_window_s"] or 0.0) / max(r["window_wall_s"] or window_s, 1e-3)
@@ -127,7 +127,7 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
         extras_server["fanout_ms"] = asdict(measure.distribution(server.fanouts_us))
     flags = _flags(params, loadgen, utils, server.cpu_s / window_s, server.processes, lost,
                    published, delivered, poll)
-    late = max((r.get("window_late_ms", 0.0) for r in reports), default=0.0)
+    late = max((r["window_late_ms"] for r in reports), default=0.0)
     if late > 0:
         flags.append(f"loadgen behind: a swarm learnt of the window {late:,.0f} ms after it "
                      "opened (messages it read before then are not counted)")
@@ -150,7 +150,7 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
               "loadgen_utils": [round(u, 4) for u in utils],
               "ready_s": max((r["ready_s"] for r in reports), default=None)}
     extras["batched_share"] = round(batched / timed, 4) if timed else None
-    extras["timed_clients"] = sum(r.get("timed_clients", r["clients"]) for r in reports)
+    extras["timed_clients"] = sum(r["timed_clients"] for r in reports)
     if samples and not poll:
         extras["read_latency_ms"] = asdict(measure.distribution(r - t for _c, _s, t, r, _a
                                                                 in samples))
