@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from aiohttp.web_protocol import RequestHandler
 from lab.app import FOLLOW_KEY, create_app, make_ticks
 from lab.cluster import Link, run_primary
 from lab.feed import FeedError
+from lab.front import Front, peer
 from lab.settings import DEFAULT_SYMBOLS, Settings
 
 LISTEN_BACKLOG = 4096
@@ -105,27 +107,17 @@ def lan_addresses() -> list[str]:
     return sorted(a for a in found if not a.startswith("127."))
 
 
-def log_tcp_connections(server: web.Server) -> None:
-    """Log one INFO line per TCP connection opened and closed (every transport)."""
+def log_tcp_disconnections(server: web.Server) -> None:
+    """Log one INFO line per connection aiohttp closes (the front door logs the others)."""
     log = logging.getLogger("lab.tcp")
-    made, lost = server.connection_made, server.connection_lost
-
-    def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
-        made(handler, transport)
-        log.info("connected    %s", _peer(transport))
+    lost = server.connection_lost
 
     def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
-        log.info("disconnected %s", _peer(handler.transport))
+        log.info("disconnected %s", peer(handler.transport))
         lost(handler, exc)
 
     # aiohttp has no connection signal; its Server is told of each one, so listen there.
-    server.connection_made = connection_made  # type: ignore[method-assign]
     server.connection_lost = connection_lost  # type: ignore[method-assign]
-
-
-def _peer(transport: asyncio.BaseTransport | None) -> str:
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    return f"{peer[0]}:{peer[1]}" if peer else "?"
 
 
 def configure_logging(level: str, process: str | None = None) -> None:
@@ -155,27 +147,48 @@ second or two, each an 80–100 ms pause of the whole server: in a 20 s run with
 """
 
 
-async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> web.AppRunner:
+@dataclass(frozen=True)
+class Site:
+    """A listening lab: the app's runner, the front door every connection enters by, the socket."""
+
+    runner: web.AppRunner
+    front: Front
+    server: asyncio.Server
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on."""
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening, shut the app down (held polls are answered), close every connection."""
+        self.server.close()
+        await self.runner.cleanup()
+        self.front.close()
+
+
+async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> Site:
     """Set up and start listening; a port that cannot be had is a one-line SystemExit."""
     access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
     await runner.setup()
+    assert runner.server is not None
     if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
-        assert runner.server is not None
-        log_tcp_connections(runner.server)
-    # A deep accept queue: thousands of clients connect at once in class and in the benchmarks.
-    site = web.TCPSite(
-        runner, settings.host, settings.port, reuse_port=reuse_port or None, backlog=LISTEN_BACKLOG
-    )
+        log_tcp_disconnections(runner.server)
+    front = Front(app, runner.server)
     try:
-        await site.start()
+        # A deep accept queue: thousands of clients connect at once in class and in the benchmarks.
+        server = await asyncio.get_running_loop().create_server(
+            front.door, settings.host, settings.port, reuse_port=reuse_port or None,
+            backlog=LISTEN_BACKLOG,
+        )
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
     gc.collect()
     gc.freeze()  # start-up objects never need collecting again: shorter collector pauses
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    return runner
+    return Site(runner, front, server)
 
 
 async def wait_for_signal(*also: asyncio.Future[object]) -> None:
@@ -189,12 +202,12 @@ async def wait_for_signal(*also: asyncio.Future[object]) -> None:
 
 async def serve(settings: Settings) -> None:
     """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
-    runner = await start_site(create_app(settings), settings, reuse_port=False)
-    announce(settings, runner.addresses[0][1])
+    site = await start_site(create_app(settings), settings, reuse_port=False)
+    announce(settings, site.port)
     try:
         await wait_for_signal()
     finally:
-        await runner.cleanup()
+        await site.close()
 
 
 async def serve_worker(settings: Settings, link_path: str) -> None:
@@ -202,12 +215,12 @@ async def serve_worker(settings: Settings, link_path: str) -> None:
     reader, writer = await asyncio.open_unix_connection(link_path)
     link = Link(reader, writer)
     app = create_app(settings, link)
-    runner = await start_site(app, settings, reuse_port=True)
+    site = await start_site(app, settings, reuse_port=True)
     link.send({"op": "ready"})
     try:
         await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too
     finally:
-        await runner.cleanup()
+        await site.close()
         writer.close()
 
 

@@ -186,7 +186,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
     app[ANSWERS_KEY] = PollAnswers()
-    app[HELD_POLLS_KEY] = HeldPolls(app[ANSWERS_KEY], app[STATS_KEY]["longpoll"])
+    app[HELD_POLLS_KEY] = HeldPolls(app[ANSWERS_KEY])
     app[STARTED_KEY] = time.monotonic()
     if link is None:
         app[TICKS_KEY] = make_ticks(settings)

@@ -15,6 +15,7 @@ response with the same headers.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -118,16 +119,17 @@ class PollAnswers:
 
 def send(request: web.Request, answer: Answer, counters: TransportCounters) -> web.StreamResponse:
     """Answer ``request``: the pre-built response straight to the socket when it may, else normally."""
-    counters.messages_sent += answer.count
     if not sends_raw(request):
+        counters.messages_sent += answer.count
         return json_response(answer.body)
-    write_raw(request, answer, counters)
+    write_answer(request.transport, answer, counters)
     return answer.sent
 
 
-def write_raw(request: web.BaseRequest, answer: Answer, counters: TransportCounters) -> None:
-    """Write the whole response of ``answer`` to the request's socket and count its bytes."""
-    transport = request.transport
+def write_answer(transport: asyncio.Transport | None, answer: Answer,
+                 counters: TransportCounters) -> None:
+    """Write the whole response of ``answer`` to ``transport``; count its messages and bytes."""
+    counters.messages_sent += answer.count
     if transport is None or transport.is_closing():
         return
     transport.write(answer.wire)

@@ -34,16 +34,38 @@ from lab.transports.common import (
 
 
 class Held:
-    """One waiting long poll."""
+    """One waiting long poll; a subclass says how its answer is delivered."""
 
-    __slots__ = ("deadline", "future", "request", "since")
+    __slots__ = ("deadline", "since", "timeout", "topic")
 
-    def __init__(self, request: web.Request, since: int, deadline: float) -> None:
-        self.request = request
+    def __init__(self, topic: Topic, since: int, timeout: float) -> None:
+        self.topic = topic
         self.since = since
-        self.deadline = deadline
+        self.timeout = timeout
+        self.deadline = asyncio.get_running_loop().time() + timeout
+
+    def deliver(self, answer: Answer) -> None:
+        """Send ``answer`` (called once)."""
+        raise NotImplementedError
+
+
+class HeldRequest(Held):
+    """A long poll held in an aiohttp handler, which awaits :attr:`future`."""
+
+    __slots__ = ("counters", "future", "request")
+
+    def __init__(self, request: web.Request, counters: TransportCounters, topic: Topic,
+                 since: int, timeout: float) -> None:
+        super().__init__(topic, since, timeout)
+        self.request = request
+        self.counters = counters
         self.future: asyncio.Future[web.StreamResponse] = (
             asyncio.get_running_loop().create_future())
+
+    def deliver(self, answer: Answer) -> None:
+        """Write the answer and let the handler return its response."""
+        if not self.future.done():
+            self.future.set_result(send(self.request, answer, self.counters))
 
 
 class HeldPolls:
@@ -53,9 +75,8 @@ class HeldPolls:
     set for its oldest member, finds every expired poll from the front.
     """
 
-    def __init__(self, answers: PollAnswers, counters: TransportCounters) -> None:
+    def __init__(self, answers: PollAnswers) -> None:
         self._answers = answers
-        self._counters = counters
         self._groups: dict[str, dict[float, dict[Held, None]]] = {}
         self._timers: dict[tuple[str, float], asyncio.TimerHandle] = {}
         self._topics: dict[str, Topic] = {}
@@ -64,24 +85,30 @@ class HeldPolls:
     def __len__(self) -> int:
         return sum(len(g) for groups in self._groups.values() for g in groups.values())
 
-    async def hold(self, request: web.Request, topic: Topic, since: int,
-                   timeout: float) -> web.StreamResponse:
-        """Wait until ``topic`` has news after ``since`` (or the timeout); the response."""
+    def hold(self, held: Held) -> None:
+        """Keep ``held`` until its topic has news after its ``since`` (or its timeout)."""
+        topic = held.topic
         if self._closed:
-            return send(request, self._answers.build(Backlog([], 0, topic.head)), self._counters)
+            held.deliver(self._answers.build(Backlog([], 0, topic.head)))
+            return
         if topic.name not in self._topics:
             self._topics[topic.name] = topic
             self._groups[topic.name] = {}
             topic.listeners.append(lambda message: self._release(topic, message))
-        held = Held(request, since, asyncio.get_running_loop().time() + timeout)
-        group = self._groups[topic.name].setdefault(timeout, {})
-        group[held] = None
-        if (topic.name, timeout) not in self._timers:
-            self._arm(topic, timeout, held.deadline)
-        try:
-            return await held.future
-        finally:
-            group.pop(held, None)  # cancelled: this group object may already be spent, no matter
+        self._groups[topic.name].setdefault(held.timeout, {})[held] = None
+        if (topic.name, held.timeout) not in self._timers:
+            self._arm(topic, held.timeout, held.deadline)
+
+    def drop(self, held: Held) -> None:
+        """Forget ``held`` unanswered (its client went away); no matter if it was answered."""
+        groups = self._groups.get(held.topic.name)
+        if groups is not None and held.timeout in groups:
+            groups[held.timeout].pop(held, None)
+
+    def answer_now(self, held: Held) -> None:
+        """Answer ``held`` at once with what its topic has after its ``since`` (maybe nothing)."""
+        self.drop(held)
+        held.deliver(self._answers.answer(held.topic, held.since))
 
     def _release(self, topic: Topic, _message: Message) -> None:
         """A message landed: answer every poll held on ``topic`` in one pass."""
@@ -94,7 +121,7 @@ class HeldPolls:
             for held in group:
                 if held.since != last_since or answer is None:
                     last_since, answer = held.since, self._answers.answer(topic, held.since)
-                self._finish(held, answer)
+                held.deliver(answer)
 
     def _arm(self, topic: Topic, timeout: float, when: float) -> None:
         loop = asyncio.get_running_loop()
@@ -116,13 +143,9 @@ class HeldPolls:
             answer = self._answers.build(Backlog([], 0, topic.head))
             for held in expired:
                 del group[held]
-                self._finish(held, answer)
+                held.deliver(answer)
         if group:
             self._arm(topic, timeout, next(iter(group)).deadline)
-
-    def _finish(self, held: Held, answer: Answer) -> None:
-        if not held.future.done():
-            held.future.set_result(send(held.request, answer, self._counters))
 
     def close(self) -> None:
         """Answer every held poll now with an empty ``messages`` (the server is stopping)."""
@@ -135,7 +158,7 @@ class HeldPolls:
             answer = self._answers.build(Backlog([], 0, self._topics[name].head))
             for group in groups.values():
                 for held in group:
-                    self._finish(held, answer)
+                    held.deliver(answer)
 
 
 HELD_POLLS_KEY = web.AppKey("held_polls", HeldPolls)
@@ -151,8 +174,20 @@ async def handle_longpoll(request: web.Request) -> web.StreamResponse:
     timeout = parse_seconds(
         request.query.get("timeout"), settings.longpoll_default, settings.longpoll_max, "timeout"
     )
-    # A resume point beyond the head (say, from before a server restart) waits for the next message.
-    since = topic.head if since is None else min(since, topic.head)
-    if topic.head <= since:
-        return await app[HELD_POLLS_KEY].hold(request, topic, since, timeout)
-    return send(request, app[ANSWERS_KEY].answer(topic, since), app[STATS_KEY]["longpoll"])
+    since = resume_point(topic, since)
+    counters = app[STATS_KEY]["longpoll"]
+    if topic.head > since:
+        return send(request, app[ANSWERS_KEY].answer(topic, since), counters)
+    held = HeldRequest(request, counters, topic, since, timeout)
+    polls = app[HELD_POLLS_KEY]
+    polls.hold(held)
+    try:
+        return await held.future
+    finally:
+        polls.drop(held)  # cancelled (the client went away): forget it
+
+
+def resume_point(topic: Topic, since: int | None) -> int:
+    """Where a long poll resumes: ``since``, or the head when absent or beyond it (say, a resume
+    point from before a server restart): such a poll waits for the next message."""
+    return topic.head if since is None else min(since, topic.head)
