@@ -185,10 +185,14 @@ async def start_site(app: web.Application, settings: Settings, reuse_port: bool)
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-    gc.collect()
-    gc.freeze()  # start-up objects never need collecting again: shorter collector pauses
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     return Site(runner, front, server)
+
+
+def tune_gc() -> None:
+    """Once serving: start-up objects are never collected again, young collections are rarer."""
+    gc.collect()
+    gc.freeze()  # shorter collector pauses
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def wait_for_signal(*also: asyncio.Future[object]) -> None:
@@ -203,6 +207,7 @@ async def wait_for_signal(*also: asyncio.Future[object]) -> None:
 async def serve(settings: Settings) -> None:
     """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
     site = await start_site(create_app(settings), settings, reuse_port=False)
+    tune_gc()
     announce(settings, site.port)
     try:
         await wait_for_signal()
@@ -216,6 +221,7 @@ async def serve_worker(settings: Settings, link_path: str) -> None:
     link = Link(reader, writer)
     app = create_app(settings, link)
     site = await start_site(app, settings, reuse_port=True)
+    tune_gc()
     link.send({"op": "ready"})
     try:
         await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too

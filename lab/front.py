@@ -139,6 +139,7 @@ class Front:
         """Close every door still open (held polls are answered before, at the app's shutdown)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+            self._sweeper = None
         for door in list(self.doors):
             door.close()
 
@@ -166,7 +167,7 @@ class FrontDoor(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.held: HeldSocket | None = None
         self.last_active = 0.0
-        self._pending = b""
+        self.pending = b""  # the start of a request not yet complete
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -180,16 +181,19 @@ class FrontDoor(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete poll request; hand anything else to aiohttp."""
-        if self._pending:
-            data, self._pending = self._pending + data, b""
+        if self.pending:
+            data, self.pending = self.pending + data, b""
         front = self.front
         start = 0
         while start < len(data):
+            if self._paused:  # the client is not reading: the rest waits for resume_writing
+                self.pending = data[start:]
+                return
             end = data.find(b"\r\n\r\n", start)
             if end < 0:
                 if len(data) - start > MAX_HEAD:
                     break
-                self._pending = data[start:]
+                self.pending = data[start:]
                 return
             poll = parse_poll(data[start:end + 4], front.hub, front.settings)
             if poll is None:
@@ -249,10 +253,11 @@ class FrontDoor(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        """The client reads again: so do we."""
+        """The client reads again: answer what waited, and read again."""
         self._paused = False
         if self.transport is not None:
             self.transport.resume_reading()
+            self.data_received(b"")
 
     def eof_received(self) -> bool:
         """The client finished sending: close once our answers are written."""

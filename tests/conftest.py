@@ -1,14 +1,19 @@
-"""Shared fixtures: a lab server in-process with a quiet feed the tests drive by hand."""
+"""Shared fixtures: a lab server in-process with a quiet feed the tests drive by hand.
+
+The server listens as ``python -m lab`` does (:func:`lab.__main__.start_site`):
+every connection enters by the front door.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
+from lab.__main__ import Site, start_site
 from lab.app import create_app
 from lab.hub import Hub
 from lab.settings import Settings
@@ -21,11 +26,13 @@ QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2)
 class Lab:
     """A running lab server plus handles to publish into it and read its counters."""
 
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession) -> None:
-        self.server = server
+    def __init__(self, site: Site, session: aiohttp.ClientSession) -> None:
+        self.site = site
         self.session = session
-        self.app: web.Application = server.app
-        self.base = str(server.make_url("")).rstrip("/")
+        self.app: web.Application = site.runner.app
+        self.host = "127.0.0.1"
+        self.port = site.port
+        self.base = f"http://{self.host}:{self.port}"
 
     @property
     def hub(self) -> Hub:
@@ -52,19 +59,18 @@ def lab_settings() -> Settings:
 @pytest.fixture
 async def make_lab() -> AsyncIterator[Callable[[Settings], object]]:
     """Factory for labs with custom settings; all are closed at the end of the test."""
-    opened: list[tuple[TestServer, aiohttp.ClientSession]] = []
+    opened: list[Lab] = []
 
     async def make(settings: Settings) -> Lab:
-        server = TestServer(create_app(settings))
-        await server.start_server()
-        session = aiohttp.ClientSession()
-        opened.append((server, session))
-        return Lab(server, session)
+        settings = dataclasses.replace(settings, host="127.0.0.1", port=0)
+        site = await start_site(create_app(settings), settings, reuse_port=False)
+        opened.append(Lab(site, aiohttp.ClientSession()))
+        return opened[-1]
 
     yield make
-    for server, session in opened:
-        await session.close()
-        await server.close()
+    for lab in opened:
+        await lab.session.close()
+        await lab.site.close()
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def free_port() -> int:
 async def test_bytes_match_the_relay_exactly(make_lab, transport: str) -> None:
     """Every client's byte totals equal what the relay carried, and the classes add up."""
     lab = await make_lab(QUIET)
-    async with Relay(upstream=("127.0.0.1", lab.server.port)) as relay:
+    async with Relay(upstream=("127.0.0.1", lab.port)) as relay:
         async with open_client(transport, relay.url, since=0, interval=0.05) as client:
             lab.publish(40)
             got = await collect(client, count=40)
@@ -86,7 +86,7 @@ async def test_resume_without_gaps_through_cuts_every_second(make_lab) -> None:
     """Cut every 1 s for 10 s: no gaps or duplicates on the four push/hold transports."""
     lab = await make_lab(LIVE)
     config = NetemConfig(cut_every_s=1.0)
-    async with Relay(upstream=("127.0.0.1", lab.server.port), config=config) as relay:
+    async with Relay(upstream=("127.0.0.1", lab.port), config=config) as relay:
         results = await asyncio.gather(
             *(watch_through_cuts(t, relay.url, 10.0) for t in TRANSPORTS)
         )
@@ -119,7 +119,7 @@ async def test_fallback_picks_the_transport_each_proxy_allows(make_lab, mode: st
     config, prefer, expected, because = FALLBACK_CASES[mode]
     lab = await make_lab(LIVE)
     async with (
-        Relay(upstream=("127.0.0.1", lab.server.port), config=config) as relay,
+        Relay(upstream=("127.0.0.1", lab.port), config=config) as relay,
         connect(relay.url, prefer=prefer, first_message_timeout=0.5) as client,
     ):
         assert client.transport == expected
@@ -131,7 +131,7 @@ async def latencies_ms(lab, transport: str, seconds: float) -> list[float]:
     """Live-message latencies in ms through a relay adding ``DELAY`` each way."""
     config = NetemConfig(delay_s=DELAY)
     async with (
-        Relay(upstream=("127.0.0.1", lab.server.port), config=config) as relay,
+        Relay(upstream=("127.0.0.1", lab.port), config=config) as relay,
         open_client(transport, relay.url) as client,
     ):
         got = await collect(client, seconds=seconds)

@@ -42,7 +42,7 @@ async def test_non_reader_is_dropped_and_reader_gets_everything(make_lab, transp
     stuck = socket.socket()
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(stuck, (lab.server.host, lab.server.port))
+    await asyncio.get_running_loop().sock_connect(stuck, (lab.host, lab.port))
     await asyncio.get_running_loop().sock_sendall(stuck, RAW_REQUEST[transport])
     await wait_until(lambda: topic.subscriber_count == 1)
 

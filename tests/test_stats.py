@@ -28,7 +28,7 @@ async def test_counters_match_raw_bytes(make_lab, transport: str) -> None:
     """Request-header bytes in, and header + body + framing bytes out, are exact."""
     lab = await make_lab(Settings(rate=QUIET.rate, steady=True, heartbeat=60))
     lab.publish(3)
-    reader, writer = await asyncio.open_connection(lab.server.host, lab.server.port)
+    reader, writer = await asyncio.open_connection(lab.host, lab.port)
     writer.write(REQUESTS[transport])
     counters = lab.app[STATS_KEY][transport]
     received = b""
