@@ -10,7 +10,8 @@ written straight to the socket by :func:`send`. The handler then returns a
 aiohttp ``Response`` per answer (headers, Date, serialisation, ``prepare``,
 ``write_eof``) was the largest part of a long-poll server's CPU at thousands of
 clients. Other requests (HTTP/1.0, ``Connection: close``, HEAD) get an ordinary
-response with the same headers.
+response with the same headers. The front door (:mod:`lab.front`) writes the
+same bytes, with :func:`write_answer`, for the polls it answers itself.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ Held polls are answered in one pass (:class:`HeldPolls`): the publish that
 brings news writes the shared pre-built response (see
 :mod:`lab.transports.answers`) to every waiting socket in one loop, then wakes
 the handlers, which only return. Timeouts share one timer per (topic, timeout)
-group instead of one per request.
+group instead of one per request. A :class:`Held` poll is either an aiohttp
+handler's (:class:`HeldRequest`) or one the front door holds at the socket
+(:class:`lab.front.HeldSocket`); the pass treats both alike.
 """
 
 from __future__ import annotations
