@@ -79,8 +79,8 @@ class PollRequest:
 def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
     """The poll ``head`` (a request head ending in a blank line) asks, or None for aiohttp.
 
-    None for anything but a plain keep-alive HTTP/1.1 poll GET with an unknown-free
-    topic and valid values: aiohttp answers those, with its own errors.
+    None for anything but a plain keep-alive HTTP/1.1 poll GET of a known topic with
+    valid values: aiohttp answers the rest, refusals included.
     """
     line = REQUEST_LINE.match(head)
     if line is None or HEADER_LINES.fullmatch(head, line.end(), len(head) - 2) is None:
@@ -94,7 +94,7 @@ def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
             query.setdefault(key, value)
     topic = hub.topics.get(query.get(b"topic", b"prices").decode())
     since_text = query.get(b"since", b"")
-    if topic is None or not (since_text.isdigit() and len(since_text) <= 18 or not since_text):
+    if topic is None or since_text and not (since_text.isdigit() and len(since_text) <= 18):
         return None
     timeout = settings.longpoll_default
     if line[1] is not None and query.get(b"timeout"):

@@ -144,3 +144,38 @@ async def test_a_client_not_reading_is_not_answered_into_memory(lab: Lab) -> Non
     assert {status(head) for head, _, _ in answers} == {200}
     assert (await lab.stats())["transports"]["poll"]["requests"] == 2000
     writer.close()
+
+
+BROWSER_HEADERS = (b"Host: 127.0.0.1:8080\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n"
+                   b"Accept: */*\r\nConnection: keep-alive\r\nSec-Fetch-Mode: cors\r\n")
+
+
+@pytest.mark.parametrize(("head", "taken"), [
+    pytest.param(b"GET /api/poll HTTP/1.1\r\n" + BROWSER_HEADERS, ("poll", None, 30.0),
+                 id="browser-poll"),
+    pytest.param(b"GET /api/longpoll?since=7&timeout=2.5&since=9&_=1 HTTP/1.1\r\nHost: t\r\n",
+                 ("longpoll", 7, 2.5), id="first-value-wins-unknown-keys-ignored"),
+    pytest.param(b"GET /api/poll HTTP/1.1\r\nHost: t\r\nConnection: close\r\n", None,
+                 id="connection-close"),
+    pytest.param(b"GET /api/poll HTTP/1.1\r\nHost: t\r\nconnection: Upgrade\r\n", None,
+                 id="connection-upgrade"),
+    pytest.param(b"GET /api/poll HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n", None,
+                 id="body"),
+    pytest.param(b"GET /api/poll HTTP/1.0\r\nHost: t\r\n", None, id="http10"),
+    pytest.param(b"HEAD /api/poll HTTP/1.1\r\nHost: t\r\n", None, id="head"),
+    pytest.param(b"GET /api/poll?topic=pri%63es HTTP/1.1\r\nHost: t\r\n", None,
+                 id="percent-encoded"),
+    pytest.param(b"GET /api/poll HTTP/1.1\r\nHost t\r\n", None, id="malformed-header"),
+    pytest.param(b"GET /api/poll HTTP/1.1\r\n", None, id="no-headers"),
+    pytest.param(b"GET /api/longpoll?timeout=nan HTTP/1.1\r\nHost: t\r\n", None, id="nan"),
+])
+async def test_which_requests_the_front_door_takes(
+        lab: Lab, head: bytes, taken: tuple[str, int | None, float] | None) -> None:
+    """Only plain keep-alive HTTP/1.1 poll GETs with values it need not decode or refuse."""
+    poll = front.parse_poll(head + b"\r\n", lab.hub, lab.site.front.settings)
+    if taken is None:
+        assert poll is None
+    else:
+        assert poll is not None
+        assert (poll.transport, poll.since, poll.timeout) == taken
+        assert poll.head_size == len(head) + 2
