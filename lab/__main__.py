@@ -10,28 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
 from lab.app import FOLLOW_KEY, create_app, make_ticks
 from lab.cluster import Link, run_primary
 from lab.feed import FeedError
-from lab.front import Front, peer
 from lab.settings import DEFAULT_SYMBOLS, Settings
-
-LISTEN_BACKLOG = 4096
-"""Pending connections the kernel queues for accept (capped by net.core.somaxconn)."""
-
-SHUTDOWN_TIMEOUT = 0.5
-"""Seconds to let handlers finish after Ctrl-C before they are cancelled."""
+from lab.site import start_site, tune_gc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,19 +96,6 @@ def lan_addresses() -> list[str]:
     return sorted(a for a in found if not a.startswith("127."))
 
 
-def log_tcp_disconnections(server: web.Server) -> None:
-    """Log one INFO line per connection aiohttp closes (the front door logs the others)."""
-    log = logging.getLogger("lab.tcp")
-    lost = server.connection_lost
-
-    def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
-        log.info("disconnected %s", peer(handler.transport))
-        lost(handler, exc)
-
-    # aiohttp has no connection signal; its Server is told of each one, so listen there.
-    server.connection_lost = connection_lost  # type: ignore[method-assign]
-
-
 def configure_logging(level: str, process: str | None = None) -> None:
     """Log to stderr at ``level``; worker processes tag their lines."""
     tag = f"[{process}] " if process else ""
@@ -135,64 +111,6 @@ def announce(settings: Settings, port: int) -> None:
                   f"http://{address}:{port}/dashboard", flush=True)
     else:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
-
-
-GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between young-generation collections (CPython's default: 700).
-
-With thousands of connections alive, the default ran a full collection every
-second or two, each an 80–100 ms pause of the whole server: in a 20 s run with
-5,000 long polls, 12 full collections and 2.3 s of collector time in all; with
-50,000, one full collection and 0.07 s (young collections then take ~10 ms).
-"""
-
-
-@dataclass(frozen=True)
-class Site:
-    """A listening lab: the app's runner, the front door every connection enters by, the socket."""
-
-    runner: web.AppRunner
-    front: Front
-    server: asyncio.Server
-
-    @property
-    def port(self) -> int:
-        """The TCP port listened on."""
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def close(self) -> None:
-        """Stop listening, shut the app down (held polls are answered), close every connection."""
-        self.server.close()
-        await self.runner.cleanup()
-        self.front.close()
-
-
-async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> Site:
-    """Set up and start listening; a port that cannot be had is a one-line SystemExit."""
-    access_log = logging.getLogger("lab.access") if logging.root.level <= logging.DEBUG else None
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
-    await runner.setup()
-    assert runner.server is not None
-    if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
-        log_tcp_disconnections(runner.server)
-    front = Front(app, runner.server)
-    try:
-        # A deep accept queue: thousands of clients connect at once in class and in the benchmarks.
-        server = await asyncio.get_running_loop().create_server(
-            front.door, settings.host, settings.port, reuse_port=reuse_port or None,
-            backlog=LISTEN_BACKLOG,
-        )
-    except OSError as exc:
-        await runner.cleanup()
-        raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-    return Site(runner, front, server)
-
-
-def tune_gc() -> None:
-    """Once serving: start-up objects are never collected again, young collections are rarer."""
-    gc.collect()
-    gc.freeze()  # shorter collector pauses
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def wait_for_signal(*also: asyncio.Future[object]) -> None:

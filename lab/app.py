@@ -1,7 +1,8 @@
 """The aiohttp application: routes, counters, error bodies, the feed's lifetime.
 
 :func:`create_app` wires the hub, the feed and the five transports together
-and nothing else; running it (ports, signals) is :mod:`lab.__main__`'s job.
+and nothing else; listening is :mod:`lab.site`'s job, and running it (signals,
+workers) :mod:`lab.__main__`'s.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shared fixtures: a lab server in-process with a quiet feed the tests drive by hand.
 
-The server listens as ``python -m lab`` does (:func:`lab.__main__.start_site`):
+The server listens as ``python -m lab`` does (:func:`lab.site.start_site`):
 every connection enters by the front door.
 """
 
@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from lab.__main__ import Site, start_site
 from lab.app import create_app
 from lab.hub import Hub
 from lab.settings import Settings
+from lab.site import Site, start_site
 from lab.transports.common import HUB_KEY
 
 QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2)
