@@ -48,6 +48,12 @@ KEEPALIVE_TIMEOUT_S = 75.0
 IDLE_SWEEP_S = 15.0
 """Seconds between checks for idle connections."""
 
+READ_BUFFER_SIZE = 64 * 1024
+"""Bytes one read may take. The doors read into one shared buffer and copy out what came:
+asyncio's own reads allocate 256 KiB and shrink it, and the aiohttp handler a WebSocket gets
+while that block is still alive was left next to a hole in the heap (+180 B of RSS per idle
+socket at 5,000)."""
+
 MAX_HEAD = 8190
 """Bytes of an unfinished request head the front door waits for before handing it on."""
 
@@ -119,6 +125,7 @@ class Front:
         self.answers: PollAnswers = app[ANSWERS_KEY]
         self.held_polls: HeldPolls = app[HELD_POLLS_KEY]
         self.doors: set[FrontDoor] = set()
+        self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         self._sweeper: asyncio.TimerHandle | None = None
 
     def door(self) -> FrontDoor:
@@ -159,8 +166,10 @@ class HeldSocket(Held):
         self.door.write(answer, "longpoll")
 
 
-class FrontDoor(asyncio.Protocol):
+class FrontDoor(asyncio.BufferedProtocol):
     """One connection while it only polls; see the module's docstring."""
+
+    __slots__ = ("_paused", "front", "held", "last_active", "pending", "transport")
 
     def __init__(self, front: Front) -> None:
         self.front = front
@@ -178,6 +187,14 @@ class FrontDoor(asyncio.Protocol):
         self.front.doors.add(self)
         if log.isEnabledFor(logging.INFO):
             log.info("connected    %s", peer(transport))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Where the socket's bytes are read to: one buffer every door shares."""
+        return self.front.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Take what was read (a copy of its exact size) out of the shared buffer."""
+        self.data_received(bytes(self.front.read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete poll request; hand anything else to aiohttp."""
