@@ -203,25 +203,19 @@ class FrontDoor(asyncio.BufferedProtocol):
         front = self.front
         start = 0
         while start < len(data):
-            if self._paused:  # the client is not reading: the rest waits for resume_writing
-                self.pending = data[start:]
-                return
             end = data.find(b"\r\n\r\n", start)
-            if end < 0:
-                if len(data) - start > MAX_HEAD:
-                    break
+            if self._paused or (end < 0 and len(data) - start <= MAX_HEAD):
+                # Not reading (the rest waits for resume_writing), or a head still arriving.
                 self.pending = data[start:]
                 return
-            poll = parse_poll(data[start:end + 4], front.hub, front.settings)
+            poll = parse_poll(data[start:end + 4], front.hub, front.settings) if end >= 0 else None
             if poll is None:
-                break
+                self.hand_over(data[start:])
+                return
             if self.held is not None:  # answers stay in order: the held poll answers first
                 front.held_polls.answer_now(self.held)
             self.serve(poll)
             start = end + 4
-        else:
-            return
-        self.hand_over(data[start:])
 
     def serve(self, poll: PollRequest) -> None:
         """Count and answer one poll, or hold it."""
