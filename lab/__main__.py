@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         "streams, SSE and WebSocket pings")
     add("--workers", type=int, default=d.workers, help="server processes sharing one feed and "
         "one port (SO_REUSEPORT); 1 serves from a single process")
+    add("--pin-workers", action=argparse.BooleanOptionalAction, default=d.pin_workers,
+        help="with --workers N: pin each worker to a CPU of its own when there are N of them "
+        "(a shorter latency tail when each fan-out has a core)")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -73,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         mailbox_size=args.mailbox,
         heartbeat=args.heartbeat,
         workers=args.workers,
+        pin_workers=args.pin_workers,
         log_level=args.log_level,
     )
 

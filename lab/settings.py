@@ -36,6 +36,7 @@ class Settings:
     max_body: int = 64 * 1024
     max_ws_message: int = 4 * 1024
     workers: int = 1
+    pin_workers: bool = True
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -8,15 +8,26 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import pytest
 
+from lab.cluster import worker_cpus
+
 WORKERS = 2
 
 
+class Cluster(NamedTuple):
+    """A running ``python -m lab --workers 2``."""
+
+    url: str
+    pid: int
+
+
 @pytest.fixture
-async def cluster() -> AsyncIterator[str]:
+async def cluster() -> AsyncIterator[Cluster]:
     """A primary with two workers on a free port, in its own process group."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lab", "--port", "0", "--workers", str(WORKERS), "--rate", "50",
@@ -27,7 +38,7 @@ async def cluster() -> AsyncIterator[str]:
     line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
     match = re.search(r"serving on (http://\S+?)/", line)
     assert match, line + (await process.stderr.read()).decode()
-    yield match.group(1)
+    yield Cluster(match.group(1), process.pid)
     if process.returncode is None:
         os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal does
     status = await asyncio.wait_for(process.wait(), 10)
@@ -41,14 +52,15 @@ async def read_seqs(session: aiohttp.ClientSession, base: str, since: int, count
         return [(await ws.receive_json())["seq"] for _ in range(count)]
 
 
-async def test_every_connection_sees_one_order_and_resumes(cluster: str) -> None:
+async def test_every_connection_sees_one_order_and_resumes(cluster: Cluster) -> None:
     """Connections spread over the workers all resume after the same seq and agree on order."""
+    base = cluster.url
     async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-        async with session.get(f"{cluster}/api/longpoll?since=20") as response:
+        async with session.get(f"{base}/api/longpoll?since=20") as response:
             head = (await response.json())["head"]
         start = head - 10
-        runs = await asyncio.gather(*(read_seqs(session, cluster, start, 40) for _ in range(8)))
-        async with session.get(f"{cluster}/api/stats") as response:
+        runs = await asyncio.gather(*(read_seqs(session, base, start, 40) for _ in range(8)))
+        async with session.get(f"{base}/api/stats") as response:
             stats = await response.json()
     expected = list(range(start + 1, start + 41))
     assert all(run == expected for run in runs)
@@ -56,16 +68,17 @@ async def test_every_connection_sees_one_order_and_resumes(cluster: str) -> None
     assert stats["transports"]["websocket"]["requests"] == 8
 
 
-async def test_chat_presence_is_shared_by_all_workers(cluster: str) -> None:
+async def test_chat_presence_is_shared_by_all_workers(cluster: Cluster) -> None:
     """Joins through any worker count in one room, and every socket hears every event."""
+    base = cluster.url
     async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-        sockets = [await session.ws_connect(f"{cluster}/ws") for _ in range(6)]
+        sockets = [await session.ws_connect(f"{base}/ws") for _ in range(6)]
         for i, ws in enumerate(sockets):
             await ws.send_json({"type": "subscribe", "topic": "chat", "user": f"user{i}"})
         onlines = []
         for _ in range(6):
             onlines.append((await sockets[0].receive_json())["data"]["online"])
-        async with session.post(f"{cluster}/api/chat", json={"user": "x", "text": "hi"}) as r:
+        async with session.post(f"{base}/api/chat", json={"user": "x", "text": "hi"}) as r:
             assert r.status == 201
         for ws in sockets:
             while (message := await ws.receive_json())["data"]["kind"] != "message":
@@ -73,3 +86,32 @@ async def test_chat_presence_is_shared_by_all_workers(cluster: str) -> None:
             assert message["data"]["text"] == "hi"
             await ws.close()
     assert onlines == [1, 2, 3, 4, 5, 6]
+
+
+def worker_pids(primary: int) -> list[int]:
+    """The primary's worker processes (its other child is multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{primary}/task/{primary}/children").read_text().split()
+    return [int(pid) for pid in children
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+async def test_each_worker_runs_on_a_cpu_of_its_own(cluster: Cluster) -> None:
+    """With as many CPUs as workers, each worker is pinned to a different one."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < WORKERS:
+        pytest.skip(f"{len(allowed)} CPU(s): fewer than the workers, so none is pinned")
+    pids = worker_pids(cluster.pid)
+    assert len(pids) == WORKERS
+    assert sorted(min(os.sched_getaffinity(pid)) for pid in pids) == sorted(allowed)[:WORKERS]
+    assert all(len(os.sched_getaffinity(pid)) == 1 for pid in pids)
+
+
+@pytest.mark.parametrize(
+    ("workers", "allowed", "expected"),
+    [(2, {0, 1}, [0, 1]), (2, {3, 1, 7}, [1, 3]), (1, {5}, [5]), (3, {0, 1}, None)],
+)
+def test_worker_cpus_gives_each_worker_its_own_cpu_or_none(
+    workers: int, allowed: set[int], expected: list[int] | None
+) -> None:
+    """One distinct CPU per worker when enough are allowed; else None (the kernel places them)."""
+    assert worker_cpus(workers, allowed) == expected
