@@ -164,13 +164,15 @@ def one_core(rows: Sequence[ScalePoint], n: int | None) -> str | None:
 
 
 def workers(rows: Sequence[ScalePoint], n: int | None) -> str | None:
-    """What the second worker did to p99 at the comparison N, per transport."""
+    """What the second worker did to p99 at the comparison N, per transport (and its first flag:
+    two workers saturate this machine's two cores sooner, which can make them slower)."""
     parts = []
     for t in (*PUSH, "longpoll"):
         one, two = find(rows, t, "lab", n), find(rows, t, "lab-2workers", n)
         if one and two and one.p99_ms and two.p99_ms:
+            flag = f"; flagged: {two.flags[0]}" if two.flags else ""
             parts.append(f"{t} {one.p99_ms:,.0f} → {two.p99_ms:,.0f} ms "
-                         f"({ratio(two.p99_ms, one.p99_ms)})")
+                         f"({ratio(two.p99_ms, one.p99_ms)}{flag})")
     if not parts or n is None:
         return None
     return f"A second worker changed p99 at N = {n:,} as follows: {', '.join(parts)}."

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import costs, narrative, report
+from benchmarks import costs, narrative, report, scale_chapter
 from benchmarks.anatomy import parse_chunk, parse_frame, pick_exchange, render_transport
 from benchmarks.rundata import RunData, RunDataError, load_run
 from benchmarks.tables import at_delay, bandwidth_rows, staleness_cost_rows, trader_rows
@@ -276,6 +276,21 @@ def test_scale_chapter_builds_from_results_json(built_scale: Path) -> None:
         "+6.01 MB per minute", "## 6. Memory", "`scale-websocket-lab-10000`",
     ):
         assert needle in md, needle
+
+
+def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> None:
+    """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is explained."""
+    saturated = "machine saturated (2.00 of 2 cores busy)"
+
+    def flag_two_workers(results: dict[str, Any]) -> None:
+        _scenario(results, "scale-websocket-lab-2workers-5000")["flags"] = [saturated]
+
+    def workers_line(run: RunData) -> str:
+        text = scale_chapter.fields(run, tmp_path)["scale_conclusions"]
+        return next(line for line in text.splitlines() if "A second worker" in line)
+
+    assert "flagged" not in workers_line(_scale_run())
+    assert f"; flagged: {saturated})" in workers_line(_scale_run(flag_two_workers))
 
 
 @pytest.mark.parametrize(
