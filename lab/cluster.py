@@ -272,7 +272,10 @@ def pin_workers(pids: Sequence[int]) -> None:
         log.info("%d workers, fewer CPUs: the kernel places them", len(pids))
         return
     for pid, cpu in zip(pids, cpus, strict=True):
-        os.sched_setaffinity(pid, {cpu})
+        try:
+            os.sched_setaffinity(pid, {cpu})
+        except ProcessLookupError:
+            pass  # it died at start-up, which run_primary reports
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
