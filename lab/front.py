@@ -36,7 +36,7 @@ from lab.hub import Hub, Topic
 from lab.settings import Settings
 from lab.stats import ServerStats
 from lab.transports.answers import ANSWERS_KEY, Answer, PollAnswers, write_answer
-from lab.transports.common import HUB_KEY, SETTINGS_KEY, STATS_KEY
+from lab.transports.common import HUB_KEY, SETTINGS_KEY, STATS_KEY, is_seq
 from lab.transports.longpoll import HELD_POLLS_KEY, Held, HeldPolls, resume_point
 
 log = logging.getLogger("lab.tcp")
@@ -100,7 +100,7 @@ def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
             query.setdefault(key, value)
     topic = hub.topics.get(query.get(b"topic", b"prices").decode())
     since_text = query.get(b"since", b"")
-    if topic is None or since_text and not (since_text.isdigit() and len(since_text) <= 18):
+    if topic is None or since_text and not is_seq(since_text):
         return None
     timeout = settings.longpoll_default
     if line[1] is not None and query.get(b"timeout"):

@@ -111,11 +111,16 @@ def query_topic(request: web.Request) -> Topic:
     return hub[name]
 
 
+def is_seq(text: str | bytes) -> bool:
+    """Whether ``text`` spells a seq the server takes: ASCII digits, at most 18 of them."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def parse_since(text: str | None, field: str = "since") -> int | None:
     """A resume point: a non-negative integer seq, or None when absent."""
     if text is None or text == "":
         return None
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
+    if not is_seq(text):
         raise json_error(web.HTTPBadRequest, f"{field} must be a non-negative integer seq, got {text!r}")
     return int(text)
 
