@@ -18,11 +18,26 @@ its backlog is discarded, and its owner ends the connection (WebSocket close
 resume from its last ``seq``: the ring buffer still holds what it missed, or
 the resume reports how many messages are gone. So a slow subscriber never
 delays the others and never costs more than ``maxsize`` messages of memory.
+
+Direct fan-out
+--------------
+A subscriber that keeps up costs one ``write`` on its socket per message and
+nothing else: a mailbox linked to its socket (:meth:`Mailbox.link_socket`) is
+moved into its topic's direct group once nothing is queued for it and its
+socket's buffer is empty. The topic then writes the pre-built wire unit to the
+whole group in one loop over ``(transport, fd)`` pairs, checking only that the
+transport is open and holds no unsent bytes (so the stream's bytes stay in
+order, and a closed descriptor is never reused by mistake), and counts the
+group's writes once. A socket that cannot take the whole unit leaves the group
+at once: the unsent rest goes to its transport, or the message to its mailbox,
+and the mailbox's bound and policy apply as before until it is back in step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -67,6 +82,39 @@ class Frames:
     ndjson: bytes  # an HTTP/1.1 chunk holding the NDJSON line
     sse: bytes  # an HTTP/1.1 chunk holding the SSE event
     ws: bytes  # an unmasked RFC 6455 text frame (server frames are the same for everyone)
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One transport's part in the direct fan-out: the unit it writes and how it counts.
+
+    ``frame`` names a field of :class:`Frames`; ``sent(message, unit, n)`` hears
+    once per message how many sockets took ``unit`` whole. Equal wires (same
+    frame, same counting method) share one direct group in a topic.
+    """
+
+    frame: str
+    sent: Callable[[Message, bytes, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SocketLink:
+    """Where the direct fan-out writes for one mailbox: its transport and that socket's descriptor."""
+
+    wire: Wire
+    transport: asyncio.Transport
+    fd: int
+
+
+def socket_link(wire: Wire, transport: asyncio.BaseTransport | None) -> SocketLink | None:
+    """A link to ``transport``'s socket, or None when writing to the descriptor would bypass
+    something (TLS, a pipe, a test double) or the transport is already closing."""
+    if transport is None or transport.is_closing():
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM or transport.get_extra_info("sslcontext"):
+        return None
+    return SocketLink(wire, transport, sock.fileno())  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +189,9 @@ class Mailbox:
       ``get_batch`` (e.g. to start a writer task only when one is needed).
     """
 
-    __slots__ = ("_backlog", "_draining", "_queue", "_waiter", "closed_reason", "fast", "maxsize", "topics")
+    __slots__ = (
+        "_backlog", "_draining", "_queue", "_waiter", "closed_reason", "fast", "link", "maxsize", "topics",
+    )
 
     def __init__(self, maxsize: int = DEFAULT_MAILBOX_SIZE) -> None:
         if maxsize < 1:
@@ -154,6 +204,7 @@ class Mailbox:
         self.closed_reason: str | None = None
         self.topics: list[Topic] = []
         self.fast = False
+        self.link: SocketLink | None = None
 
     def __len__(self) -> int:
         return len(self._backlog or ()) + len(self._queue)
@@ -167,6 +218,33 @@ class Mailbox:
 
     def queued(self) -> None:
         """Hook called when a message was queued and no owner is waiting for it."""
+
+    def link_socket(self, wire: Wire, transport: asyncio.BaseTransport | None) -> None:
+        """Let topics write ``wire``'s units straight to ``transport``'s socket while it keeps
+        up (see "Direct fan-out" above); a transport without a plain socket is not linked."""
+        self.link = socket_link(wire, transport)
+
+    def unlink(self) -> None:
+        """End direct writes for good, before a close frame or the end of a stream: every later
+        message goes through :meth:`put`."""
+        for topic in self.topics:
+            topic.leave_direct(self)
+        self.link = None
+
+    def in_step(self) -> bool:
+        """Whether the next message may skip :meth:`put`: linked, live, nothing queued or being
+        written, and no unsent bytes in the transport."""
+        link = self.link
+        return (
+            link is not None
+            and self.fast
+            and self.closed_reason is None
+            and not self._queue
+            and not self._backlog
+            and not self._draining
+            and not link.transport.is_closing()
+            and not link.transport.get_write_buffer_size()
+        )
 
     @property
     def is_closed(self) -> bool:
@@ -297,7 +375,8 @@ class Topic:
         self._clock = clock
         self._ring: deque[Message] = deque(maxlen=history)
         self._latest: dict[Any, Message] = {}
-        self._mailboxes: set[Mailbox] = set()
+        self._mailboxes: set[Mailbox] = set()  # fed one by one through Mailbox.put
+        self._direct: dict[Wire, dict[Mailbox, tuple[asyncio.Transport, int]]] = {}
         self.closed = False
         # Called with every new message (e.g. to replicate it to worker processes).
         self.listeners: list[Callable[[Message], None]] = []
@@ -308,7 +387,16 @@ class Topic:
     @property
     def subscriber_count(self) -> int:
         """Number of attached mailboxes."""
-        return len(self._mailboxes)
+        return len(self._mailboxes) + sum(map(len, self._direct.values()))
+
+    def is_direct(self, mailbox: Mailbox) -> bool:
+        """Whether ``mailbox`` is in a direct group (its messages skip :meth:`Mailbox.put`)."""
+        link = mailbox.link
+        return link is not None and mailbox in self._direct.get(link.wire, ())
+
+    def subscribers(self) -> list[Mailbox]:
+        """Every attached mailbox, direct or not."""
+        return [*self._mailboxes, *(m for group in self._direct.values() for m in group)]
 
     def publish(self, data: Mapping[str, Any]) -> Message:
         """Give ``data`` the next seq and a timestamp, buffer it and fan it out."""
@@ -332,10 +420,54 @@ class Topic:
         self._latest[key] = message
         for listener in self.listeners:
             listener(message)
-        # Iterate over a copy: an overflowing mailbox detaches itself.
-        for mailbox in tuple(self._mailboxes):
+        # A copy taken first: an overflowing mailbox detaches itself, and a socket that
+        # leaves a direct group gets this message there, not again here.
+        one_by_one = tuple(self._mailboxes)
+        for wire, group in self._direct.items():
+            if group:
+                self._write_direct(message, wire, group)
+        for mailbox in one_by_one:
             mailbox.put(message)
+            if mailbox.link is not None and mailbox.in_step():
+                self._mailboxes.discard(mailbox)
+                link = mailbox.link
+                self._direct.setdefault(link.wire, {})[mailbox] = (link.transport, link.fd)
         message.release_frames()
+
+    def _write_direct(
+        self, message: Message, wire: Wire, group: dict[Mailbox, tuple[asyncio.Transport, int]]
+    ) -> None:
+        """Write ``wire``'s unit of ``message`` to every socket of ``group``: the hot loop."""
+        unit = getattr(message.frames, wire.frame)
+        size = len(unit)
+        write = os.write
+        behind: list[tuple[Mailbox, asyncio.Transport, int]] = []
+        for mailbox, (transport, fd) in group.items():
+            # An open transport has not closed its descriptor, so fd is still this socket.
+            if transport.is_closing() or transport.get_write_buffer_size():
+                written = 0
+            else:
+                try:
+                    written = write(fd, unit)
+                except OSError:  # full (EAGAIN), or a dead peer that the transport will report
+                    written = 0
+                if written == size:
+                    continue
+            behind.append((mailbox, transport, written))
+        wire.sent(message, unit, len(group) - sum(1 for _, _, written in behind if not written))
+        for mailbox, transport, written in behind:
+            del group[mailbox]
+            self._mailboxes.add(mailbox)
+            if written:
+                transport.write(unit[written:])  # the rest, before anything else
+            else:
+                mailbox.put(message)
+
+    def leave_direct(self, mailbox: Mailbox) -> None:
+        """Feed ``mailbox`` through :meth:`Mailbox.put` again (no error if it was not direct)."""
+        link = mailbox.link
+        if link is not None and self._direct.get(link.wire, {}).pop(mailbox, None) is not None:
+            self._mailboxes.add(mailbox)
 
     def close(self) -> None:
         """Mark the topic closed (used at shutdown); publishing still works."""
@@ -351,6 +483,7 @@ class Topic:
 
     def detach(self, mailbox: Mailbox) -> None:
         """Stop delivering into ``mailbox`` (no error if it was not attached)."""
+        self.leave_direct(mailbox)
         self._mailboxes.discard(mailbox)
         if self in mailbox.topics:
             mailbox.topics.remove(self)
@@ -399,5 +532,5 @@ class Hub:
         """Close every topic and every attached mailbox (used at shutdown)."""
         for topic in self.topics.values():
             topic.close()
-            for mailbox in tuple(topic._mailboxes):
+            for mailbox in topic.subscribers():
                 mailbox.close(reason)

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from lab.hub import Message
 
 TRANSPORTS: tuple[str, ...] = ("poll", "longpoll", "stream", "sse", "websocket")
 """Transport names, in the order the contract lists them."""
@@ -35,6 +39,13 @@ class TransportCounters:
     def snapshot(self) -> dict[str, int]:
         """A plain copy for JSON."""
         return asdict(self)
+
+    def add_sent(self, message: Message, unit: bytes, count: int) -> None:
+        """``count`` subscribers took ``unit``, the wire form of ``message``."""
+        payload = len(message.json)
+        self.messages_sent += count
+        self.body_bytes += count * payload
+        self.framing_bytes += count * (len(unit) - payload)
 
 
 class ServerStats:

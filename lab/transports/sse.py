@@ -26,7 +26,7 @@ EVENT_STREAM = Framing(
     transport="sse",
     content_type="text/event-stream",
     message=attrgetter("sse"),
-    wire=attrgetter("frames.sse"),
+    frame="sse",
     notice=lambda body: b"data: " + body + b"\n\n",
     heartbeat=b": heartbeat\n\n",
 )

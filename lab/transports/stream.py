@@ -20,7 +20,7 @@ NDJSON = Framing(
     transport="stream",
     content_type="application/x-ndjson",
     message=attrgetter("ndjson"),
-    wire=attrgetter("frames.ndjson"),
+    frame="ndjson",
     notice=lambda body: body + b"\n",
     heartbeat=b"\n",
 )

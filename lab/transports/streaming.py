@@ -2,10 +2,11 @@
 
 A stream handler attaches a mailbox to the topic and writes the resume
 backlog. From then on a published message is written straight to the socket
-as a pre-built chunk shared by every subscriber (the mailbox's fast path),
-while the socket accepts it; when the socket's send buffer is full, messages
-queue in the mailbox and this loop writes them, several per chunk, as the
-client catches up. A heartbeat goes out when the stream was quiet for
+as a pre-built chunk shared by every subscriber (the topic's direct fan-out,
+or the mailbox's fast path), while the socket accepts it; when the socket's
+send buffer is full, messages queue in the mailbox and this loop writes them,
+several per chunk, as the client catches up. The mailbox leaves the direct
+fan-out before the final chunk. A heartbeat goes out when the stream was quiet for
 ``heartbeat`` seconds. The stream ends when the client goes away, when the
 mailbox overflows (slow consumer: see :mod:`lab.hub`) or at shutdown; a
 client that stopped reading cannot hold the loop, because the overflow aborts
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from lab.hub import SLOW_CONSUMER, Mailbox, Message
+from lab.hub import SLOW_CONSUMER, Mailbox, Message, Wire
 from lab.stats import TransportCounters, chunk_framing
 from lab.transports.common import (
     LIVE_KEY,
@@ -46,7 +47,8 @@ class Framing:
     transport: str
     content_type: str
     message: Callable[[Message], bytes]
-    wire: Callable[[Message], bytes]
+    frame: str
+    """The field of :class:`lab.hub.Frames` holding a message's pre-built chunk."""
     notice: Callable[[bytes], bytes]
     heartbeat: bytes
 
@@ -54,7 +56,7 @@ class Framing:
 class StreamMailbox(Mailbox):
     """A stream's mailbox: writes pre-built chunks straight to its socket."""
 
-    __slots__ = ("counters", "delivered", "framing", "protocol", "transport", "writing")
+    __slots__ = ("counters", "framing", "protocol", "transport", "writing")
 
     def __init__(
         self, maxsize: int, request: web.Request, framing: Framing, counters: TransportCounters
@@ -65,20 +67,16 @@ class StreamMailbox(Mailbox):
         self.framing = framing
         self.counters = counters
         self.writing = False  # the handler is inside a (possibly blocked) write
-        self.delivered = 0  # messages written by the fast path
+        self.link_socket(Wire(framing.frame, counters.add_sent), self.transport)
 
     def write_now(self, message: Message) -> bool:
         """The shared pre-built chunk, straight to the socket while it keeps up."""
         transport = self.transport
         if transport is None or transport.is_closing() or self.protocol.writing_paused:
             return False
-        data = self.framing.wire(message)
+        data = getattr(message.frames, self.framing.frame)
         transport.write(data)
-        self.delivered += 1
-        counters = self.counters
-        counters.messages_sent += 1
-        counters.body_bytes += len(message.json)
-        counters.framing_bytes += len(data) - len(message.json)
+        self.counters.add_sent(message, data, 1)
         return True
 
     def closed(self, reason: str) -> None:
@@ -124,16 +122,17 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
         if backlog.messages:
             await write_batch(backlog.messages)
         mailbox.fast = True  # only now: nothing may overtake the backlog
-        seen = mailbox.delivered
+        seen = topic.head  # a new head means this stream was sent something
         while True:
             batch = await mailbox.get_batch(settings.heartbeat)
             if mailbox.is_closed:
                 break
             if batch:
                 await write_batch(batch)
-            elif mailbox.delivered == seen:
+            elif topic.head == seen:
                 await write(0, framing.heartbeat)
-            seen = mailbox.delivered
+            seen = topic.head
+        mailbox.unlink()  # no chunk may follow the last one
         # A client that stopped reading cannot take the end either: give it a second.
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
     except TimeoutError:

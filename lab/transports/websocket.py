@@ -17,9 +17,11 @@ heartbeats every ``heartbeat`` seconds; a peer that stops answering is closed.
 A slow consumer (see :mod:`lab.hub`) is closed with 1013, shutdown with 1001.
 
 The handler task reads. Published messages go straight to the socket as a
-frame pre-built once for every subscriber (the mailbox's fast path); when the
-socket's send buffer is full they queue, and a writer task for that socket
-drains the queue as the client catches up, then ends.
+frame pre-built once for every subscriber (the topic's direct fan-out while
+the socket keeps up, else the mailbox's fast path); when the socket's send
+buffer is full they queue, and a writer task for that socket drains the queue
+as the client catches up, then ends. Every close leaves the direct fan-out
+first (:class:`LabWebSocket`), so no data frame follows a close frame.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lab.chat import CHAT_KEY, ChatError, ChatService, validate_user
-from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, ws_text_frame
+from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, Wire, ws_text_frame
 from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
@@ -61,6 +63,24 @@ def frame_header_size(payload: int) -> int:
     return 2 if payload < 126 else 4 if payload < 65536 else 10
 
 
+class LabWebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket response, taking its socket out of the direct fan-out before any close.
+
+    aiohttp closes from inside ``receive()`` too (a client's close frame, EOF,
+    a protocol error); all of it goes through :meth:`close`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mailbox: Mailbox | None = None
+
+    async def close(self, **kwargs: Any) -> bool:
+        """Unlink the mailbox, then close as aiohttp does."""
+        if self.mailbox is not None:
+            self.mailbox.unlink()
+        return await super().close(**kwargs)
+
+
 class CommandError(ValueError):
     """A well-formed command the server cannot carry out."""
 
@@ -74,7 +94,7 @@ class Session(Mailbox):
     def __init__(
         self,
         request: web.Request,
-        ws: web.WebSocketResponse,
+        ws: LabWebSocket,
         hub: Hub,
         chat: ChatService,
         counters: TransportCounters,
@@ -90,6 +110,8 @@ class Session(Mailbox):
         self.counters = counters
         self.user: str | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.link_socket(Wire("ws", counters.add_sent), self.transport)
+        ws.mailbox = self
 
     async def send(self, payload: bytes) -> None:
         """Send one text frame and count it."""
@@ -179,9 +201,7 @@ class Session(Mailbox):
             return False
         frame = message.frames.ws
         transport.write(frame)
-        self.counters.messages_sent += 1
-        self.counters.body_bytes += len(message.json)
-        self.counters.framing_bytes += len(frame) - len(message.json)
+        self.counters.add_sent(message, frame, 1)
         return True
 
     async def unsubscribe(self, command: dict[str, Any]) -> None:
@@ -240,7 +260,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # aiohttp's own limit (a bare 1009, no reason) only catches the absurd; ours explains.
     # No permessage-deflate: frames are pre-built once for every subscriber, and
     # the lab measures the protocol's own bytes.
-    ws = web.WebSocketResponse(
+    ws = LabWebSocket(
         heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
     ws.headers.update(NO_STORE)
