@@ -5,8 +5,8 @@ backlog. From then on a published message is written straight to the socket
 as a pre-built chunk shared by every subscriber (the topic's direct fan-out,
 or the mailbox's fast path), while the socket accepts it; when the socket's
 send buffer is full, messages queue in the mailbox and this loop writes them,
-several per chunk, as the client catches up. The mailbox leaves the direct
-fan-out before the final chunk. A heartbeat goes out when the stream was quiet for
+several per chunk, as the client catches up. The loop ends only once the
+mailbox is closed, and so detached: no chunk can follow the last one. A heartbeat goes out when the stream was quiet for
 ``heartbeat`` seconds. The stream ends when the client goes away, when the
 mailbox overflows (slow consumer: see :mod:`lab.hub`) or at shutdown; a
 client that stopped reading cannot hold the loop, because the overflow aborts
@@ -132,7 +132,6 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
             elif topic.head == seen:
                 await write(0, framing.heartbeat)
             seen = topic.head
-        mailbox.unlink()  # no chunk may follow the last one
         # A client that stopped reading cannot take the end either: give it a second.
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
     except TimeoutError:
