@@ -5,12 +5,12 @@ backlog. From then on a published message is written straight to the socket
 as a pre-built chunk shared by every subscriber (the topic's direct fan-out,
 or the mailbox's fast path), while the socket accepts it; when the socket's
 send buffer is full, messages queue in the mailbox and this loop writes them,
-several per chunk, as the client catches up. The loop ends only once the
-mailbox is closed, and so detached: no chunk can follow the last one. A heartbeat goes out when the stream was quiet for
-``heartbeat`` seconds. The stream ends when the client goes away, when the
-mailbox overflows (slow consumer: see :mod:`lab.hub`) or at shutdown; a
-client that stopped reading cannot hold the loop, because the overflow aborts
-the blocked write.
+several per chunk, as the client catches up. A heartbeat goes out when the
+stream was quiet for ``heartbeat`` seconds. The stream ends when the client
+goes away, when the mailbox overflows (slow consumer: see :mod:`lab.hub`) or
+at shutdown; a client that stopped reading cannot hold the loop, because the
+overflow aborts the blocked write. The loop ends only once the mailbox is
+closed, and so detached from its topic: no chunk can follow the last one.
 """
 
 from __future__ import annotations
