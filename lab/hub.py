@@ -4,8 +4,9 @@ The hub is the one place where messages get their identity: a per-topic
 ``seq`` that starts at 1 and rises by exactly one, a publish time ``t_us``, and
 the JSON bytes every transport writes (encoded once, in :class:`Message`).
 
-It does no I/O. Transports attach a :class:`Mailbox` to a topic and drain it;
-long polls listen to a topic's new messages (``Topic.listeners``).
+Transports attach a :class:`Mailbox` to a topic and drain it; long polls
+listen to a topic's new messages (``Topic.listeners``). Its only I/O is the
+direct fan-out below: writes to sockets that transports linked to it.
 
 Slow-consumer policy
 --------------------
