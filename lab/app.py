@@ -31,6 +31,7 @@ from lab.transports.common import (
     SHUTDOWN,
     STATS_KEY,
     TRANSPORT_BY_PATH,
+    WIRES_KEY,
     LiveConnections,
     PageResponse,
     count_request,
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     app[HUB_KEY] = Hub(settings.history)
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
+    app[WIRES_KEY] = {}
     app[ANSWERS_KEY] = PollAnswers()
     app[HELD_POLLS_KEY] = HeldPolls(app[ANSWERS_KEY])
     app[STARTED_KEY] = time.monotonic()

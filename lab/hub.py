@@ -98,24 +98,15 @@ class Wire:
     sent: Callable[[Message, bytes, int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class SocketLink:
-    """Where the direct fan-out writes for one mailbox: its transport and that socket's descriptor."""
-
-    wire: Wire
-    transport: asyncio.Transport
-    fd: int
-
-
-def socket_link(wire: Wire, transport: asyncio.BaseTransport | None) -> SocketLink | None:
-    """A link to ``transport``'s socket, or None when writing to the descriptor would bypass
-    something (TLS, a pipe, a test double) or the transport is already closing."""
+def socket_fd(transport: asyncio.BaseTransport | None) -> int:
+    """``transport``'s socket descriptor, or -1 when writing to it would bypass something (TLS,
+    a pipe, a test double) or the transport is already closing."""
     if transport is None or transport.is_closing():
-        return None
+        return -1
     sock = transport.get_extra_info("socket")
     if sock is None or sock.type != socket.SOCK_STREAM or transport.get_extra_info("sslcontext"):
-        return None
-    return SocketLink(wire, transport, sock.fileno())  # type: ignore[arg-type]
+        return -1
+    return int(sock.fileno())
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +182,8 @@ class Mailbox:
     """
 
     __slots__ = (
-        "_backlog", "_draining", "_queue", "_waiter", "closed_reason", "fast", "link", "maxsize", "topics",
+        "_backlog", "_draining", "_queue", "_waiter", "closed_reason", "fast", "fd", "maxsize", "topics",
+        "transport", "wire",
     )
 
     def __init__(self, maxsize: int = DEFAULT_MAILBOX_SIZE) -> None:
@@ -205,7 +197,9 @@ class Mailbox:
         self.closed_reason: str | None = None
         self.topics: list[Topic] = []
         self.fast = False
-        self.link: SocketLink | None = None
+        self.transport: asyncio.Transport | None = None  # the connection's, if it has one
+        self.wire: Wire | None = None  # set while the direct fan-out may write to ``fd``
+        self.fd = -1
 
     def __len__(self) -> int:
         return len(self._backlog or ()) + len(self._queue)
@@ -220,31 +214,35 @@ class Mailbox:
     def queued(self) -> None:
         """Hook called when a message was queued and no owner is waiting for it."""
 
-    def link_socket(self, wire: Wire, transport: asyncio.BaseTransport | None) -> None:
-        """Let topics write ``wire``'s units straight to ``transport``'s socket while it keeps
-        up (see "Direct fan-out" above); a transport without a plain socket is not linked."""
-        self.link = socket_link(wire, transport)
+    def link_socket(self, wire: Wire, transport: asyncio.Transport | None) -> None:
+        """Keep the connection's ``transport`` and let topics write ``wire``'s units straight
+        to its socket while it keeps up (see "Direct fan-out" above); a transport without a
+        plain socket is kept but not linked."""
+        self.transport = transport
+        self.fd = socket_fd(transport)
+        self.wire = wire if self.fd >= 0 else None
 
     def unlink(self) -> None:
         """End direct writes for good, before a close frame or the end of a stream: every later
         message goes through :meth:`put`."""
         for topic in self.topics:
             topic.leave_direct(self)
-        self.link = None
+        self.wire = None
 
     def in_step(self) -> bool:
         """Whether the next message may skip :meth:`put`: linked, live, nothing queued or being
         written, and no unsent bytes in the transport."""
-        link = self.link
+        transport = self.transport
         return (
-            link is not None
+            self.wire is not None
+            and transport is not None
             and self.fast
             and self.closed_reason is None
             and not self._queue
             and not self._backlog
             and not self._draining
-            and not link.transport.is_closing()
-            and not link.transport.get_write_buffer_size()
+            and not transport.is_closing()
+            and not transport.get_write_buffer_size()
         )
 
     @property
@@ -377,7 +375,7 @@ class Topic:
         self._ring: deque[Message] = deque(maxlen=history)
         self._latest: dict[Any, Message] = {}
         self._mailboxes: set[Mailbox] = set()  # fed one by one through Mailbox.put
-        self._direct: dict[Wire, dict[Mailbox, tuple[asyncio.Transport, int]]] = {}
+        self._direct: dict[Wire, dict[Mailbox, int]] = {}  # by wire: mailbox → its socket's fd
         self.closed = False
         # Called with every new message (e.g. to replicate it to worker processes).
         self.listeners: list[Callable[[Message], None]] = []
@@ -392,8 +390,7 @@ class Topic:
 
     def is_direct(self, mailbox: Mailbox) -> bool:
         """Whether ``mailbox`` is in a direct group (its messages skip :meth:`Mailbox.put`)."""
-        link = mailbox.link
-        return link is not None and mailbox in self._direct.get(link.wire, ())
+        return mailbox.wire is not None and mailbox in self._direct.get(mailbox.wire, ())
 
     def subscribers(self) -> list[Mailbox]:
         """Every attached mailbox, direct or not."""
@@ -429,21 +426,19 @@ class Topic:
                 self._write_direct(message, wire, group)
         for mailbox in one_by_one:
             mailbox.put(message)
-            if mailbox.link is not None and mailbox.in_step():
+            if mailbox.wire is not None and mailbox.in_step():
                 self._mailboxes.discard(mailbox)
-                link = mailbox.link
-                self._direct.setdefault(link.wire, {})[mailbox] = (link.transport, link.fd)
+                self._direct.setdefault(mailbox.wire, {})[mailbox] = mailbox.fd
         message.release_frames()
 
-    def _write_direct(
-        self, message: Message, wire: Wire, group: dict[Mailbox, tuple[asyncio.Transport, int]]
-    ) -> None:
+    def _write_direct(self, message: Message, wire: Wire, group: dict[Mailbox, int]) -> None:
         """Write ``wire``'s unit of ``message`` to every socket of ``group``: the hot loop."""
         unit = getattr(message.frames, wire.frame)
         size = len(unit)
         write = os.write
         behind: list[tuple[Mailbox, asyncio.Transport, int]] = []
-        for mailbox, (transport, fd) in group.items():
+        for mailbox, fd in group.items():
+            transport: asyncio.Transport = mailbox.transport  # type: ignore[assignment]
             # An open transport has not closed its descriptor, so fd is still this socket.
             if transport.is_closing() or transport.get_write_buffer_size():
                 written = 0
@@ -466,8 +461,8 @@ class Topic:
 
     def leave_direct(self, mailbox: Mailbox) -> None:
         """Feed ``mailbox`` through :meth:`Mailbox.put` again (no error if it was not direct)."""
-        link = mailbox.link
-        if link is not None and self._direct.get(link.wire, {}).pop(mailbox, None) is not None:
+        wire = mailbox.wire
+        if wire is not None and self._direct.get(wire, {}).pop(mailbox, None) is not None:
             self._mailboxes.add(mailbox)
 
     def close(self) -> None:

@@ -20,7 +20,6 @@ class SocketBox(Mailbox):
 
     def __init__(self, transport: asyncio.Transport) -> None:
         super().__init__(maxsize=100_000)
-        self.transport = transport
         self.one_by_one = 0  # messages put → write_now wrote
         self.direct = 0  # messages the topic's direct loop said it wrote
         self.link_socket(Wire("ndjson", self.count_direct), transport)
@@ -32,9 +31,11 @@ class SocketBox(Mailbox):
 
     def write_now(self, message: Message) -> bool:
         """Write unless closing or unsent bytes wait in the transport (then the message queues)."""
-        if self.transport.is_closing() or self.transport.get_write_buffer_size():
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing() or transport.get_write_buffer_size():
             return False
-        self.transport.write(message.frames.ndjson)
+        transport.write(message.frames.ndjson)
         self.one_by_one += 1
         return True
 
@@ -181,6 +182,6 @@ def test_only_plain_stream_sockets_are_linked() -> None:
 
     box = Mailbox()
     box.link_socket(Wire("ws", lambda *_: None), NoSocket())
-    assert box.link is None
+    assert box.wire is None
     box.link_socket(Wire("ws", lambda *_: None), None)
-    assert box.link is None
+    assert box.wire is None

@@ -144,9 +144,9 @@ async def test_ws_leaves_the_direct_fanout_before_its_close_frame(lab: Lab, clos
         assert [(await next_text(ws))["seq"] for _ in range(2)] == [1, 2]
         topic = lab.hub["prices"]
         [session] = topic.subscribers()
-        assert topic.is_direct(session) and session.link is not None
+        assert topic.is_direct(session) and session.wire is not None
         await close(ws)
         async with asyncio.timeout(5):
             while not ws.closed and (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
                 pass
-    assert session.link is None
+    assert session.wire is None

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from lab.hub import Backlog, Hub, Mailbox, Message, Topic
+from lab.hub import Backlog, Hub, Mailbox, Message, Topic, Wire
 from lab.settings import Settings
 from lab.stats import (
     ServerStats,
@@ -28,6 +28,8 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 HUB_KEY = web.AppKey("hub", Hub)
 STATS_KEY = web.AppKey("stats", ServerStats)
 LIVE_KEY = web.AppKey("live", "LiveConnections")
+WIRES_KEY = web.AppKey("wires", dict[str, Wire])
+"""Each push transport's wire for the direct fan-out, made on first use (see :func:`direct_wire`)."""
 
 SHUTDOWN = "server shutting down"
 
@@ -199,6 +201,18 @@ class LiveConnections:
         """Close every registered mailbox so its handler ends."""
         for mailbox in list(self._open):
             mailbox.close(SHUTDOWN)
+
+
+def direct_wire(app: web.Application, transport: str, frame: str) -> Wire:
+    """``transport``'s wire for the hub's direct fan-out: ``frame`` out, counted in its counters.
+
+    One per app, so that all of the transport's sockets share one group per topic.
+    """
+    wires = app[WIRES_KEY]
+    wire = wires.get(transport)
+    if wire is None:
+        wire = wires[transport] = Wire(frame, app[STATS_KEY][transport].add_sent)
+    return wire
 
 
 def resume(topic: Topic, since: int | None, mailbox: Mailbox) -> Backlog:

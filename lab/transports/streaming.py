@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from lab.hub import SLOW_CONSUMER, Mailbox, Message, Wire
+from lab.hub import SLOW_CONSUMER, Mailbox, Message
 from lab.stats import TransportCounters, chunk_framing
 from lab.transports.common import (
     LIVE_KEY,
     SETTINGS_KEY,
     STATS_KEY,
     count_response,
+    direct_wire,
     missed_notice,
     query_topic,
     resume,
@@ -56,18 +57,18 @@ class Framing:
 class StreamMailbox(Mailbox):
     """A stream's mailbox: writes pre-built chunks straight to its socket."""
 
-    __slots__ = ("counters", "framing", "protocol", "transport", "writing")
+    __slots__ = ("counters", "framing", "protocol", "writing")
 
     def __init__(
         self, maxsize: int, request: web.Request, framing: Framing, counters: TransportCounters
     ) -> None:
         super().__init__(maxsize)
-        self.transport = request.transport
+        wire = direct_wire(request.app, framing.transport, framing.frame)
+        self.link_socket(wire, request.transport)  # type: ignore[arg-type]
         self.protocol = request.protocol
         self.framing = framing
         self.counters = counters
         self.writing = False  # the handler is inside a (possibly blocked) write
-        self.link_socket(Wire(framing.frame, counters.add_sent), self.transport)
 
     def write_now(self, message: Message) -> bool:
         """The shared pre-built chunk, straight to the socket while it keeps up."""

@@ -34,7 +34,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lab.chat import CHAT_KEY, ChatError, ChatService, validate_user
-from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, Wire, ws_text_frame
+from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, ws_text_frame
 from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
@@ -45,6 +45,7 @@ from lab.transports.common import (
     STATS_KEY,
     count_request,
     count_response,
+    direct_wire,
     missed_notice,
     parse_since,
     query_topic,
@@ -70,6 +71,9 @@ class LabWebSocket(web.WebSocketResponse):
     a protocol error); all of it goes through :meth:`close`.
     """
 
+    # aiohttp's class has slots: without them here, each socket would grow a dict (+1.5 KB).
+    __slots__ = ("mailbox",)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mailbox: Mailbox | None = None
@@ -89,7 +93,7 @@ class Session(Mailbox):
     """One socket: its mailbox, subscriptions, chat identity and outgoing frames."""
 
     # Thousands of idle sockets each hold one: slots keep that small.
-    __slots__ = ("_pump", "chat", "counters", "hub", "protocol", "transport", "user", "ws")
+    __slots__ = ("_pump", "chat", "counters", "hub", "protocol", "user", "ws")
 
     def __init__(
         self,
@@ -102,7 +106,7 @@ class Session(Mailbox):
     ) -> None:
         super().__init__(maxsize)
         assert request.transport is not None
-        self.transport: asyncio.Transport = request.transport  # type: ignore[assignment]
+        self.link_socket(direct_wire(request.app, "websocket", "ws"), request.transport)  # type: ignore[arg-type]
         self.protocol = request.protocol
         self.ws = ws
         self.hub = hub
@@ -110,7 +114,6 @@ class Session(Mailbox):
         self.counters = counters
         self.user: str | None = None
         self._pump: asyncio.Task[None] | None = None
-        self.link_socket(Wire("ws", counters.add_sent), self.transport)
         ws.mailbox = self
 
     async def send(self, payload: bytes) -> None:
