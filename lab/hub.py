@@ -26,10 +26,10 @@ A subscriber that keeps up costs one ``write`` on its socket per message and
 nothing else: a mailbox linked to its socket (:meth:`Mailbox.link_socket`) is
 moved into its topic's direct group once nothing is queued for it and its
 socket's buffer is empty. The topic then writes the pre-built wire unit to the
-whole group in one loop over ``(transport, fd)`` pairs, checking only that the
-transport is open and holds no unsent bytes (so the stream's bytes stay in
-order, and a closed descriptor is never reused by mistake), and counts the
-group's writes once. A socket that cannot take the whole unit leaves the group
+whole group in one loop of ``os.write`` calls on the sockets' descriptors,
+checking only that each transport is open and holds no unsent bytes (so the
+stream's bytes stay in order, and a closed descriptor is never reused by
+mistake), and counts the group's writes once. A socket that cannot take the whole unit leaves the group
 at once: the unsent rest goes to its transport, or the message to its mailbox,
 and the mailbox's bound and policy apply as before until it is back in step.
 """
