@@ -83,6 +83,24 @@ async def test_heartbeat_on_idle_stream(lab: Lab, transport: str) -> None:
                 assert line == (b"\n" if transport == "stream" else b": heartbeat\n")
 
 
+@pytest.mark.parametrize("transport", ["stream", "sse"])
+async def test_no_heartbeat_on_a_busy_stream(make_lab, transport: str) -> None:
+    """Messages written straight from the topic count as traffic: a stream that keeps getting
+    them sends no heartbeat (each gap here is a tenth of the heartbeat interval)."""
+    lab = await make_lab(Settings(rate=QUIET.rate, steady=True, heartbeat=0.5))
+    url = f"{lab.base}{ENDPOINT[transport]}?topic=prices"
+    async with asyncio.timeout(10), lab.session.get(url) as response:
+        for i in range(30):  # 1.5 s: three heartbeat intervals
+            lab.publish(1, start_price=100.0 + i)
+            await asyncio.sleep(0.05)
+        body = b""
+        while body.count(b'"seq":') < 30:
+            body += await response.content.readany()
+    assert b": heartbeat" not in body and b"\n\n\n" not in body
+    if transport == "stream":
+        assert b"\n\n" not in body
+
+
 @pytest.mark.parametrize("transport", ALL)
 async def test_no_store_and_stream_headers(lab: Lab, transport: str) -> None:
     """Every response says no-store; streams also disable proxy buffering."""
