@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -89,17 +90,24 @@ async def test_a_socket_in_step_joins_the_direct_group_and_each_unit_goes_out_on
     assert await read_exactly(pair.peer, len(expected)) == expected
 
 
-async def test_a_full_socket_falls_back_to_the_mailbox_without_loss_then_rejoins(pair: Pair) -> None:
-    """A peer that stops reading: the direct write comes up short, the rest and later messages
-    go through the transport and the mailbox in order; once caught up, the socket is direct again."""
+@pytest.mark.parametrize(
+    "data",
+    [pytest.param(PRICE, id="refused-whole"), pytest.param(BIG, id="short-write")],
+)
+async def test_a_full_socket_falls_back_to_the_mailbox_without_loss_then_rejoins(
+    pair: Pair, data: dict
+) -> None:
+    """A peer that stops reading: the direct write is refused or comes up short; the message (or
+    its rest) and later ones go through the transport and the mailbox in order; once caught up,
+    the socket is direct again."""
     topic = Hub()["prices"]
     topic.attach(pair.box)
-    sent = [topic.publish(BIG)]
-    while topic.is_direct(pair.box) and len(sent) < 1_000:  # bounded: the buffers are 4 KB
-        sent.append(topic.publish(BIG))
+    sent = [topic.publish(data)]
+    while topic.is_direct(pair.box) and len(sent) < 10_000:  # bounded: the buffers are 4 KB
+        sent.append(topic.publish(data))
     assert not topic.is_direct(pair.box), "the socket never filled up"
-    sent += [topic.publish(BIG) for _ in range(20)]
-    assert len(pair.box) > 0  # queued behind the transport's unsent bytes
+    sent += [topic.publish(data) for _ in range(20)]
+    assert len(pair.box) > 0  # queued behind the unsent bytes
 
     expected = b"".join(m.frames.ndjson for m in sent)
     reading = asyncio.ensure_future(read_exactly(pair.peer, len(expected)))
@@ -147,6 +155,22 @@ async def test_a_closing_transport_is_never_written_directly(pair: Pair) -> None
     topic.publish(PRICE)
     assert pair.box.direct == 0 and len(pair.box) == 1  # write_now declined: queued
     assert not topic.is_direct(pair.box)
+
+
+async def test_a_peer_that_reset_leaves_to_its_transport(pair: Pair) -> None:
+    """A write to a reset connection fails: the message goes through the mailbox, the transport
+    meets the same error and closes, and publishing goes on."""
+    topic = Hub()["prices"]
+    topic.attach(pair.box)
+    topic.publish(PRICE)
+    pair.peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    pair.peer.close()  # RST
+    async with asyncio.timeout(5):
+        while not pair.transport.is_closing():
+            topic.publish(PRICE)
+            await asyncio.sleep(0.01)
+    assert not topic.is_direct(pair.box)
+    topic.publish(PRICE)  # a closing transport is skipped, no error
 
 
 async def test_unlink_ends_direct_writes_for_good(pair: Pair) -> None:
