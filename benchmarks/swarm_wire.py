@@ -155,10 +155,11 @@ class Recorder:
         first = seqs[0]
         if conn.ready and first == conn.last_seq + 1 and seqs == list(range(first, first + len(seqs))):
             times = [int(t_us) for _, t_us in found]
-            if max(times) < self.start_us:
+            latest = max(times)
+            if latest < self.start_us:
                 conn.last_seq = seqs[-1]
                 return
-            if self.start_us <= min(times) and max(times) < self.end_us:
+            if self.start_us <= min(times) and latest < self.end_us:
                 conn.last_seq = seqs[-1]
                 conn.delivered += len(seqs)
                 self.delivered += len(seqs)

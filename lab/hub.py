@@ -426,9 +426,9 @@ class Topic:
                 self._write_direct(message, wire, group)
         for mailbox in one_by_one:
             mailbox.put(message)
-            if mailbox.wire is not None and mailbox.in_step():
+            if mailbox.in_step():
                 self._mailboxes.discard(mailbox)
-                self._direct.setdefault(mailbox.wire, {})[mailbox] = mailbox.fd
+                self._direct.setdefault(mailbox.wire, {})[mailbox] = mailbox.fd  # type: ignore[arg-type]
         message.release_frames()
 
     def _write_direct(self, message: Message, wire: Wire, group: dict[Mailbox, int]) -> None:
