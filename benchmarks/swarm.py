@@ -8,8 +8,8 @@ out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
 connection, failures, and its own CPU seconds. With ``--timed-every K`` (pushes
 only) every K-th connection is timed — read as data arrives, sampled for
-latency — and the others are read in sweeps during the window (see
-:meth:`Swarm.sweep_untimed`). Each latency sample carries two
+latency — and the others are read in sweeps from the moment
+every connection is ready, seldom inside the window (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
 receive times: when the kernel queued the bytes on the client's socket and when
 this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
 about the server.
@@ -53,7 +53,12 @@ from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
 MAX_CLIENTS = 19_000
 """Connections per process; the per-process file limit here is 20,000."""
 SWEEP_S = 0.25
-"""How often untimed connections are read during the window."""
+"""How often untimed connections are read outside the timed window."""
+HOLD_S = 10.0
+"""Inside the timed window, untimed connections are read this seldom at most (and once more as
+it ends): their bytes wait in the kernel meanwhile (at 10 messages/s, about 15 KB per
+connection after 10 s, well inside the default 128 KB receive buffer), so the load generator
+spends the window reading only its timed connections."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
@@ -78,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "backlog)")
     add("--timed-every", type=int, default=1,
         help="pushes: every K-th connection (by client index) is timed, read as data arrives "
-        "and sampled for latency; the others are read in sweeps every "
-        f"{SWEEP_S:g} s during the window and checked for order and loss only")
+        "and sampled for latency; the others are read in sweeps (every "
+        f"{SWEEP_S:g} s; inside the window every {HOLD_S:g} s and as it ends) and checked for "
+        "order and loss only")
     add("--max-samples", type=int, default=20_000, help="latency samples kept (uniform)")
     add("--seed", type=int, default=1, help="seed of the subsample")
     add("--ready-timeout", type=float, default=60.0, help="seconds to connect everyone")
@@ -157,7 +163,7 @@ class Swarm:
                 return None
 
     async def sweep_untimed(self) -> None:
-        """Read the untimed connections every :data:`SWEEP_S` until the swarm stops.
+        """Read the untimed connections in sweeps (see :func:`sweep_delay`) until the swarm stops.
 
         Those that are ready stop being watched: their data waits in the kernel
         until the next sweep, so the server's ``send()`` to them wakes nobody —
@@ -169,7 +175,8 @@ class Swarm:
         for sock in swept:
             sock.stop_watching()
         while True:
-            await asyncio.sleep(SWEEP_S)
+            await asyncio.sleep(sweep_delay(time.time_ns() // 1000, self.rec.start_us,
+                                            self.rec.end_us))
             for start in range(0, len(swept), SWEEP_SLICE):
                 for sock in swept[start:start + SWEEP_SLICE]:
                     sock.read_pending()
@@ -189,6 +196,18 @@ class Swarm:
         for conn in self.conns:
             if conn.transport is not None:
                 conn.transport.close()
+
+
+def sweep_delay(now_us: int, start_us: int, end_us: int) -> float:
+    """Seconds from ``now_us`` to the next sweep of the untimed connections.
+
+    :data:`SWEEP_S` outside the window ``[start_us, end_us)``; inside it, the
+    time to its end, but at most :data:`HOLD_S`: while the server is measured,
+    the load generator's CPU goes to the timed connections alone.
+    """
+    if start_us <= now_us < end_us:
+        return min(HOLD_S, (end_us - now_us) / 1e6)
+    return SWEEP_S
 
 
 def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
@@ -264,11 +283,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     swarm = Swarm(args)
     started = time.monotonic()
     reader = None if args.window_s is not None else await stdin_reader()
+    bring_up = asyncio.ensure_future(swarm.connect_all())
+    sweeper: asyncio.Future[None] | None = None
     try:
-        bring_up = asyncio.ensure_future(swarm.connect_all())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(swarm.rec.all_ready.wait(), args.ready_timeout)
         ready_s = time.monotonic() - started
+        sweeper = asyncio.ensure_future(swarm.sweep_untimed())
         emit("ready", clients=args.clients, ready=swarm.rec.ready, failed=swarm.rec.failed,
              ready_s=round(ready_s, 3))
         if reader is None:
@@ -283,7 +304,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         swarm.rec.open_window(start_us, end_us)
         swarm.ready_at_window = swarm.rec.ready
         swarm.window_late_ms = max(0.0, (time.time_ns() // 1000 - start_us) / 1000)
-        sweeper = asyncio.ensure_future(swarm.sweep_untimed())
         swarm.at_edge(start_us)
         swarm.at_edge(end_us)
         wait_s = (end_us - time.time_ns() // 1000) / 1e6 + drain_s
@@ -291,10 +311,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
             await asyncio.wait_for(swarm.rec.all_finished.wait(), max(wait_s, 0.1))
         while len(swarm.cpu_window) < 2:  # every connection failed before the window ended
             await asyncio.sleep(0.05)
-        bring_up.cancel()
-        sweeper.cancel()
         return report(swarm, ready_s)
     finally:
+        bring_up.cancel()
+        if sweeper is not None:
+            sweeper.cancel()
         swarm.close_all()
 
 

@@ -15,6 +15,8 @@ import pytest
 from benchmarks.results import Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import holds, loss
+from benchmarks.swarm import HOLD_S, SWEEP_S, sweep_delay
+from benchmarks.swarm_wire import FAR
 from lab.settings import Settings
 
 SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
@@ -109,6 +111,18 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     assert samples and all(0 <= arrival - t <= recv - t < 2_000_000
                            for _c, _seq, t, recv, arrival in samples)
     assert {client % timed_every for client, *_ in samples} == {0}
+
+
+def test_untimed_sweeps_hold_off_inside_the_window() -> None:
+    """Untimed connections are swept often outside the window, and inside it only as it ends
+    (or every ``HOLD_S`` in a long one)."""
+    start, end = 10_000_000, 15_000_000
+    assert sweep_delay(start - 1, start, end) == SWEEP_S
+    assert sweep_delay(start, start, end) == pytest.approx(5.0)
+    assert sweep_delay(end - 250_000, start, end) == pytest.approx(0.25)
+    assert sweep_delay(end, start, end) == SWEEP_S
+    assert sweep_delay(start, start, start + 600_000_000) == HOLD_S
+    assert sweep_delay(start, FAR, FAR) == SWEEP_S  # the window is not known yet
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
