@@ -1,4 +1,4 @@
-"""CPU seconds and memory of a process, and the machine's busy CPU, read from Linux's /proc.
+"""CPU seconds and memory of a process, the machine's busy CPU and TCP counters, from Linux's /proc.
 
 The runner reads the server's figures from the operating system rather than
 asking the server, so the numbers hold whatever the server thinks of itself.
@@ -101,3 +101,20 @@ def machine_cpu() -> tuple[float, float, float]:
     idle = fields[3] + fields[4]
     irq = fields[5] + fields[6]
     return (total - idle) / CLOCK_TICKS, irq / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+RECEIVE_PRESSURE = ("PruneCalled", "RcvPruned", "TCPRcvCollapsed", "TCPRcvQDrop",
+                    "TCPToZeroWindowAdv", "TCPMemoryPressures")
+"""Linux's TCP counters (``TcpExt`` in /proc/net/netstat) that move when receive queues run
+short of room: pruning, collapsing or dropping queued data, a zero window, memory pressure."""
+
+
+def receive_pressure() -> dict[str, int]:
+    """The machine-wide :data:`RECEIVE_PRESSURE` counters now (all 0 where the kernel has none)."""
+    with open("/proc/net/netstat", encoding="ascii") as f:
+        lines = f.read().splitlines()
+    found: dict[str, int] = {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            found.update(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
+    return {name: found.get(name, 0) for name in RECEIVE_PRESSURE}

@@ -262,11 +262,13 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         for swarm in swarms:
             swarm.send({"window": [start_us, end_us], "drain_s": case.drain_s})
         await sleep_until(start_us)
+        tcp1 = procstats.receive_pressure()
         p1, m1, own1 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
         series = await _watch_rss(server.pid, case, start_us, end_us)
         p2, m2, own2 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
         fanouts = await floor_fanouts(port, start_us, end_us) if case.server == "floor" else []
         reports = [await swarm.expect("report", case.drain_s + 60.0) for swarm in swarms]
+        tcp2 = procstats.receive_pressure()
 
     window_s = (end_us - start_us) / 1e6
     server_cpu = p2.cpu_s - p1.cpu_s
@@ -275,6 +277,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         cpu_s=server_cpu, processes=p2.processes, rss_idle_bytes=idle.rss_bytes,
         rss_ready_bytes=ready.rss_bytes, rss_start_bytes=p1.rss_bytes,
         rss_end_bytes=p2.rss_bytes, peak_rss_bytes=p2.peak_rss_bytes, fanouts_us=fanouts,
+        receive_pressure={k: tcp2[k] - tcp1[k] for k in tcp1},
     )
     result, extras, samples = build(case.name, case.params(), reports, readings,
                                     machine_figures(m1, m2, window_s, ours, os.cpu_count() or 1),

@@ -27,7 +27,7 @@ nothing was lost (:func:`holds`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks import measure
@@ -44,7 +44,9 @@ OUTSIDE_FLAG = "outside load"
 
 @dataclass(frozen=True, slots=True)
 class ServerReadings:
-    """The server's process tree as /proc saw it, and the floor's fan-out times (µs)."""
+    """The server's process tree as /proc saw it, the floor's fan-out times (µs), and how far
+    the machine's TCP receive-pressure counters moved from the window's start to the swarms'
+    reports (:func:`benchmarks.procstats.receive_pressure`)."""
 
     cpu_s: float
     processes: int
@@ -54,6 +56,7 @@ class ServerReadings:
     rss_end_bytes: int
     peak_rss_bytes: int
     fanouts_us: Sequence[int] = ()
+    receive_pressure: Mapping[str, int] = field(default_factory=dict)
 
 
 def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> dict[str, int]:
@@ -136,6 +139,11 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
                      "a later one (their arrival time is an upper bound)")
     flags += [f.replace("other processes took", f"{OUTSIDE_FLAG}: other processes took")
               for f in measure.machine_flags(machine)]
+    pressed = {k: v for k, v in server.receive_pressure.items() if v}
+    if pressed:
+        flags.append("receive queues short of room (machine-wide TCP counters: "
+                     + ", ".join(f"{k} {v:,}" for k, v in pressed.items())
+                     + "): a waiting socket may have slowed the server")
     errors = sorted({e for r in reports for e in r["errors"]})
     result = ScenarioResult(
         name=name, group="scale", params=params, status="ok",
@@ -151,6 +159,7 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
               "ready_s": max((r["ready_s"] for r in reports), default=None)}
     extras["batched_share"] = round(batched / timed, 4) if timed else None
     extras["timed_clients"] = sum(r["timed_clients"] for r in reports)
+    extras["receive_pressure"] = dict(server.receive_pressure)
     if samples and not poll:
         extras["read_latency_ms"] = asdict(measure.distribution(r - t for _c, _s, t, r, _a
                                                                 in samples))

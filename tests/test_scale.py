@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
+from benchmarks import procstats
 from benchmarks.results import Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import holds, loss
@@ -155,7 +156,25 @@ async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
     assert scenario["loss"]["gaps"] == 0 and scenario["loss"]["undelivered"] == 0
     assert scenario["delivered"] == scenario["published"] * 10 > 0
     assert scenario["latency_ms"]["count"] == len(samples) > 0
+    assert set(scenario["receive_pressure"]) == set(procstats.RECEIVE_PRESSURE)
     assert holds(scenario)[0]
+
+
+@pytest.mark.timeout(30)
+async def test_scale_case_flags_receive_queues_short_of_room(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    """When the kernel's receive-pressure counters move during a case, the case says so."""
+    before = dict.fromkeys(procstats.RECEIVE_PRESSURE, 7)
+    readings = iter([before, {**before, "PruneCalled": 10}])
+    monkeypatch.setattr(procstats, "receive_pressure", lambda: next(readings))
+    scenario, _ = await run_case(Case("lab", "websocket", 4, rate=20, duration_s=0.3,
+                                      warmup_s=0.1), 1, tmp_path)
+    assert scenario["receive_pressure"] == {**dict.fromkeys(procstats.RECEIVE_PRESSURE, 0),
+                                            "PruneCalled": 3}
+    assert [f for f in scenario["flags"] if f.startswith("receive queues short of room")] == [
+        ("receive queues short of room (machine-wide TCP counters: PruneCalled 3): a waiting "
+        "socket may have slowed the server")]
 
 
 class FakeRun:
