@@ -272,6 +272,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError:  # the client left during the handshake
         return ws
     count_response(request, ws)
+    ws.headers.clear()  # sent and counted: free them for the socket's life (~600 B each)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
     session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
     live.open(request, "websocket", counters, session)
