@@ -8,8 +8,8 @@ out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
 connection, failures, and its own CPU seconds. With ``--timed-every K`` (pushes
 only) every K-th connection is timed — read as data arrives, sampled for
-latency — and the others are read in sweeps from the moment
-every connection is ready, seldom inside the window (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
+latency — and the others are read in sweeps, seldom until the
+window is over (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
 receive times: when the kernel queued the bytes on the client's socket and when
 this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
 about the server.
@@ -53,12 +53,12 @@ from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
 MAX_CLIENTS = 19_000
 """Connections per process; the per-process file limit here is 20,000."""
 SWEEP_S = 0.25
-"""How often untimed connections are read outside the timed window."""
+"""How often untimed connections are read once the timed window is over."""
 HOLD_S = 10.0
-"""Inside the timed window, untimed connections are read this seldom at most (and once more as
-it ends): their bytes wait in the kernel meanwhile (at 10 messages/s, about 15 KB per
-connection after 10 s, well inside the default 128 KB receive buffer), so the load generator
-spends the window reading only its timed connections."""
+"""Until the window is over, untimed connections are read only this often: their bytes wait
+in the kernel meanwhile (at 10 messages/s, about 15 KB per connection after 10 s, well
+inside the default 128 KB receive buffer), so through the warm-up and the window the load
+generator spends its CPU on the timed connections alone."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--timed-every", type=int, default=1,
         help="pushes: every K-th connection (by client index) is timed, read as data arrives "
         "and sampled for latency; the others are read in sweeps (every "
-        f"{SWEEP_S:g} s; inside the window every {HOLD_S:g} s and as it ends) and checked for "
+        f"{HOLD_S:g} s until the window is over, then every {SWEEP_S:g} s) and checked for "
         "order and loss only")
     add("--max-samples", type=int, default=20_000, help="latency samples kept (uniform)")
     add("--seed", type=int, default=1, help="seed of the subsample")
@@ -163,7 +163,7 @@ class Swarm:
                 return None
 
     async def sweep_untimed(self) -> None:
-        """Read the untimed connections in sweeps (see :func:`sweep_delay`) until the swarm stops.
+        """Read the untimed connections in sweeps (see :func:`sweep_due`) until the swarm stops.
 
         Those that are ready stop being watched: their data waits in the kernel
         until the next sweep, so the server's ``send()`` to them wakes nobody —
@@ -174,9 +174,13 @@ class Swarm:
                  if not c.timed and c.ready and c.transport is not None]
         for sock in swept:
             sock.stop_watching()
+        last_us = time.time_ns() // 1000
         while True:
-            await asyncio.sleep(sweep_delay(time.time_ns() // 1000, self.rec.start_us,
-                                            self.rec.end_us))
+            await asyncio.sleep(SWEEP_S)
+            now_us = time.time_ns() // 1000
+            if not sweep_due(now_us, last_us, self.rec.end_us):
+                continue
+            last_us = now_us
             for start in range(0, len(swept), SWEEP_SLICE):
                 for sock in swept[start:start + SWEEP_SLICE]:
                     sock.read_pending()
@@ -198,16 +202,15 @@ class Swarm:
                 conn.transport.close()
 
 
-def sweep_delay(now_us: int, start_us: int, end_us: int) -> float:
-    """Seconds from ``now_us`` to the next sweep of the untimed connections.
+def sweep_due(now_us: int, last_us: int, end_us: int) -> bool:
+    """Whether the untimed connections are due a sweep at ``now_us`` (checked every :data:`SWEEP_S`).
 
-    :data:`SWEEP_S` outside the window ``[start_us, end_us)``; inside it, the
-    time to its end, but at most :data:`HOLD_S`: while the server is measured,
-    the load generator's CPU goes to the timed connections alone.
+    Once the window (ending at ``end_us``, far off while unknown) is over, every
+    check sweeps, so each connection soon sees a post-window message. Before
+    that, only :data:`HOLD_S` after the last sweep (``last_us``): through the
+    warm-up and the window, the load generator reads its timed connections alone.
     """
-    if start_us <= now_us < end_us:
-        return min(HOLD_S, (end_us - now_us) / 1e6)
-    return SWEEP_S
+    return now_us >= end_us or now_us - last_us >= HOLD_S * 1_000_000
 
 
 def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:

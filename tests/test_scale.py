@@ -16,7 +16,7 @@ from benchmarks import procstats
 from benchmarks.results import Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import holds, loss
-from benchmarks.swarm import HOLD_S, SWEEP_S, sweep_delay
+from benchmarks.swarm import HOLD_S, SWEEP_S, sweep_due
 from benchmarks.swarm_wire import FAR
 from lab.settings import Settings
 
@@ -114,16 +114,15 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     assert {client % timed_every for client, *_ in samples} == {0}
 
 
-def test_untimed_sweeps_hold_off_inside_the_window() -> None:
-    """Untimed connections are swept often outside the window, and inside it only as it ends
-    (or every ``HOLD_S`` in a long one)."""
-    start, end = 10_000_000, 15_000_000
-    assert sweep_delay(start - 1, start, end) == SWEEP_S
-    assert sweep_delay(start, start, end) == pytest.approx(5.0)
-    assert sweep_delay(end - 250_000, start, end) == pytest.approx(0.25)
-    assert sweep_delay(end, start, end) == SWEEP_S
-    assert sweep_delay(start, start, start + 600_000_000) == HOLD_S
-    assert sweep_delay(start, FAR, FAR) == SWEEP_S  # the window is not known yet
+def test_untimed_sweeps_hold_off_until_the_window_is_over() -> None:
+    """Untimed connections are swept every ``HOLD_S`` until the window ends, then at every check."""
+    hold, end = int(HOLD_S * 1e6), 20_000_000
+    assert not sweep_due(1_000_000, 0, FAR)  # the window is not known yet
+    assert sweep_due(hold, 0, FAR)
+    assert not sweep_due(end - 1, end - 2 * int(SWEEP_S * 1e6), end)
+    assert not sweep_due(end - 1, end - hold + 1, end)
+    assert sweep_due(end - 1, end - hold - 1, end)
+    assert sweep_due(end, end - int(SWEEP_S * 1e6), end)
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
