@@ -54,11 +54,12 @@ MAX_CLIENTS = 19_000
 """Connections per process; the per-process file limit here is 20,000."""
 SWEEP_S = 0.25
 """How often untimed connections are read once the timed window is over."""
-HOLD_S = 10.0
-"""Until the window is over, untimed connections are read only this often: their bytes wait
-in the kernel meanwhile (at 10 messages/s, about 15 KB per connection after 10 s, well
-inside the default 128 KB receive buffer), so through the warm-up and the window the load
-generator spends its CPU on the timed connections alone."""
+HOLD_S = 15.0
+"""Until the window is over, untimed connections are read only this often, and once as the
+window is announced: longer than the scale suite's warm-up and window together, so none of
+its cases sweeps inside the window. Their bytes wait in the kernel meanwhile (at 10 messages/s, about 25 KB per connection after
+15 s, well inside the default 128 KB receive buffer), so through the warm-up and the window
+the load generator spends its CPU on the timed connections alone."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
@@ -174,13 +175,13 @@ class Swarm:
                  if not c.timed and c.ready and c.transport is not None]
         for sock in swept:
             sock.stop_watching()
-        last_us = time.time_ns() // 1000
+        last_us, last_end_us = time.time_ns() // 1000, self.rec.end_us
         while True:
             await asyncio.sleep(SWEEP_S)
             now_us = time.time_ns() // 1000
-            if not sweep_due(now_us, last_us, self.rec.end_us):
+            if not sweep_due(now_us, last_us, self.rec.end_us, last_end_us):
                 continue
-            last_us = now_us
+            last_us, last_end_us = now_us, self.rec.end_us
             for start in range(0, len(swept), SWEEP_SLICE):
                 for sock in swept[start:start + SWEEP_SLICE]:
                     sock.read_pending()
@@ -202,15 +203,18 @@ class Swarm:
                 conn.transport.close()
 
 
-def sweep_due(now_us: int, last_us: int, end_us: int) -> bool:
+def sweep_due(now_us: int, last_us: int, end_us: int, last_end_us: int) -> bool:
     """Whether the untimed connections are due a sweep at ``now_us`` (checked every :data:`SWEEP_S`).
 
     Once the window (ending at ``end_us``, far off while unknown) is over, every
     check sweeps, so each connection soon sees a post-window message. Before
-    that, only :data:`HOLD_S` after the last sweep (``last_us``): through the
+    that, only when the window was just announced (``end_us`` differs from
+    ``last_end_us``, the end known at the last sweep), so it starts with empty
+    queues, or :data:`HOLD_S` after the last sweep (``last_us``): through the
     warm-up and the window, the load generator reads its timed connections alone.
     """
-    return now_us >= end_us or now_us - last_us >= HOLD_S * 1_000_000
+    return (now_us >= end_us or end_us != last_end_us
+            or now_us - last_us >= HOLD_S * 1_000_000)
 
 
 def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:

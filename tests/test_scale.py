@@ -115,14 +115,16 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
 
 
 def test_untimed_sweeps_hold_off_until_the_window_is_over() -> None:
-    """Untimed connections are swept every ``HOLD_S`` until the window ends, then at every check."""
-    hold, end = int(HOLD_S * 1e6), 20_000_000
-    assert not sweep_due(1_000_000, 0, FAR)  # the window is not known yet
-    assert sweep_due(hold, 0, FAR)
-    assert not sweep_due(end - 1, end - 2 * int(SWEEP_S * 1e6), end)
-    assert not sweep_due(end - 1, end - hold + 1, end)
-    assert sweep_due(end - 1, end - hold - 1, end)
-    assert sweep_due(end, end - int(SWEEP_S * 1e6), end)
+    """Untimed connections are swept as the window is announced, then not until it is over
+    (unless ``HOLD_S`` passed), then at every check."""
+    hold, end, step = int(HOLD_S * 1e6), 20_000_000, int(SWEEP_S * 1e6)
+    assert not sweep_due(1_000_000, 0, FAR, FAR)  # the window is not known yet
+    assert sweep_due(hold, 0, FAR, FAR)
+    assert sweep_due(1_000_000, 0, end, FAR)  # just announced
+    assert not sweep_due(end - 1, end - 2 * step, end, end)
+    assert not sweep_due(end - 1, end - hold + 1, end, end)
+    assert sweep_due(end - 1, end - hold - 1, end, end)
+    assert sweep_due(end, end - step, end, end)
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
