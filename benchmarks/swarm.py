@@ -8,8 +8,8 @@ out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
 connection, failures, and its own CPU seconds. With ``--timed-every K`` (pushes
 only) every K-th connection is timed — read as data arrives, sampled for
-latency — and the others are read in sweeps, seldom until the
-window is over (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
+latency — and the others are read in sweeps from their first
+message on, seldom until the window is over (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
 receive times: when the kernel queued the bytes on the client's socket and when
 this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
 about the server.
@@ -132,6 +132,14 @@ class Swarm:
         self.wall_window: list[float] = []
         self.ready_at_window = 0
         self.window_late_ms = 0.0
+        self.swept: list[swarm_socket.TimestampedSocket] = []
+        self.rec.on_ready = self._sweep_from_now
+
+    def _sweep_from_now(self, conn: Conn) -> None:
+        """A connection got its first message: if untimed, stop watching it (sweeps read it)."""
+        if not conn.timed and conn.transport is not None:
+            conn.transport.stop_watching()
+            self.swept.append(conn.transport)
 
     async def connect_all(self) -> None:
         """Open every TCP connection (``--connect-concurrency`` at a time), then send every
@@ -166,15 +174,13 @@ class Swarm:
     async def sweep_untimed(self) -> None:
         """Read the untimed connections in sweeps (see :func:`sweep_due`) until the swarm stops.
 
-        Those that are ready stop being watched: their data waits in the kernel
-        until the next sweep, so the server's ``send()`` to them wakes nobody —
-        on loopback the sender pays for waking the receiver, a cost no remote
-        client would put on it. Connections not yet ready stay watched.
+        An untimed connection stops being watched at its first message
+        (:meth:`_sweep_from_now`), not once all are ready: its data waits in the
+        kernel until the next sweep, so the server's ``send()`` to it wakes nobody
+        — on loopback the sender pays for waking the receiver, a cost no remote
+        client would put on it — and a slow bring-up of thousands of connections
+        does not keep every one of them watched.
         """
-        swept = [c.transport for c in self.conns
-                 if not c.timed and c.ready and c.transport is not None]
-        for sock in swept:
-            sock.stop_watching()
         last_us, last_end_us = time.time_ns() // 1000, self.rec.end_us
         while True:
             await asyncio.sleep(SWEEP_S)
@@ -182,6 +188,7 @@ class Swarm:
             if not sweep_due(now_us, last_us, self.rec.end_us, last_end_us):
                 continue
             last_us, last_end_us = now_us, self.rec.end_us
+            swept = list(self.swept)
             for start in range(0, len(swept), SWEEP_SLICE):
                 for sock in swept[start:start + SWEEP_SLICE]:
                     sock.read_pending()
@@ -291,12 +298,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
     started = time.monotonic()
     reader = None if args.window_s is not None else await stdin_reader()
     bring_up = asyncio.ensure_future(swarm.connect_all())
-    sweeper: asyncio.Future[None] | None = None
+    sweeper = asyncio.ensure_future(swarm.sweep_untimed())
     try:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(swarm.rec.all_ready.wait(), args.ready_timeout)
         ready_s = time.monotonic() - started
-        sweeper = asyncio.ensure_future(swarm.sweep_untimed())
         emit("ready", clients=args.clients, ready=swarm.rec.ready, failed=swarm.rec.failed,
              ready_s=round(ready_s, 3))
         if reader is None:
@@ -321,8 +327,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         return report(swarm, ready_s)
     finally:
         bring_up.cancel()
-        if sweeper is not None:
-            sweeper.cancel()
+        sweeper.cancel()
         swarm.close_all()
 
 

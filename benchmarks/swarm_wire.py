@@ -24,6 +24,7 @@ import random
 import re
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.swarm_socket import TimestampedSocket
@@ -77,6 +78,7 @@ class Recorder:
         self._w = 1.0
         self._next = max_samples
         self.poll_times: list[int] = []
+        self.on_ready: Callable[[Conn], None] | None = None
 
     def open_window(self, start_us: int, end_us: int) -> None:
         """Set the timed window (wall-clock microseconds)."""
@@ -114,6 +116,8 @@ class Recorder:
         if not conn.ready:
             conn.ready = True
             self.mark_ready()
+            if self.on_ready is not None:
+                self.on_ready(conn)
         if t_us < self.start_us:
             return
         if t_us >= self.end_us:
