@@ -16,8 +16,8 @@ from benchmarks import procstats
 from benchmarks.results import Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import holds, loss
-from benchmarks.swarm import HOLD_S, SWEEP_S, sweep_due
-from benchmarks.swarm_wire import FAR
+from benchmarks.swarm import HOLD_S, SWEEP_S, Swarm, build_parser, sweep_due
+from benchmarks.swarm_wire import FAR, make_conn
 from lab.settings import Settings
 
 SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
@@ -125,6 +125,34 @@ def test_untimed_sweeps_hold_off_until_the_window_is_over() -> None:
     assert not sweep_due(end - 1, end - hold + 1, end, end)
     assert sweep_due(end - 1, end - hold - 1, end, end)
     assert sweep_due(end, end - step, end, end)
+
+
+class FakeSocket:
+    """Stands in for a swarm socket: records whether it is still watched."""
+
+    def __init__(self) -> None:
+        self.watched = True
+
+    def stop_watching(self) -> None:
+        """What the swarm calls when sweeps take over."""
+        self.watched = False
+
+
+def test_untimed_connection_stops_being_watched_at_its_first_message() -> None:
+    """Sweeps take over an untimed connection at its first message (not once all are ready);
+    a timed one stays watched."""
+    args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "stream",
+                                      "--clients", "3", "--timed-every", "2"])
+    herd = Swarm(args)
+    timed, untimed = make_conn("stream", 0, "h", herd.rec), make_conn("stream", 1, "h", herd.rec)
+    untimed.timed = False
+    timed.transport, untimed.transport = FakeSocket(), FakeSocket()  # type: ignore[assignment]
+    for conn in (timed, untimed):
+        herd.rec.record(conn, 1, 5, 6)
+    assert not herd.rec.all_ready.is_set()  # the third connection has no message yet
+    assert (timed.transport.watched, untimed.transport.watched) == (True, False)
+    herd.rec.record(untimed, 2, 7, 8)
+    assert herd.swept == [untimed.transport]
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
