@@ -8,11 +8,11 @@ out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
 connection, failures, and its own CPU seconds. With ``--timed-every K`` (pushes
 only) every K-th connection is timed — read as data arrives, sampled for
-latency — and the others are read in sweeps from their first
-message on, seldom until the window is over (see :meth:`Swarm.sweep_untimed`). Each latency sample carries two
-receive times: when the kernel queued the bytes on the client's socket and when
-this process read them (:mod:`benchmarks.swarm_socket`). It measures nothing
-about the server.
+latency — and the others are read in sweeps from their first message on,
+seldom until the window is over (see :meth:`Swarm.sweep_untimed`). Each
+latency sample carries two receive times: when the kernel queued the bytes on
+the client's socket and when this process read them
+(:mod:`benchmarks.swarm_socket`). It measures nothing about the server.
 
 Line protocol (JSON, one object per line on stdout):
 
@@ -57,9 +57,10 @@ SWEEP_S = 0.25
 HOLD_S = 15.0
 """Until the window is over, untimed connections are read only this often, and once as the
 window is announced: longer than the scale suite's warm-up and window together, so none of
-its cases sweeps inside the window. Their bytes wait in the kernel meanwhile (at 10 messages/s, about 25 KB per connection after
-15 s, well inside the default 128 KB receive buffer), so through the warm-up and the window
-the load generator spends its CPU on the timed connections alone."""
+its cases sweeps inside the window. Their bytes wait in the kernel meanwhile (at 10
+messages/s, about 25 KB per connection after 15 s, well inside the default 128 KB receive
+buffer), so through the warm-up and the window the load generator spends its CPU on the
+timed connections alone."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
@@ -188,9 +189,8 @@ class Swarm:
             if not sweep_due(now_us, last_us, self.rec.end_us, last_end_us):
                 continue
             last_us, last_end_us = now_us, self.rec.end_us
-            swept = list(self.swept)
-            for start in range(0, len(swept), SWEEP_SLICE):
-                for sock in swept[start:start + SWEEP_SLICE]:
+            for start in range(0, len(self.swept), SWEEP_SLICE):  # later arrivals: next sweep
+                for sock in self.swept[start:start + SWEEP_SLICE]:
                     sock.read_pending()
                 await asyncio.sleep(0)
 
