@@ -49,6 +49,9 @@ class ScalePoint:
     lost: dict[str, int]
     flags: tuple[str, ...]
     loadgen_max_util: float | None
+    p95_lower_ms: float | None = None
+    """The least p95 could be had the messages the swarms read late arrived as published
+    (``latency_lower_ms``); None when none was read late, so ``p95_ms`` is exact."""
     runs: int = 1
     """Repeated runs merged into this point (see :func:`merge_repeats`)."""
 
@@ -98,6 +101,7 @@ def points(run: RunData) -> list[ScalePoint]:
             fanout_p50_ms=number(fanout.get("p50")), fanout_p99_ms=number(fanout.get("p99")),
             lost={k: int(v) for k, v in (s.get("loss") or {}).items() if v and k in LOSS_KEYS},
             flags=tuple(s.get("flags") or ()), loadgen_max_util=max(utils, default=None),
+            p95_lower_ms=stat(s, "latency_lower_ms", "p95"),
         ))
     return sorted(merge_repeats(rows), key=lambda p: (transport_key(p.transport), not p.ours,
                                                       p.server, p.clients, p.purpose))
@@ -131,6 +135,9 @@ def _merged(runs: Sequence[ScalePoint]) -> ScalePoint:
         first, p50_ms=mid("p50_ms"), p95_ms=mid("p95_ms"), p99_ms=mid("p99_ms"),
         cpu_us_per_delivery=mid("cpu_us_per_delivery"), kb_per_connection=mid("kb_per_connection"),
         requests_per_cpu_s=mid("requests_per_cpu_s"), fanout_p50_ms=mid("fanout_p50_ms"),
+        p95_lower_ms=None if all(p.p95_lower_ms is None for p in runs) else median(
+            p.p95_ms if p.p95_lower_ms is None else p.p95_lower_ms for p in runs
+            if p.p95_ms is not None),
         fanout_p99_ms=mid("fanout_p99_ms"), lost=lost,
         flags=tuple(dict.fromkeys(f for p in runs for f in p.flags)),
         loadgen_max_util=max(utils, default=None), runs=len(runs),

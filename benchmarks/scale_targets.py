@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from benchmarks.scale_figures import P95_LIMIT_MS, READ_TOGETHER
 from benchmarks.scale_tables import PUSH, BreakingRow, ScalePoint, Soak, compare_clients, find
 
 PLAIN = {"websocket": "plain-ws", "sse": "plain-sse", "stream": "plain-sse",
@@ -203,22 +204,49 @@ def memory(rows: Sequence[ScalePoint], n: int, soaked: Soak | None) -> list[Targ
     return out
 
 
+def _loadgen_flag(flag: str) -> bool:
+    return flag.startswith(("loadgen saturated", "loadgen behind", "outside load",
+                            "receive queues short of room"))
+
+
+def _late_reads_change_nothing(p: ScalePoint) -> bool:
+    """Whether ``p`` is a breaking-point step whose only load-generator flag is messages read
+    together with a later one, and whose verdict (p95 < 100 ms, zero loss) is the same at
+    both ends of its p95's range: the p95 measured (an upper bound) and ``p95_lower_ms``.
+
+    Such a step did not turn on the load generator. Cases compared side by side at the
+    run's N are held to every flag, since their p99s are weighed against each other.
+    """
+    loadgen = [f for f in p.flags if _loadgen_flag(f)]
+    if p.purpose != "breaking" or not loadgen or p.p95_ms is None or p.p95_lower_ms is None \
+            or not all(READ_TOGETHER in f for f in loadgen):
+        return False
+    return not p.lossless or p.p95_ms < P95_LIMIT_MS or p.p95_lower_ms >= P95_LIMIT_MS
+
+
 def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
     """Item 6: no case where the load generator saturated, fell behind, left its receive
-    queues short of room, or outside processes took CPU."""
-    def bad(flag: str) -> bool:
-        return flag.startswith(("loadgen saturated", "loadgen behind", "outside load",
-                                "receive queues short of room"))
+    queues short of room, or outside processes took CPU.
 
-    hit = [p for p in rows if any(bad(f) for f in p.flags)]
+    A breaking-point step whose swarms read some messages late is not a miss
+    when the step's verdict is the same whatever those messages' true arrival
+    times were (:func:`_late_reads_change_nothing`); it is still named.
+    """
+    flagged = [p for p in rows if any(_loadgen_flag(f) for f in p.flags)]
+    settled = [p for p in flagged if _late_reads_change_nothing(p)]
+    hit = [p for p in flagged if p not in settled]
     busiest = max((p.loadgen_max_util for p in rows if p.loadgen_max_util is not None),
                   default=None)
     measured = (f"{len(hit)} of {len(rows)} cases flagged"
                 + (f" ({', '.join(p.scenario for p in hit)})" if hit else "")
+                + ("; read late but the verdict stands at the least p95 possible: "
+                   + ", ".join(f"{p.scenario} (p95 {p.p95_lower_ms:,.1f}–{p.p95_ms:,.1f} ms)"
+                               for p in settled) if settled else "")
                 + ("" if busiest is None else f"; busiest swarm process {busiest:.0%} of a core"))
     return [Target("6. load generator", measured, "no case flagged loadgen saturated or behind, "
                    "receive queues short of room, or outside load", not hit if rows else None,
-                   tuple(f"{p.scenario}: {f}" for p in hit for f in p.flags if bad(f)))]
+                   tuple(f"{p.scenario}: {f}" for p in flagged for f in p.flags
+                         if _loadgen_flag(f)))]
 
 
 def targets(rows: Sequence[ScalePoint], breaking_rows: Sequence[BreakingRow],

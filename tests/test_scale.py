@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ import orjson
 import pytest
 
 from benchmarks import procstats
-from benchmarks.results import Results
+from benchmarks.measure import percentile
+from benchmarks.results import MachineFigures, Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
-from benchmarks.scale_figures import holds, loss
+from benchmarks.scale_figures import ServerReadings, build, holds, loss, lower_bounds
 from benchmarks.swarm import HOLD_S, SWEEP_S, Swarm, build_parser, sweep_due
 from benchmarks.swarm_wire import FAR, make_conn
 from lab.settings import Settings
@@ -204,6 +206,63 @@ async def test_scale_case_flags_receive_queues_short_of_room(tmp_path: Path,
     assert [f for f in scenario["flags"] if f.startswith("receive queues short of room")] == [
         ("receive queues short of room (machine-wide TCP counters: PruneCalled 3): a waiting "
         "socket may have slowed the server")]
+
+
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.045, 0.2])
+@pytest.mark.parametrize("which", ["slowest", "random"])
+def test_lower_bounds_hold_whatever_the_read_together_messages_were(share: float,
+                                                                    which: str) -> None:
+    """Lowering a share of the sample to 0 ms, the slowest (the worst case) or any, never takes
+    p95 or p99 below :func:`lower_bounds`; with nothing read together the bound is the figure."""
+    rng = random.Random(7)
+    sample = [rng.randrange(5_000, 200_000) for _ in range(2_000)]
+    bound = lower_bounds(sample, share)
+    k = int(share * (len(sample) - 1))
+    lowered = sorted(sample) if which == "slowest" else rng.sample(sample, len(sample))
+    lowered = [0] * k + lowered[:len(lowered) - k] if which == "slowest" else \
+        [0] * k + lowered[k:]
+    ordered = sorted(v / 1000 for v in lowered)
+    for name, q in (("p95", 95), ("p99", 99)):
+        assert percentile(ordered, q) >= bound[name] - 5e-4  # the bound is rounded to the µs
+        if share == 0.0:
+            assert bound[name] == round(percentile(sorted(v / 1000 for v in sample), q), 3)
+    if which == "slowest" and share:
+        assert percentile(ordered, 95) - bound["p95"] < 1.0  # tight: the worst case reaches it
+
+
+def swarm_report(batched: int) -> dict[str, Any]:
+    """One swarm's report: 2 timed clients, 50 messages each in the window, ``batched`` of
+    them read together with a later one; latencies 1..100 ms."""
+    samples = [[c, seq, 1_000_000, 1_000_000, 1_000_000 + (seq + 50 * c) * 1_000]
+               for c in range(2) for seq in range(1, 51)]
+    return {"clients": 2, "ready_at_window": 2, "window_late_ms": 0.0, "failed": 0, "errors": {},
+            "incomplete": 0, "delivered": 100, "batched": batched, "timed_clients": 2,
+            "timed_delivered": 100, "min_seq": 1, "max_seq": 50, "gaps": 0, "duplicates": 0,
+            "missed": 0, "window_requests": 0, "cpu_window_s": 0.1, "window_wall_s": 5.0,
+            "samples": samples, "sampled": False, "ready_s": 1.0}
+
+
+@pytest.mark.parametrize(("batched", "flagged"), [(0, False), (1, False), (5, True)])
+def test_read_together_messages_bound_the_p95_and_flag_above_one_percent(batched: int,
+                                                                         flagged: bool) -> None:
+    """A case whose swarms read timed messages together records the least its p95 and p99
+    could be, and names that bound in its flag once more than 1 % were."""
+    params = {"transport": "websocket", "clients": 2, "rate": 10.0, "duration_s": 5.0}
+    server = ServerReadings(cpu_s=0.5, processes=1, rss_idle_bytes=0, rss_ready_bytes=0,
+                            rss_start_bytes=0, rss_end_bytes=0, peak_rss_bytes=0)
+    machine = MachineFigures(cpu_count=2, busy_cores=0.5, other_cores=0.0)
+    result, extras, _ = build("case", params, [swarm_report(batched)], server, machine, 5.0)
+    assert result.latency_ms is not None and result.latency_ms.p95 == pytest.approx(95.05)
+    late = [f for f in result.flags if f.startswith("loadgen behind")]
+    if not batched:
+        assert "latency_lower_ms" not in extras and not late
+        return
+    least_p95 = 95.05 - 0.99 * batched  # 1 + 0.99 × (95 − batched %): 1..100 ms interpolated
+    assert extras["latency_lower_ms"] == {"p95": pytest.approx(least_p95),
+                                          "p99": pytest.approx(99.01 - 0.99 * batched)}
+    flag = (f"loadgen behind: {batched}% of timed messages read together with a later one "
+            f"(their arrival time is an upper bound; p95 would be {least_p95:.1f} ms at the least)")
+    assert late == ([flag] if flagged else [])
 
 
 class FakeRun:
