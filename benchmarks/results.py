@@ -175,8 +175,10 @@ class ScenarioResult:
     Scale suite only: ``loss`` (gaps, duplicates, missed, undelivered,
     failed/late/incomplete clients), ``loadgen_utils`` (each swarm process's
     share of one core), ``window_requests``, ``ready_s`` (time to connect every
-    client) and, for the soak, ``rss_series`` (``[seconds into the window,
-    bytes]`` pairs) with its least-squares ``rss_growth_bytes_per_min``.
+    client), ``latency_lower_ms`` (the least p95 and p99 could be when some timed
+    messages were read together with a later one) and, for the soak, ``rss_series``
+    (``[seconds into the window, bytes]`` pairs) with its least-squares
+    ``rss_growth_bytes_per_min``.
     """
 
     name: str
@@ -206,6 +208,7 @@ class ScenarioResult:
     ready_s: float | None = None
     rss_series: list[list[float]] | None = None
     rss_growth_bytes_per_min: float | None = None
+    latency_lower_ms: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
