@@ -241,7 +241,7 @@ def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
                   default=None)
     measured = (f"{len(hit)} of {len(rows)} cases flagged"
                 + (f" ({', '.join(p.scenario for p in hit)})" if hit else "")
-                + ("; read late but the verdict stands at the least p95 possible: "
+                + ("; read late, but the same verdict at either end of the p95's range: "
                    + ", ".join(f"{p.scenario} (p95 {p.p95_lower_ms:,.1f}–{p.p95_ms:,.1f} ms)"
                                for p in settled) if settled else "")
                 + ("" if busiest is None else f"; busiest swarm process {busiest:.0%} of a core"))

@@ -140,6 +140,40 @@ class FakeSocket:
         self.watched = False
 
 
+class PendingSocket(FakeSocket):
+    """A swarm socket holding one post-window message until it is read."""
+
+    def __init__(self, conn: Any, seq: int, t_us: int) -> None:
+        super().__init__()
+        self.conn, self.seq, self.t_us, self.reads = conn, seq, t_us, 0
+
+    def read_pending(self) -> None:
+        """Hand the waiting message to the recorder, as a sweep's read does."""
+        self.reads += 1
+        self.conn.rec.record(self.conn, self.seq, self.t_us, self.t_us + 1)
+
+
+async def test_final_sweep_reads_only_untimed_connections_still_unfinished() -> None:
+    """When the drain time is up, each untimed connection without a post-window message is
+    read once more, so one a slow sweep had not reached yet is not counted incomplete."""
+    args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "stream",
+                                      "--clients", "3", "--timed-every", "3"])
+    herd = Swarm(args)
+    herd.rec.open_window(10, 20)
+    conns = [make_conn("stream", i, "h", herd.rec) for i in range(3)]
+    timed, waiting, done = conns
+    for conn in (waiting, done):
+        conn.timed = False
+    herd.conns.extend(conns)
+    for conn in conns:
+        herd.rec.record(conn, 1, 15, 16)
+        conn.transport = PendingSocket(conn, 2, 25)  # type: ignore[assignment]
+    herd.rec.record(done, 2, 25, 26)
+    await herd.final_sweep()
+    assert [c.transport.reads for c in conns] == [0, 1, 0]  # type: ignore[union-attr]
+    assert (timed.finished, waiting.finished, done.finished) == (False, True, True)
+
+
 def test_untimed_connection_stops_being_watched_at_its_first_message() -> None:
     """Sweeps take over an untimed connection at its first message (not once all are ready);
     a timed one stays watched."""
