@@ -189,10 +189,7 @@ class Swarm:
             if not sweep_due(now_us, last_us, self.rec.end_us, last_end_us):
                 continue
             last_us, last_end_us = now_us, self.rec.end_us
-            for start in range(0, len(self.swept), SWEEP_SLICE):  # later arrivals: next sweep
-                for sock in self.swept[start:start + SWEEP_SLICE]:
-                    sock.read_pending()
-                await asyncio.sleep(0)
+            await read_in_slices(self.swept)
 
     async def final_sweep(self) -> None:
         """Read once more every untimed connection still without a post-window message.
@@ -204,12 +201,8 @@ class Swarm:
         connection counts as incomplete only if this read, begun the whole drain time
         after the window, finds nothing past it.
         """
-        unfinished = [c.transport for c in self.conns
-                      if not c.finished and not c.timed and c.transport is not None]
-        for start in range(0, len(unfinished), SWEEP_SLICE):
-            for sock in unfinished[start:start + SWEEP_SLICE]:
-                sock.read_pending()
-            await asyncio.sleep(0)
+        await read_in_slices([c.transport for c in self.conns
+                              if not c.finished and not c.timed and c.transport is not None])
 
     def at_edge(self, t_us: int) -> None:
         """Schedule a CPU/wall reading at wall-clock ``t_us``."""
@@ -225,6 +218,15 @@ class Swarm:
         for conn in self.conns:
             if conn.transport is not None:
                 conn.transport.close()
+
+
+async def read_in_slices(socks: list[swarm_socket.TimestampedSocket]) -> None:
+    """Read what each socket holds, :data:`SWEEP_SLICE` per loop turn so timed reads run between
+    slices; sockets appended to ``socks`` meanwhile wait for the next call."""
+    for start in range(0, len(socks), SWEEP_SLICE):
+        for sock in socks[start:start + SWEEP_SLICE]:
+            sock.read_pending()
+        await asyncio.sleep(0)
 
 
 def sweep_due(now_us: int, last_us: int, end_us: int, last_end_us: int) -> bool:
