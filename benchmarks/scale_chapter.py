@@ -16,7 +16,7 @@ from benchmarks import scale_charts
 from benchmarks.narrative import ratio
 from benchmarks.render import bullets, chart, fmt, table
 from benchmarks.rundata import RunData
-from benchmarks.scale_figures import P95_LIMIT_MS
+from benchmarks.scale_figures import P95_LIMIT_MS, STEP_MARK
 from benchmarks.scale_tables import (
     PUSH,
     BreakingRow,
@@ -64,9 +64,9 @@ def breaking(rows: Sequence[BreakingRow]) -> str:
     body = [[r.transport, r.server, "none" if not r.held else f"{r.held:,}",
              f"{r.tried_up_to:,}" + ("" if r.limit is None else f" (search up to {r.limit:,})"),
              "—" if r.failed_at is None else f"{r.failed_at:,}: {r.why}",
-             ", ".join(f"{n:,} {'✓' if ok else '✗'}" for n, ok in r.steps), _flags(r.flags)]
+             ", ".join(f"{n:,} {STEP_MARK[ok]}" for n, ok in r.steps), _flags(r.flags)]
             for r in rows]
-    return table(["transport", "server", "largest N held", "tested up to", "first failure",
+    return table(["transport", "server", "largest N held", "tested up to", "first step not held",
                   "steps", "flags at the largest N held"], body)
 
 
@@ -185,6 +185,8 @@ def broke(rows: Sequence[BreakingRow]) -> str | None:
     parts = [f"{r.transport} on {r.server} "
              + (f"{r.held:,}" if r.held else "none")
              + ("" if r.failed_at else f" (no step failed; tested up to {r.tried_up_to:,})")
+             + (f" ({r.failed_at:,} undetermined)" if r.failed_at and dict(r.steps)[r.failed_at]
+                is None else "")
              for r in rows]
     return (f"Largest N holding p95 < {P95_LIMIT_MS:g} ms with nothing lost: "
             f"{', '.join(parts)}.")

@@ -33,7 +33,7 @@ from benchmarks.results import (
     ScenarioResult,
     append_rows,
 )
-from benchmarks.scale_figures import scenario_dict
+from benchmarks.scale_figures import STEP_MARK, scenario_dict
 
 if TYPE_CHECKING:
     from benchmarks.scale import Case
@@ -186,8 +186,8 @@ def summary_table(scenarios: list[dict[str, Any]], breaking: list[dict[str, Any]
     lines = ["", "scale suite:"]
     lines += [f"  {s['name']:<44} {summary_line(s)}" for s in scenarios]
     if breaking:
-        lines.append("breaking points (p95 < 100 ms, zero loss):")
-        lines += [f"  {b['transport']:<9} {b['server']:<13} {b['clients'] or 'none'}"
-                  f" (steps: {', '.join(str(x['clients']) + ('✓' if x['holds'] else '✗') for x in b['steps'])})"
+        lines.append("breaking points (p95 < 100 ms, zero loss; ? = undetermined):")
+        lines += [f"  {b['transport']:<9} {b['server']:<13} {b['clients'] or 'none'} (steps: "
+                  + ", ".join(f"{x['clients']}{STEP_MARK[x['holds']]}" for x in b["steps"]) + ")"
                   for b in breaking]
     return "\n".join(lines)

@@ -164,7 +164,8 @@ def compare_clients(rows: Sequence[ScalePoint]) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class BreakingRow:
-    """Where one server's transport broke: the largest N that held and the step that did not."""
+    """Where one server's transport broke: the largest N that held and the first step that did
+    not, failed or undetermined (its ``steps`` verdict ``None``: see :func:`holds`)."""
 
     server: str
     transport: str
@@ -174,35 +175,37 @@ class BreakingRow:
     failed_at: int | None
     why: str | None
     flags: tuple[str, ...]
-    steps: tuple[tuple[int, bool], ...]
+    steps: tuple[tuple[int, bool | None], ...]
 
 
 def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]:
     """The run's ``breaking_points``; without them, the same read off the push scenarios."""
     flags = {p.scenario: p.flags for p in rows}
+    by_name = {s["name"]: s for s in run.scenarios}
     out = []
     recorded = run.results.get("breaking_points")
     if recorded:
         for b in recorded:
-            steps = sorted(b.get("steps") or [], key=lambda x: x["clients"])
+            steps = [(x["clients"], *(holds(by_name[x["scenario"]]) if x["scenario"] in by_name
+                                      else (x["holds"], x["why"])), x["scenario"])
+                     for x in sorted(b.get("steps") or [], key=lambda x: x["clients"])]
             held = b.get("clients")
-            failed = next((x for x in steps if not x["holds"]), None)
-            best = next((x for x in steps if x["clients"] == held), None)
+            failed = next((x for x in steps if x[1] is not True), None)
+            best = next((x for x in steps if x[0] == held), None)
             out.append(BreakingRow(
                 server=b["server"], transport=b["transport"], held=held,
-                tried_up_to=max((x["clients"] for x in steps), default=0),
-                limit=b.get("limit_tested"), failed_at=failed and failed["clients"],
-                why=failed and failed["why"], flags=flags.get(best["scenario"], ()) if best else (),
-                steps=tuple((x["clients"], bool(x["holds"])) for x in steps),
+                tried_up_to=max((x[0] for x in steps), default=0),
+                limit=b.get("limit_tested"), failed_at=failed and failed[0],
+                why=failed and failed[2], flags=flags.get(best[3], ()) if best else (),
+                steps=tuple((x[0], x[1]) for x in steps),
             ))
     else:
-        by_name = {s["name"]: s for s in run.scenarios}
         for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in PUSH):
             mine = sorted((p for p in rows if (p.server, p.transport) == key),
                           key=lambda p: p.clients)
             verdicts = [(p, *holds(by_name[p.scenario])) for p in mine]
             passed = [p for p, ok, _ in verdicts if ok]
-            failed = next(((p, why) for p, ok, why in verdicts if not ok), None)
+            failed = next(((p, why) for p, ok, why in verdicts if ok is not True), None)
             out.append(BreakingRow(
                 server=key[0], transport=key[1], held=passed[-1].clients if passed else None,
                 tried_up_to=mine[-1].clients, limit=None,

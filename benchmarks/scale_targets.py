@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.scale_figures import P95_LIMIT_MS, READ_TOGETHER
+from benchmarks.scale_figures import P95_LIMIT_MS, loadgen_flag, read_late_only, straddles
 from benchmarks.scale_tables import PUSH, BreakingRow, ScalePoint, Soak, compare_clients, find
 
 PLAIN = {"websocket": "plain-ws", "sse": "plain-sse", "stream": "plain-sse",
@@ -131,9 +131,13 @@ def breaking(rows: Sequence[BreakingRow]) -> list[Target]:
             out.append(_absent(item, goal, "breaking-point search"))
             continue
         held = f"{row.held:,}" if row.held else "none"
-        broke = f"; broke at {row.failed_at:,} ({row.why})" if row.failed_at else ""
-        met = True if (row.held or 0) >= wanted else False if row.failed_at else None
-        untested = "" if met is not None else "; no step failed, so not tested as far as the target"
+        undetermined = row.failed_at is not None and dict(row.steps).get(row.failed_at) is None
+        broke = "" if not row.failed_at else f"; {row.failed_at:,} {row.why}" if undetermined \
+            else f"; broke at {row.failed_at:,} ({row.why})"
+        met = True if (row.held or 0) >= wanted else False if row.failed_at and not undetermined \
+            else None
+        untested = "" if met is not None or undetermined \
+            else "; no step failed, so not tested as far as the target"
         out.append(Target(item, f"held {held} (tried up to {row.tried_up_to:,}){broke}{untested}",
                           goal, met, row.flags))
     return out
@@ -204,11 +208,6 @@ def memory(rows: Sequence[ScalePoint], n: int, soaked: Soak | None) -> list[Targ
     return out
 
 
-def _loadgen_flag(flag: str) -> bool:
-    return flag.startswith(("loadgen saturated", "loadgen behind", "outside load",
-                            "receive queues short of room"))
-
-
 def _late_reads_change_nothing(p: ScalePoint) -> bool:
     """Whether ``p`` is a breaking-point step whose only load-generator flag is messages read
     together with a later one, and whose verdict (p95 < 100 ms, zero loss) is the same at
@@ -219,36 +218,54 @@ def _late_reads_change_nothing(p: ScalePoint) -> bool:
     can leave clients unread when it reports. Cases compared side by side at the
     run's N are held to every flag, since their p99s are weighed against each other.
     """
-    loadgen = [f for f in p.flags if _loadgen_flag(f)]
-    if p.purpose != "breaking" or not loadgen or p.p95_ms is None or p.p95_lower_ms is None \
-            or not all(READ_TOGETHER in f for f in loadgen):
+    if p.purpose != "breaking" or not read_late_only(p.flags) or p.p95_ms is None \
+            or p.p95_lower_ms is None:
         return False
     return (p.lossless and p.p95_ms < P95_LIMIT_MS) or p.p95_lower_ms >= P95_LIMIT_MS
 
 
+def _undetermined_off_target(p: ScalePoint) -> bool:
+    """Whether ``p`` is an undetermined breaking-point step (lossless, read late, its p95's
+    range across the bar) that no item 3 target rests on: not a server and transport of
+    :data:`BREAKING` at or below the N that target asks for."""
+    return (p.purpose == "breaking" and p.lossless and read_late_only(p.flags)
+            and straddles(p.p95_ms, p.p95_lower_ms)
+            and not any((p.server, p.transport) == (server, transport) and p.clients <= wanted
+                        for server, transport, wanted in BREAKING))
+
+
+def _ranges(points: Sequence[ScalePoint]) -> str:
+    return ", ".join(f"{p.scenario} (p95 {p.p95_lower_ms:,.1f}–{p.p95_ms:,.1f} ms)"
+                     for p in points)
+
+
 def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
     """Item 6: no case where the load generator saturated, fell behind, left its receive
-    queues short of room, or outside processes took CPU.
+    queues short of room, or outside processes took CPU, and so could have changed a verdict.
 
-    A breaking-point step whose swarms read some messages late is not a miss
-    when the step's verdict is the same whatever those messages' true arrival
-    times were (:func:`_late_reads_change_nothing`); it is still named.
+    Two kinds of breaking-point step whose swarms read some messages late are named,
+    not counted: one whose verdict is the same whatever those messages' true arrival
+    times were (:func:`_late_reads_change_nothing`), and one whose verdict they leave
+    undetermined where no target rests on it (:func:`_undetermined_off_target`); the
+    breaking-point table marks the latter "?" and reports the N below it as held.
     """
-    flagged = [p for p in rows if any(_loadgen_flag(f) for f in p.flags)]
+    flagged = [p for p in rows if any(loadgen_flag(f) for f in p.flags)]
     settled = [p for p in flagged if _late_reads_change_nothing(p)]
-    hit = [p for p in flagged if p not in settled]
+    undetermined = [p for p in flagged if _undetermined_off_target(p)]
+    hit = [p for p in flagged if p not in settled and p not in undetermined]
     busiest = max((p.loadgen_max_util for p in rows if p.loadgen_max_util is not None),
                   default=None)
     measured = (f"{len(hit)} of {len(rows)} cases flagged"
                 + (f" ({', '.join(p.scenario for p in hit)})" if hit else "")
                 + ("; read late, but the same verdict at either end of the p95's range: "
-                   + ", ".join(f"{p.scenario} (p95 {p.p95_lower_ms:,.1f}–{p.p95_ms:,.1f} ms)"
-                               for p in settled) if settled else "")
+                   + _ranges(settled) if settled else "")
+                + ("; read late, verdict undetermined, no target resting on it: "
+                   + _ranges(undetermined) if undetermined else "")
                 + ("" if busiest is None else f"; busiest swarm process {busiest:.0%} of a core"))
     return [Target("6. load generator", measured, "no case flagged loadgen saturated or behind, "
                    "receive queues short of room, or outside load", not hit if rows else None,
                    tuple(f"{p.scenario}: {f}" for p in flagged for f in p.flags
-                         if _loadgen_flag(f)))]
+                         if loadgen_flag(f)))]
 
 
 def targets(rows: Sequence[ScalePoint], breaking_rows: Sequence[BreakingRow],

@@ -351,34 +351,64 @@ READ_LATE = ("loadgen behind: 4% of timed messages read together with a later on
              "arrival time is an upper bound; p95 would be {:.1f} ms at the least)")
 
 
-@pytest.mark.parametrize(("scenario", "least_p95", "verdict"), [
-    ("scale-websocket-floor-10000", 105.0, "met"),  # p95 112.0: fails either way
-    ("scale-websocket-floor-10000", 95.0, "missed"),  # could have held: the reads decide
-    ("scale-websocket-lab-7500", 50.0, "met"),  # p95 96.1 < 100: holds either way
-    ("scale-websocket-lab-10000", 105.0, "met"),  # lossy, and too slow either way
-    ("scale-websocket-lab-10000", 50.0, "missed"),  # loss alone: late reads may have caused it
-    ("scale-websocket-lab-5000", 98.0, "missed"),  # compared side by side: every flag counts
-], ids=["fails-either-way", "straddles-the-line", "holds-either-way", "lossy-and-slow",
-        "lossy", "compared"])
-def test_late_reads_miss_item_6_only_where_they_could_change_a_verdict(
-        tmp_path: Path, scenario: str, least_p95: float, verdict: str) -> None:
-    """A breaking-point step whose swarms read messages together is named under item 6, but
-    misses it only when the step's verdict differs between its p95 and the least p95 possible
-    (read back from results.json, as a report build reads it)."""
-    from benchmarks import scale_tables, scale_targets
-
+def _read_late(tmp_path: Path, scenario: str, least_p95: float, lossless: bool = False) -> RunData:
+    """The scale fixture, written and read back as a report build reads it, with ``scenario``
+    alone flagged for messages read late (least p95 ``least_p95``), its losses cleared if
+    ``lossless``."""
     results = json.loads((SCALE_FIXTURE / "results.json").read_text(encoding="utf-8"))
     for case in results["scenarios"]:
         case["flags"] = []
     case = _scenario(results, scenario)
     case["flags"] = [READ_LATE.format(least_p95)]
     case["latency_lower_ms"] = {"p95": least_p95, "p99": least_p95}
+    if lossless:
+        case["loss"] = dict.fromkeys(case["loss"], 0)
     shutil.copytree(SCALE_FIXTURE, tmp_path / "run")
     (tmp_path / "run" / "results.json").write_text(json.dumps(results), encoding="utf-8")
-    (target,) = scale_targets.load_generator(scale_tables.points(load_run(tmp_path / "run")))
+    return load_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("scenario", "least_p95", "lossless", "verdict"), [
+    ("scale-websocket-floor-10000", 105.0, False, "met"),  # p95 112.0: fails either way
+    ("scale-websocket-floor-10000", 95.0, False, "met"),  # undetermined, but no target on it
+    ("scale-websocket-lab-10000", 95.0, True, "missed"),  # undetermined at lab's 10,000 target
+    ("scale-websocket-lab-7500", 50.0, False, "met"),  # p95 96.1 < 100: holds either way
+    ("scale-websocket-lab-10000", 105.0, False, "met"),  # lossy, and too slow either way
+    ("scale-websocket-lab-10000", 50.0, False, "missed"),  # loss alone: late reads may cause it
+    ("scale-websocket-lab-5000", 98.0, False, "missed"),  # compared side by side: every flag
+], ids=["fails-either-way", "undetermined-off-target", "undetermined-on-target",
+        "holds-either-way", "lossy-and-slow", "lossy", "compared"])
+def test_late_reads_miss_item_6_only_where_they_could_change_a_target(
+        tmp_path: Path, scenario: str, least_p95: float, lossless: bool, verdict: str) -> None:
+    """A breaking-point step whose swarms read messages together is named under item 6, but
+    misses it only when a target's verdict could differ between the step's p95 and the least
+    p95 possible."""
+    from benchmarks import scale_tables, scale_targets
+
+    run = _read_late(tmp_path, scenario, least_p95, lossless)
+    (target,) = scale_targets.load_generator(scale_tables.points(run))
     assert target.verdict == verdict
     assert target.flags == (f"{scenario}: {READ_LATE.format(least_p95)}",)
     assert (f"{scenario} (p95 {least_p95:,.1f}–" in target.measured) == (verdict == "met")
+
+
+@pytest.mark.parametrize(("least_p95", "mark", "item_3"), [
+    (95.0, None, "not measured"), (105.0, False, "missed")], ids=["straddles", "fails"])
+def test_breaking_step_read_late_across_the_bar_is_undetermined(
+        tmp_path: Path, least_p95: float, mark: bool | None, item_3: str) -> None:
+    """A lossless step that missed the p95 bar, but could have met it had the messages read
+    late arrived as published, is marked undetermined ("?") in the breaking-point table, and
+    the target resting on it is not measured rather than missed."""
+    from benchmarks import scale_chapter, scale_tables, scale_targets
+
+    run = _read_late(tmp_path, "scale-websocket-lab-10000", least_p95, lossless=True)
+    rows = scale_tables.breaking_rows(run, scale_tables.points(run))
+    lab = next(r for r in rows if (r.server, r.transport) == ("lab", "websocket"))
+    assert (lab.held, lab.failed_at, lab.steps[-1]) == (7500, 10_000, (10_000, mark))
+    assert (lab.why or "").startswith("undetermined") == (mark is None)
+    assert ("10,000 ?" in scale_chapter.breaking(rows)) == (mark is None)
+    target = next(t for t in scale_targets.breaking(rows) if t.item.endswith("lab"))
+    assert target.verdict == item_3
 
 
 def test_repeated_runs_merge_into_medians() -> None:

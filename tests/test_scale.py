@@ -17,7 +17,14 @@ from benchmarks import procstats
 from benchmarks.measure import percentile
 from benchmarks.results import MachineFigures, Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
-from benchmarks.scale_figures import ServerReadings, build, holds, loss, lower_bounds
+from benchmarks.scale_figures import (
+    READ_TOGETHER,
+    ServerReadings,
+    build,
+    holds,
+    loss,
+    lower_bounds,
+)
 from benchmarks.swarm import HOLD_S, SWEEP_S, Swarm, build_parser, sweep_due
 from benchmarks.swarm_wire import FAR, make_conn
 from lab.settings import Settings
@@ -223,6 +230,23 @@ async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
     assert scenario["latency_ms"]["count"] == len(samples) > 0
     assert set(scenario["receive_pressure"]) == set(procstats.RECEIVE_PRESSURE)
     assert holds(scenario)[0]
+
+
+@pytest.mark.parametrize(("p95", "least", "flag", "verdict"), [
+    (80.0, None, None, True),
+    (120.0, None, None, False),
+    (120.0, 90.0, f"loadgen behind: 5% {READ_TOGETHER}", None),
+    (120.0, 105.0, f"loadgen behind: 5% {READ_TOGETHER}", False),
+    (120.0, 90.0, "loadgen saturated (swarm 0 at 97% of a core)", False),
+], ids=["held", "failed", "undetermined", "fails-at-the-least", "other-loadgen-flag"])
+def test_holds_is_undetermined_only_when_late_reads_straddle_the_bar(
+        p95: float, least: float | None, flag: str | None, verdict: bool | None) -> None:
+    """A lossless step's verdict is ``None`` only when its sole load-generator flag is messages
+    read late and the least p95 those allow is under the bar while the p95 read is not."""
+    scenario = {"status": "ok", "latency_ms": {"p95": p95}, "loss": {"gaps": 0},
+                "flags": [flag] if flag else [],
+                **({"latency_lower_ms": {"p95": least, "p99": least}} if least else {})}
+    assert holds(scenario)[0] is verdict
 
 
 @pytest.mark.timeout(30)
