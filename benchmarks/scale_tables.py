@@ -186,18 +186,19 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
     recorded = run.results.get("breaking_points")
     if recorded:
         for b in recorded:
-            steps = [(x["clients"], *(holds(by_name[x["scenario"]]) if x["scenario"] in by_name
-                                      else (x["holds"], x["why"])), x["scenario"])
-                     for x in sorted(b.get("steps") or [], key=lambda x: x["clients"])]
+            steps = sorted(b.get("steps") or [], key=lambda x: x["clients"])
+            verdicts = [holds(by_name[x["scenario"]]) if x["scenario"] in by_name
+                        else (x["holds"], x["why"]) for x in steps]
             held = b.get("clients")
-            failed = next((x for x in steps if x[1] is not True), None)
-            best = next((x for x in steps if x[0] == held), None)
+            failed = next(((x, why) for x, (ok, why) in zip(steps, verdicts, strict=True)
+                           if ok is not True), None)
+            best = next((x for x in steps if x["clients"] == held), None)
             out.append(BreakingRow(
                 server=b["server"], transport=b["transport"], held=held,
-                tried_up_to=max((x[0] for x in steps), default=0),
-                limit=b.get("limit_tested"), failed_at=failed and failed[0],
-                why=failed and failed[2], flags=flags.get(best[3], ()) if best else (),
-                steps=tuple((x[0], x[1]) for x in steps),
+                tried_up_to=max((x["clients"] for x in steps), default=0),
+                limit=b.get("limit_tested"), failed_at=failed and failed[0]["clients"],
+                why=failed and failed[1], flags=flags.get(best["scenario"], ()) if best else (),
+                steps=tuple((x["clients"], ok) for x, (ok, _) in zip(steps, verdicts, strict=True)),
             ))
     else:
         for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in PUSH):
