@@ -185,8 +185,7 @@ def broke(rows: Sequence[BreakingRow]) -> str | None:
     parts = [f"{r.transport} on {r.server} "
              + (f"{r.held:,}" if r.held else "none")
              + ("" if r.failed_at else f" (no step failed; tested up to {r.tried_up_to:,})")
-             + (f" ({r.failed_at:,} undetermined)" if r.failed_at and dict(r.steps)[r.failed_at]
-                is None else "")
+             + (f" ({r.failed_at:,} undetermined)" if r.undetermined else "")
              for r in rows]
     return (f"Largest N holding p95 < {P95_LIMIT_MS:g} ms with nothing lost: "
             f"{', '.join(parts)}.")

@@ -177,6 +177,11 @@ class BreakingRow:
     flags: tuple[str, ...]
     steps: tuple[tuple[int, bool | None], ...]
 
+    @property
+    def undetermined(self) -> bool:
+        """Whether the first step not held is undetermined rather than failed."""
+        return self.failed_at is not None and dict(self.steps).get(self.failed_at) is None
+
 
 def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]:
     """The run's ``breaking_points``; without them, the same read off the push scenarios."""

@@ -131,12 +131,11 @@ def breaking(rows: Sequence[BreakingRow]) -> list[Target]:
             out.append(_absent(item, goal, "breaking-point search"))
             continue
         held = f"{row.held:,}" if row.held else "none"
-        undetermined = row.failed_at is not None and dict(row.steps).get(row.failed_at) is None
-        broke = "" if not row.failed_at else f"; {row.failed_at:,} {row.why}" if undetermined \
+        broke = "" if not row.failed_at else f"; {row.failed_at:,} {row.why}" if row.undetermined \
             else f"; broke at {row.failed_at:,} ({row.why})"
-        met = True if (row.held or 0) >= wanted else False if row.failed_at and not undetermined \
-            else None
-        untested = "" if met is not None or undetermined \
+        met = True if (row.held or 0) >= wanted else False \
+            if row.failed_at and not row.undetermined else None
+        untested = "" if met is not None or row.undetermined \
             else "; no step failed, so not tested as far as the target"
         out.append(Target(item, f"held {held} (tried up to {row.tried_up_to:,}){broke}{untested}",
                           goal, met, row.flags))
