@@ -176,9 +176,10 @@ class ScenarioResult:
     failed/late/incomplete clients), ``loadgen_utils`` (each swarm process's
     share of one core), ``window_requests``, ``ready_s`` (time to connect every
     client), ``latency_lower_ms`` (the least p95 and p99 could be when some timed
-    messages were read together with a later one) and, for the soak, ``rss_series``
-    (``[seconds into the window, bytes]`` pairs) with its least-squares
-    ``rss_growth_bytes_per_min``.
+    messages were read together with a later one), ``machine_speed_ms`` (per core,
+    the CPU ms of one fixed loop just before the case: :mod:`benchmarks.cpuspeed`)
+    and, for the soak, ``rss_series`` (``[seconds into the window, bytes]`` pairs)
+    with its least-squares ``rss_growth_bytes_per_min``.
     """
 
     name: str
@@ -209,6 +210,7 @@ class ScenarioResult:
     rss_series: list[list[float]] | None = None
     rss_growth_bytes_per_min: float | None = None
     latency_lower_ms: dict[str, float] | None = None
+    machine_speed_ms: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

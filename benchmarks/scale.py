@@ -47,7 +47,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks import procstats
+from benchmarks import cpuspeed, procstats
 from benchmarks.children import Child, ChildError, now_us, sleep_until
 from benchmarks.measure import machine_figures
 from benchmarks.results import ScenarioResult
@@ -230,15 +230,19 @@ async def run_case(case: Case, seed: int, log_dir: Path,
     """Run ``case``; return its results.json scenario and latency sample rows.
 
     A failure becomes an ``error`` scenario; cancellation propagates after every
-    child is stopped.
+    child is stopped. Before anything starts, while none of the suite's processes
+    runs, the machine's own speed is read (``machine_speed_ms``, see
+    :mod:`benchmarks.cpuspeed`).
     """
+    speed = {"machine_speed_ms": cpuspeed.reading()}
     try:
-        return await _run_case(case, seed, log_dir)
+        scenario, samples = await _run_case(case, seed, log_dir)
     except (ChildError, procstats.ProcessGone, aiohttp.ClientError, OSError, KeyError) as exc:
         failed = ScenarioResult(name=case.name, group="scale", params=case.params(),
                                 status="error", error=f"{type(exc).__name__}: {exc}",
                                 transport=case.transport)
-        return scenario_dict(failed, {}), []
+        return scenario_dict(failed, speed), []
+    return {**scenario, **speed}, samples
 
 
 async def _run_case(case: Case, seed: int, log_dir: Path,

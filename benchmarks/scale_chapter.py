@@ -21,12 +21,14 @@ from benchmarks.scale_tables import (
     PUSH,
     BreakingRow,
     FanoutRow,
+    MachineSpeed,
     ScalePoint,
     Soak,
     breaking_rows,
     compare_clients,
     fanout_rows,
     find,
+    machine_speed,
     points,
     soak,
 )
@@ -201,6 +203,19 @@ def flagged(rows: Sequence[ScalePoint]) -> str | None:
             f"the flag is shown next to each figure below.")
 
 
+def machine(speed: MachineSpeed | None) -> str | None:
+    """How much the machine's own speed varied over the run: the noise every figure carries."""
+    if speed is None:
+        return None
+    return (f"The machine itself: one fixed loop, timed on each core before every case, took "
+            f"{speed.fastest_ms:.1f}–{speed.slowest_ms:.1f} ms (median {speed.median_ms:.1f}, "
+            f"{speed.readings} readings; the slowest, before `{speed.slowest_before}`, "
+            f"{speed.spread:.1f}× the fastest). The host runs these cores at varying speed, "
+            f"which the guest's steal time does not show. Every figure here carries that noise: "
+            f"compare within one run, and read a target met or missed by a few per cent as "
+            f"within it, not settled.")
+
+
 def fields(run: RunData, run_dir: Path) -> dict[str, str]:
     """The scale template's placeholders: conclusions, tables and charts."""
     rows = points(run)
@@ -212,7 +227,8 @@ def fields(run: RunData, run_dir: Path) -> dict[str, str]:
               scale_charts.chart_soak(run_dir, soaked)]
     return {
         "scale_conclusions": bullets([verdicts(judged), one_core(rows, n), workers(rows, n),
-                                      broke(broken), flagged(rows)]),
+                                      broke(broken), flagged(rows),
+                                      machine(machine_speed(run))]),
         "scale_targets": target_table(judged),
         "scale_cases": cases(rows) if rows else "*No scale-suite cases in this run.*",
         "scale_breaking": breaking(broken),

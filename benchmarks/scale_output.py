@@ -3,8 +3,8 @@
 results.json follows the runner's model (:mod:`benchmarks.results`; it is
 validated on every save), including its optional scale fields: per scenario
 ``server.cpu_us_per_delivery``, ``server.rss_per_connection_bytes``,
-``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``
-and, for the soak, ``rss_series``; at the top level ``breaking_points``. The
+``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``,
+``machine_speed_ms`` and, for the soak, ``rss_series``; at the top level ``breaking_points``. The
 file is rewritten after every case, so an interrupted run keeps what it finished.
 """
 

@@ -284,3 +284,30 @@ def soak(run: RunData) -> Soak | None:
                 history=params.get("history"), warmup_s=number(params.get("warmup_s")),
             )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSpeed:
+    """The fixed loop's timings on every core before every case (:mod:`benchmarks.cpuspeed`)."""
+
+    readings: int
+    fastest_ms: float
+    median_ms: float
+    slowest_ms: float
+    slowest_before: str
+
+    @property
+    def spread(self) -> float:
+        """The slowest timing over the fastest."""
+        return self.slowest_ms / self.fastest_ms
+
+
+def machine_speed(run: RunData) -> MachineSpeed | None:
+    """Every case's ``machine_speed_ms`` together (None when the run has none)."""
+    timed = sorted((float(ms), s["name"]) for s in run.scenarios if is_scale_suite(s)
+                   for ms in s.get("machine_speed_ms") or () if ms)
+    if not timed:
+        return None
+    return MachineSpeed(readings=len(timed), fastest_ms=timed[0][0],
+                        median_ms=median(ms for ms, _ in timed), slowest_ms=timed[-1][0],
+                        slowest_before=timed[-1][1])

@@ -278,6 +278,21 @@ def test_scale_chapter_builds_from_results_json(built_scale: Path) -> None:
         assert needle in md, needle
 
 
+def test_scale_conclusions_give_the_machines_own_speed(tmp_path: Path) -> None:
+    """The spread of the per-case speed readings is told, naming the case after the slowest;
+    a run without readings says nothing about it."""
+    def timed(results: dict[str, Any]) -> None:
+        _scenario(results, "scale-websocket-floor-5000")["machine_speed_ms"] = [5.5, 6.0]
+        _scenario(results, "scale-websocket-lab-5000")["machine_speed_ms"] = [9.9, 6.5]
+
+    def conclusions(run: RunData) -> str:
+        return scale_chapter.fields(run, tmp_path)["scale_conclusions"]
+
+    assert "The machine itself" not in conclusions(_scale_run())
+    assert ("took 5.5–9.9 ms (median 6.2, 4 readings; the slowest, before "
+            "`scale-websocket-lab-5000`, 1.8× the fastest)") in conclusions(_scale_run(timed))
+
+
 def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> None:
     """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is explained."""
     saturated = "machine saturated (2.00 of 2 cores busy)"

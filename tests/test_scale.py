@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import sys
@@ -13,7 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks import procstats
+from benchmarks import cpuspeed, procstats
 from benchmarks.measure import percentile
 from benchmarks.results import MachineFigures, Results
 from benchmarks.scale import Case, breaking_point, plan, run_case
@@ -220,7 +221,8 @@ async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
            "seed": 1, "environment": {"python": "3", "aiohttp": "3", "os": "x", "cpu_count": 2,
                                       "machine": "x", "hostname_hash": "x"},
            "settings": {}, "scenarios": [scenario]}
-    Results.from_dict(orjson.loads(orjson.dumps(doc)))  # validates against the runner's model
+    loaded = Results.from_dict(orjson.loads(orjson.dumps(doc)))  # the runner's model validates
+    assert loaded.scenarios[0].machine_speed_ms == scenario["machine_speed_ms"]
     assert scenario["group"] == "scale" and scenario["transport"] == "websocket"
     assert scenario["params"]["server"] == "lab" and scenario["params"]["clients"] == 10
     server = scenario["server"]
@@ -229,7 +231,18 @@ async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
     assert scenario["delivered"] == scenario["published"] * 10 > 0
     assert scenario["latency_ms"]["count"] == len(samples) > 0
     assert set(scenario["receive_pressure"]) == set(procstats.RECEIVE_PRESSURE)
+    assert len(scenario["machine_speed_ms"]) == len(os.sched_getaffinity(0))  # one per core
     assert holds(scenario)[0]
+
+
+def test_machine_speed_reads_every_core_and_leaves_the_affinity_as_it_was() -> None:
+    """One positive timing per core the process may use; a longer loop takes longer; the
+    process may run on every core again afterwards."""
+    allowed = os.sched_getaffinity(0)
+    short, long = cpuspeed.reading(loops=20_000), cpuspeed.reading(loops=400_000)
+    assert len(short) == len(long) == len(allowed) and all(ms > 0 for ms in short)
+    assert sum(long) > sum(short)
+    assert os.sched_getaffinity(0) == allowed
 
 
 @pytest.mark.parametrize(("p95", "least", "flag", "verdict"), [
