@@ -144,17 +144,72 @@ async def test_unsent_bytes_in_the_transport_go_first(pair: Pair) -> None:
     assert await read_exactly(pair.peer, len(expected)) == expected
 
 
-async def test_a_closing_transport_is_never_written_directly(pair: Pair) -> None:
-    """Once the transport closes, the direct loop skips it (its descriptor may be reused) and the
-    message goes to the mailbox."""
+async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> None:
+    """asyncio reports a closed connection lost before it closes the socket, whose descriptor
+    may then be reused: the mailbox is out of the direct group by then, and the next message
+    goes to the mailbox."""
     topic = Hub()["prices"]
     topic.attach(pair.box)
     topic.publish(PRICE)
     assert topic.is_direct(pair.box)
+    sock = pair.transport.get_extra_info("socket")
     pair.transport.close()
+    async with asyncio.timeout(5):
+        while topic.is_direct(pair.box):
+            await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        while sock.fileno() != -1:  # the socket closes after connection_lost
+            await asyncio.sleep(0)
     topic.publish(PRICE)
     assert pair.box.direct == 0 and len(pair.box) == 1  # write_now declined: queued
-    assert not topic.is_direct(pair.box)
+
+
+async def test_the_guard_passes_every_event_on_to_the_sockets_own_protocol() -> None:
+    """Linking puts a guard in front of the connection's protocol, which still hears its data,
+    the end of input, writing paused and resumed, and the connection lost."""
+
+    class Recorder(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def data_received(self, data: bytes) -> None:
+            self.events.append(f"data {data.decode()}")
+
+        def eof_received(self) -> bool:
+            self.events.append("eof")
+            return True
+
+        def pause_writing(self) -> None:
+            self.events.append("pause")
+
+        def resume_writing(self) -> None:
+            self.events.append("resume")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.events.append("lost")
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    peer.setblocking(False)
+    recorder = Recorder()
+    transport, _ = await asyncio.get_running_loop().create_connection(lambda: recorder, sock=ours)
+    box = SocketBox(transport)  # type: ignore[arg-type]
+    assert transport.get_protocol() is not recorder  # the guard stands in front
+    peer.send(b"hi")
+    peer.shutdown(socket.SHUT_WR)
+    transport.write(b"x" * 1_000_000)  # more than the kernel takes: unsent bytes wait
+    await read_exactly(peer, 1_000_000)
+    transport.close()
+    async with asyncio.timeout(5):
+        while "lost" not in recorder.events:
+            await asyncio.sleep(0.01)
+    events = recorder.events
+    assert sorted(events) == ["data hi", "eof", "lost", "pause", "resume"]
+    assert events.index("pause") < events.index("resume") and events[-1] == "lost"
+    assert box.wire is not None
+    peer.close()
 
 
 async def test_a_peer_that_reset_leaves_to_its_transport(pair: Pair) -> None:
