@@ -190,7 +190,7 @@ class Conn:
 
     def __init__(self, idx: int, host: str, recorder: Recorder) -> None:
         self.idx = idx
-        self.timed = True  # read as data arrives, sampled for latency (else read in sweeps)
+        self.timed = True  # read often, sampled for latency (else read in sweeps)
         self.host = host
         self.rec = recorder
         self.transport: TimestampedSocket | None = None

@@ -92,14 +92,15 @@ async def test_baseline_serves_a_lab_shaped_message(name: str) -> None:
 async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     """20 swarm connections against the lab: every in-window message, no gap, sane latency.
 
-    Pushes time every 4th connection (the rest are read in sweeps): all are
-    counted, only the timed ones give latency samples.
+    Pushes time every 4th connection, read every 5 ms, well under the 25 ms
+    between messages (the rest are read in sweeps): all are counted, only the
+    timed ones give latency samples, and most reads hold a single message.
     """
     lab = await make_lab(Settings(rate=40, steady=True))
     timed_every = 1 if transport in ("longpoll", "poll") else 4
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.swarm", "--url", lab.base, "--transport", transport,
-        "--clients", "20", "--timed-every", str(timed_every),
+        "--clients", "20", "--timed-every", str(timed_every), "--timed-read-ms", "5",
         "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
         "--warmup-s", "0.1", "--drain-s", "3", "--interval", "0.02", "--max-duration", "15",
         stdout=asyncio.subprocess.PIPE, start_new_session=True,
@@ -116,6 +117,8 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
         assert report["delivered"] == published * 20
         assert report["timed_delivered"] == published * 20 // timed_every
     assert report["timed_clients"] == 20 // timed_every
+    if transport != "poll":
+        assert report["batched"] < report["timed_delivered"] // 4
     assert report["window_late_ms"] == 0  # it set the window itself, 50 ms ahead
     assert report["cpu_window_s"] is not None and report["cpu_window_s"] >= 0
     samples = report["samples"]
@@ -182,11 +185,14 @@ async def test_final_sweep_reads_only_untimed_connections_still_unfinished() -> 
     assert (timed.finished, waiting.finished, done.finished) == (False, True, True)
 
 
-def test_untimed_connection_stops_being_watched_at_its_first_message() -> None:
+@pytest.mark.parametrize(("timed_read_ms", "timed_watched"), [("50", False), ("0", True)])
+def test_connections_stop_being_watched_at_their_first_message(timed_read_ms: str,
+                                                                timed_watched: bool) -> None:
     """Sweeps take over an untimed connection at its first message (not once all are ready);
-    a timed one stays watched."""
+    a timed one is read every ``--timed-read-ms`` from then on, or stays watched with 0."""
     args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "stream",
-                                      "--clients", "3", "--timed-every", "2"])
+                                      "--clients", "3", "--timed-every", "2",
+                                      "--timed-read-ms", timed_read_ms])
     herd = Swarm(args)
     timed, untimed = make_conn("stream", 0, "h", herd.rec), make_conn("stream", 1, "h", herd.rec)
     untimed.timed = False
@@ -194,9 +200,11 @@ def test_untimed_connection_stops_being_watched_at_its_first_message() -> None:
     for conn in (timed, untimed):
         herd.rec.record(conn, 1, 5, 6)
     assert not herd.rec.all_ready.is_set()  # the third connection has no message yet
-    assert (timed.transport.watched, untimed.transport.watched) == (True, False)
+    assert (timed.transport.watched, untimed.transport.watched) == (timed_watched, False)
     herd.rec.record(untimed, 2, 7, 8)
+    herd.rec.record(timed, 2, 7, 8)
     assert herd.swept == [untimed.transport]
+    assert herd.read_timed == ([] if timed_watched else [timed.transport])
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
