@@ -93,6 +93,14 @@ so that the soak's window measures growth the buffer does not explain (the defau
 POLL_CLIENTS = 100
 """Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""
 POLL_SWARMS = 2
+QUIET_HEARTBEAT_S = 600.0
+"""The lab's WebSocket ping interval where a swarm reads some connections seldom: longer than
+any case, so no ping goes out. aiohttp closes a peer that has not answered a ping within half
+the interval (7.5 s at the default 15 s), and an untimed connection is read only every
+:data:`benchmarks.swarm.HOLD_S` until the window is over, so at 15,000 clients, whose
+connecting alone can take 20 s, pings closed thousands of healthy clients. No baseline
+sends pings either; the soak, whose clients are all timed and read every 50 ms, keeps the
+default."""
 """Swarm processes of a closed-loop short poll: one swarm, at a whole core, asked fewer polls
 than the lab answers with one (its front door answers a poll in ~20 µs of CPU)."""
 
@@ -168,6 +176,14 @@ class Case:
         """How long swarms wait after the window for a post-window message."""
         return 2.0 + 5 / self.rate + self.clients / 5000
 
+    def server_args(self, seed: int) -> tuple[str, ...]:
+        """The server's command line (without ``--port``)."""
+        lab = self.server.startswith("lab")
+        return (*SERVERS[self.server], "--rate", f"{self.rate:g}", "--seed", str(seed),
+                *(("--history", str(self.history)) if self.history else ()),
+                *(("--heartbeat", f"{QUIET_HEARTBEAT_S:g}") if lab and self.timed_every > 1
+                  else ()))
+
     def params(self) -> dict[str, Any]:
         """``params`` of results.json (``loadgen_processes`` = swarm processes, as elsewhere)."""
         return {
@@ -178,6 +194,7 @@ class Case:
             "loadgen_processes": self.swarms,
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
             "timed_every": self.timed_every, "repeat": self.repeat,
+            "server_args": list(self.server_args(0)[len(SERVERS[self.server]):]),
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 
@@ -185,9 +202,7 @@ class Case:
 async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Child, int]:
     """Start the case's server on a free port; return it and the port once /healthz answers."""
     server = Child(f"server {case.server}", log_dir / f"{case.name}.server.log")
-    history = ("--history", str(case.history)) if case.history else ()
-    await server.start(*SERVERS[case.server], "--port", "0", "--rate", f"{case.rate:g}",
-                       "--seed", str(seed), *history)
+    await server.start(*case.server_args(seed), "--port", "0")
     return server, await server.wait_serving(30.0)
 
 

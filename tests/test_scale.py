@@ -17,7 +17,7 @@ import pytest
 from benchmarks import cpuspeed, procstats
 from benchmarks.measure import percentile
 from benchmarks.results import MachineFigures, Results
-from benchmarks.scale import Case, breaking_point, plan, run_case
+from benchmarks.scale import BREAKING_STEPS, Case, breaking_point, plan, run_case
 from benchmarks.scale_figures import (
     READ_TOGETHER,
     ServerReadings,
@@ -28,6 +28,7 @@ from benchmarks.scale_figures import (
 )
 from benchmarks.swarm import HOLD_S, SWEEP_S, Swarm, build_parser, sweep_due
 from benchmarks.swarm_wire import FAR, make_conn
+from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
 
 SERVING = re.compile(rb"serving on http://127\.0\.0\.1:(\d+)/")
@@ -400,3 +401,21 @@ def test_loss_counts_a_client_failing_after_the_window_opened_once() -> None:
     assert lost["failed_clients"] == 3 and lost["late_clients"] == 0
     assert lost["undelivered"] == 10
 
+
+
+@pytest.mark.parametrize("case", [
+    *(c for c in plan(repeats=1) if c.server.startswith("lab")),
+    *(Case(server, t, n) for server in ("lab", "lab-2workers") for t in ("websocket", "sse")
+      for n in BREAKING_STEPS),
+], ids=lambda c: c.name)
+def test_no_ping_outlives_a_swarm_that_holds_connections(case: Case) -> None:
+    """Where a swarm reads some connections only every HOLD_S, the lab sends no WebSocket ping
+    within the case (aiohttp would close a peer silent for half the interval); where every
+    connection is timed, the lab keeps its default heartbeat."""
+    argv = list(case.server_args(seed=1))
+    settings = lab_parser().parse_args(argv[argv.index("lab") + 1:])
+    life_s = case.ready_timeout_s + case.warmup_s + case.duration_s + case.drain_s
+    if case.timed_every > 1:
+        assert settings.heartbeat / 2 > life_s + HOLD_S
+    else:
+        assert settings.heartbeat == Settings().heartbeat
