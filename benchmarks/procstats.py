@@ -1,4 +1,5 @@
-"""CPU seconds and memory of a process, the machine's busy CPU and TCP counters, from Linux's /proc.
+"""CPU seconds and memory of a process, the machine's busy CPU, TCP counters and packet drops,
+from Linux's /proc.
 
 The runner reads the server's figures from the operating system rather than
 asking the server, so the numbers hold whatever the server thinks of itself.
@@ -118,3 +119,28 @@ def receive_pressure() -> dict[str, int]:
         if names.startswith("TcpExt:"):
             found.update(zip(names.split()[1:], map(int, values.split()[1:]), strict=False))
     return {name: found.get(name, 0) for name in RECEIVE_PRESSURE}
+
+
+def backlog_drops() -> int:
+    """Packets the kernel has dropped so far because a CPU's input backlog was full (the
+    second column of /proc/net/softnet_stat, summed over CPUs; 0 where there is none).
+
+    On loopback every packet a process sends is queued on its own CPU's backlog, at most
+    ``net.core.netdev_max_backlog`` deep: a burst queued where nothing drains it (clients'
+    delayed ACKs, whose timers all fire in one timer interrupt) overflows it, and TCP
+    sends the dropped segments again only after a timeout.
+    """
+    try:
+        with open("/proc/net/softnet_stat", encoding="ascii") as f:
+            return sum(int(line.split()[1], 16) for line in f if line.strip())
+    except OSError:
+        return 0
+
+
+def backlog_limit() -> int | None:
+    """``net.core.netdev_max_backlog``: packets each CPU's input backlog holds (None if unknown)."""
+    try:
+        with open("/proc/sys/net/core/netdev_max_backlog", encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None

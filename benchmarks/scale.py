@@ -90,6 +90,13 @@ SOAK_HISTORY = 1000
 """The soak server's ring buffer (messages per topic): full 100 s into the warm-up at 10/s,
 so that the soak's window measures growth the buffer does not explain (the default buffer of
 10,000 messages ≈ 5 MB would take 17 minutes to fill)."""
+LOOPBACK_BACKLOG = 50_000
+"""``net.core.netdev_max_backlog`` the suite asks for (Linux's default is 1,000). Its held
+clients' delayed ACKs fire in bursts as large as the clients a core sent to within one timer
+tick, all queued on that core's input backlog before any is processed: at 10,000 clients on
+two workers the default dropped 18,536 packets in one case, at 15,000 clients some 50,000
+(then connecting timed out); at 50,000 none dropped, 15,000 clients connected in 5 s, and
+the packets processed fell five-fold (no resends)."""
 POLL_CLIENTS = 100
 """Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""
 POLL_SWARMS = 2
@@ -268,6 +275,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         stack.push_async_callback(server.stop)
         await asyncio.sleep(0.3)  # let start-up garbage settle before the idle reading
         idle = tree_sample(server.pid)
+        drops = procstats.backlog_drops()
         swarms = await start_swarms(case, port, seed, log_dir)
         for swarm in swarms:
             stack.push_async_callback(swarm.stop)
@@ -289,6 +297,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         fanouts = await floor_fanouts(port, start_us, end_us) if case.server == "floor" else []
         reports = [await swarm.expect("report", case.drain_s + 60.0) for swarm in swarms]
         tcp2 = procstats.receive_pressure()
+        drops = procstats.backlog_drops() - drops
 
     window_s = (end_us - start_us) / 1e6
     server_cpu = p2.cpu_s - p1.cpu_s
@@ -298,6 +307,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         rss_ready_bytes=ready.rss_bytes, rss_start_bytes=p1.rss_bytes,
         rss_end_bytes=p2.rss_bytes, peak_rss_bytes=p2.peak_rss_bytes, fanouts_us=fanouts,
         receive_pressure={k: tcp2[k] - tcp1[k] for k in tcp1},
+        backlog_drops=drops, backlog_limit=procstats.backlog_limit(),
     )
     result, extras, samples = build(case.name, case.params(), reports, readings,
                                     machine_figures(m1, m2, window_s, ours, os.cpu_count() or 1),
@@ -426,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def backlog_warning(limit: int | None) -> str | None:
+    """What to tell the user when the kernel's input backlog is shorter than the suite needs."""
+    if limit is None or limit >= LOOPBACK_BACKLOG:
+        return None
+    return (f"warning: net.core.netdev_max_backlog is {limit:,}: at thousands of clients, "
+            "loopback will drop bursts of delayed ACKs and TCP will resend them late (each "
+            "case where it did is flagged). Raise it first: sudo sysctl -w "
+            f"net.core.netdev_max_backlog={LOOPBACK_BACKLOG}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 when every case ran, 1 if one errored, 2 on bad usage, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
@@ -439,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot write to {args.out}: {exc.strerror}", file=sys.stderr)
         return 2
+    if warning := backlog_warning(procstats.backlog_limit()):
+        print(warning, file=sys.stderr)
     cases = plan(args.clients, args.duration, args.soak_minutes * 60, args.repeats)
     steps = tuple(sorted({*BREAKING_STEPS, args.clients}))
     finished = run.execute(run_suite(run, args.seed, cases, not args.no_breaking, steps))

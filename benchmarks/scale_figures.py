@@ -45,8 +45,9 @@ P95_LIMIT_MS = 100.0
 OUTSIDE_FLAG = "outside load"
 READ_TOGETHER = "of timed messages read together with a later one"
 """Words of the flag for swarms that read timed messages late (kept in step with the targets)."""
+BACKLOG_FLAG = "loopback dropped"
 LOADGEN_FLAGS = ("loadgen saturated", "loadgen behind", OUTSIDE_FLAG,
-                 "receive queues short of room")
+                 "receive queues short of room", BACKLOG_FLAG)
 """How the flags start that say the load generator, or something outside the benchmark, may
 have shaped a case's figures."""
 
@@ -55,7 +56,9 @@ have shaped a case's figures."""
 class ServerReadings:
     """The server's process tree as /proc saw it, the floor's fan-out times (µs), and how far
     the machine's TCP receive-pressure counters moved from the window's start to the swarms'
-    reports (:func:`benchmarks.procstats.receive_pressure`)."""
+    reports (:func:`benchmarks.procstats.receive_pressure`), and the packets the kernel
+    dropped on full input backlogs (``backlog_limit`` deep) from the swarms' start to their
+    reports (:func:`benchmarks.procstats.backlog_drops`)."""
 
     cpu_s: float
     processes: int
@@ -66,6 +69,8 @@ class ServerReadings:
     peak_rss_bytes: int
     fanouts_us: Sequence[int] = ()
     receive_pressure: Mapping[str, int] = field(default_factory=dict)
+    backlog_drops: int = 0
+    backlog_limit: int | None = None
 
 
 def loss(reports: Sequence[Mapping[str, Any]], published: int, clients: int) -> dict[str, int]:
@@ -157,6 +162,10 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
         flags.append("receive queues short of room (machine-wide TCP counters: "
                      + ", ".join(f"{k} {v:,}" for k, v in pressed.items())
                      + "): a waiting socket may have slowed the server")
+    if server.backlog_drops:
+        flags.append(f"{BACKLOG_FLAG} {server.backlog_drops:,} packets (a CPU's input backlog, "
+                     f"net.core.netdev_max_backlog = {server.backlog_limit or '?'}, overflowed; "
+                     "TCP sent them again after a timeout): see the README's scale suite")
     errors = sorted({e for r in reports for e in r["errors"]})
     result = ScenarioResult(
         name=name, group="scale", params=params, status="ok",
@@ -172,6 +181,8 @@ def build(name: str, params: dict[str, Any], reports: Sequence[Mapping[str, Any]
     extras["batched_share"] = round(batched / timed, 4) if timed else None
     extras["timed_clients"] = sum(r["timed_clients"] for r in reports)
     extras["receive_pressure"] = dict(server.receive_pressure)
+    extras["backlog_drops"] = server.backlog_drops
+    extras["backlog_limit"] = server.backlog_limit
     if lower:
         extras["latency_lower_ms"] = lower
     if samples and not poll:

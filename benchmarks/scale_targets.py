@@ -240,7 +240,8 @@ def _ranges(points: Sequence[ScalePoint]) -> str:
 
 def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
     """Item 6: no case where the load generator saturated, fell behind, left its receive
-    queues short of room, or outside processes took CPU, and so could have changed a verdict.
+    queues short of room, outside processes took CPU, or loopback dropped packets, and so
+    could have changed a verdict.
 
     Two kinds of breaking-point step whose swarms read some messages late are named,
     not counted: one whose verdict is the same whatever those messages' true arrival
@@ -262,7 +263,7 @@ def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
                    + _ranges(undetermined) if undetermined else "")
                 + ("" if busiest is None else f"; busiest swarm process {busiest:.0%} of a core"))
     return [Target("6. load generator", measured, "no case flagged loadgen saturated or behind, "
-                   "receive queues short of room, or outside load", not hit if rows else None,
+                   "receive queues short of room, outside load, or loopback drops", not hit if rows else None,
                    tuple(f"{p.scenario}: {f}" for p in flagged for f in p.flags
                          if loadgen_flag(f)))]
 

@@ -17,8 +17,17 @@ import pytest
 from benchmarks import cpuspeed, procstats
 from benchmarks.measure import percentile
 from benchmarks.results import MachineFigures, Results
-from benchmarks.scale import BREAKING_STEPS, Case, breaking_point, plan, run_case
+from benchmarks.scale import (
+    BREAKING_STEPS,
+    LOOPBACK_BACKLOG,
+    Case,
+    backlog_warning,
+    breaking_point,
+    plan,
+    run_case,
+)
 from benchmarks.scale_figures import (
+    LOADGEN_FLAGS,
     READ_TOGETHER,
     ServerReadings,
     build,
@@ -286,6 +295,40 @@ async def test_scale_case_flags_receive_queues_short_of_room(tmp_path: Path,
     assert [f for f in scenario["flags"] if f.startswith("receive queues short of room")] == [
         ("receive queues short of room (machine-wide TCP counters: PruneCalled 3): a waiting "
         "socket may have slowed the server")]
+
+
+@pytest.mark.timeout(30)
+async def test_scale_case_flags_packets_the_kernel_dropped(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Packets dropped on a full input backlog during a case are counted and flagged as
+    something outside the server that shaped its figures."""
+    readings = iter([100, 1_342])
+    monkeypatch.setattr(procstats, "backlog_drops", lambda: next(readings))
+    monkeypatch.setattr(procstats, "backlog_limit", lambda: 1000)
+    scenario, _ = await run_case(Case("lab", "websocket", 4, rate=20, duration_s=0.3,
+                                      warmup_s=0.1), 1, tmp_path)
+    assert scenario["backlog_drops"] == 1_242
+    flagged = [f for f in scenario["flags"] if any(map(f.startswith, LOADGEN_FLAGS))]
+    assert flagged == ["loopback dropped 1,242 packets (a CPU's input backlog, "
+                       "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
+                       "after a timeout): see the README's scale suite"]
+
+
+def test_backlog_drops_reads_the_kernels_counter() -> None:
+    """A count that never falls, from this machine's /proc (0 where there is none)."""
+    first = procstats.backlog_drops()
+    assert 0 <= first <= procstats.backlog_drops()
+
+
+@pytest.mark.parametrize(("limit", "warned"), [(1000, True), (LOOPBACK_BACKLOG, False),
+                                               (None, False)])
+def test_suite_warns_of_a_short_input_backlog(limit: int | None, warned: bool) -> None:
+    """The warning names the setting, its value and the command that fixes it."""
+    warning = backlog_warning(limit)
+    assert (warning is not None) is warned
+    if warning:
+        assert f"is {limit:,}" in warning
+        assert f"sysctl -w net.core.netdev_max_backlog={LOOPBACK_BACKLOG}" in warning
 
 
 @pytest.mark.parametrize("share", [0.0, 0.01, 0.045, 0.2])
