@@ -183,13 +183,19 @@ class Case:
         """How long swarms wait after the window for a post-window message."""
         return 2.0 + 5 / self.rate + self.clients / 5000
 
-    def server_args(self, seed: int) -> tuple[str, ...]:
-        """The server's command line (without ``--port``)."""
+    @property
+    def server_options(self) -> tuple[str, ...]:
+        """The case's own server options (``--history``, ``--heartbeat``), param
+        ``server_args``."""
         lab = self.server.startswith("lab")
-        return (*SERVERS[self.server], "--rate", f"{self.rate:g}", "--seed", str(seed),
-                *(("--history", str(self.history)) if self.history else ()),
+        return (*(("--history", str(self.history)) if self.history else ()),
                 *(("--heartbeat", f"{QUIET_HEARTBEAT_S:g}") if lab and self.timed_every > 1
                   else ()))
+
+    def server_args(self, seed: int) -> tuple[str, ...]:
+        """The server's command line (without ``--port``)."""
+        return (*SERVERS[self.server], "--rate", f"{self.rate:g}", "--seed", str(seed),
+                *self.server_options)
 
     def params(self) -> dict[str, Any]:
         """``params`` of results.json (``loadgen_processes`` = swarm processes, as elsewhere)."""
@@ -201,7 +207,7 @@ class Case:
             "loadgen_processes": self.swarms,
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
             "timed_every": self.timed_every, "repeat": self.repeat,
-            "server_args": list(self.server_args(0)[len(SERVERS[self.server]):]),
+            "server_args": list(self.server_options),
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 
