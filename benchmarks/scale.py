@@ -100,6 +100,8 @@ the packets processed fell five-fold (no resends)."""
 POLL_CLIENTS = 100
 """Closed-loop short-poll connections (requests/CPU-s is measured, not latency)."""
 POLL_SWARMS = 2
+"""Swarm processes of a closed-loop short poll: one swarm, at a whole core, asked fewer polls
+than the lab answers with one (its front door answers a poll in ~20 µs of CPU)."""
 QUIET_HEARTBEAT_S = 600.0
 """The lab's WebSocket ping interval where a swarm reads some connections seldom: longer than
 any case, so no ping goes out. aiohttp closes a peer that has not answered a ping within half
@@ -108,8 +110,6 @@ the interval (7.5 s at the default 15 s), and an untimed connection is read only
 connecting alone can take 20 s, pings closed thousands of healthy clients. No baseline
 sends pings either; the soak, whose clients are all timed and read every 50 ms, keeps the
 default."""
-"""Swarm processes of a closed-loop short poll: one swarm, at a whole core, asked fewer polls
-than the lab answers with one (its front door answers a poll in ~20 µs of CPU)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +185,8 @@ class Case:
 
     @property
     def server_options(self) -> tuple[str, ...]:
-        """The case's own server options (``--history``, ``--heartbeat``), param
-        ``server_args``."""
+        """The case's own server options (``--history``, ``--heartbeat``; param
+        ``server_options``)."""
         lab = self.server.startswith("lab")
         return (*(("--history", str(self.history)) if self.history else ()),
                 *(("--heartbeat", f"{QUIET_HEARTBEAT_S:g}") if lab and self.timed_every > 1
@@ -207,7 +207,7 @@ class Case:
             "loadgen_processes": self.swarms,
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
             "timed_every": self.timed_every, "repeat": self.repeat,
-            "server_args": list(self.server_options),
+            "server_options": list(self.server_options),
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
         }
 

@@ -263,7 +263,8 @@ def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
                    + _ranges(undetermined) if undetermined else "")
                 + ("" if busiest is None else f"; busiest swarm process {busiest:.0%} of a core"))
     return [Target("6. load generator", measured, "no case flagged loadgen saturated or behind, "
-                   "receive queues short of room, outside load, or loopback drops", not hit if rows else None,
+                   "receive queues short of room, outside load, or loopback drops",
+                   not hit if rows else None,
                    tuple(f"{p.scenario}: {f}" for p in flagged for f in p.flags
                          if loadgen_flag(f)))]
 

@@ -445,7 +445,6 @@ def test_loss_counts_a_client_failing_after_the_window_opened_once() -> None:
     assert lost["undelivered"] == 10
 
 
-
 @pytest.mark.parametrize("case", [
     *(c for c in plan(repeats=1) if c.server.startswith("lab")),
     *(Case(server, t, n) for server in ("lab", "lab-2workers") for t in ("websocket", "sse")
