@@ -9,7 +9,8 @@ its own loopback source addresses. The timeline of a case:
 1. start the server; read its process tree's RSS while no client is connected;
 2. start the swarms; once every connection has received a message, read the
    RSS again (memory per connection = the difference / N, before the feed's
-   messages can pile up anywhere), then wait ``warmup_s``;
+   messages can pile up anywhere); each swarm reads what its untimed
+   connections hold (:meth:`benchmarks.swarm.Swarm.catch_up`), then wait ``warmup_s``;
 3. time a steady window on a shared wall clock: server CPU (summed over the
    primary and its workers, from /proc), the machine's CPU (/proc/stat), each
    swarm's own CPU; the floor's per-tick fan-out times from its ``/stats``;
@@ -288,6 +289,10 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         for swarm in swarms:
             await swarm.expect("ready", case.ready_timeout_s + 30.0)
         ready = tree_sample(server.pid)
+        for swarm in swarms:  # all at once: each reads its untimed connections' backlog
+            swarm.send({"catch_up": True})
+        catch_up_s = max([(await swarm.expect("caught_up", case.ready_timeout_s + 30.0))["sweep_s"]
+                          for swarm in swarms])
 
         # The swarms learn the window now, a whole warm-up ahead: a swarm at idle priority on
         # a busy machine may take a while to read it (see window_late_ms).
@@ -318,6 +323,7 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
     result, extras, samples = build(case.name, case.params(), reports, readings,
                                     machine_figures(m1, m2, window_s, ours, os.cpu_count() or 1),
                                     window_s)
+    extras["catch_up_s"] = catch_up_s
     if series:
         extras["rss_series"] = series
         extras["rss_growth_bytes_per_min"] = _slope_per_min(series)

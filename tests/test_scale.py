@@ -7,6 +7,7 @@ import os
 import random
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from benchmarks.scale_figures import (
     loss,
     lower_bounds,
 )
-from benchmarks.swarm import HOLD_S, SWEEP_S, Swarm, build_parser, sweep_due
+from benchmarks.swarm import HOLD_S, SWEEP_AFTER_S, SWEEP_S, Swarm, build_parser, sweep_due
 from benchmarks.swarm_wire import FAR, make_conn
 from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
@@ -138,16 +139,18 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
 
 
 def test_untimed_sweeps_hold_off_until_the_window_is_over() -> None:
-    """Untimed connections are swept as the window is announced, then not until it is over
-    (unless ``HOLD_S`` passed), then at every check."""
+    """Untimed connections are swept only ``HOLD_S`` after the last sweep until
+    ``SWEEP_AFTER_S`` past the window, then at every check; announcing the window sweeps
+    nothing (the catch-up did)."""
     hold, end, step = int(HOLD_S * 1e6), 20_000_000, int(SWEEP_S * 1e6)
-    assert not sweep_due(1_000_000, 0, FAR, FAR)  # the window is not known yet
-    assert sweep_due(hold, 0, FAR, FAR)
-    assert sweep_due(1_000_000, 0, end, FAR)  # just announced
-    assert not sweep_due(end - 1, end - 2 * step, end, end)
-    assert not sweep_due(end - 1, end - hold + 1, end, end)
-    assert sweep_due(end - 1, end - hold - 1, end, end)
-    assert sweep_due(end, end - step, end, end)
+    after = end + int(SWEEP_AFTER_S * 1e6)
+    assert not sweep_due(1_000_000, 0, FAR)  # the window is not known yet
+    assert sweep_due(hold, 0, FAR)
+    assert not sweep_due(end - 1, end - 2 * step, end)
+    assert not sweep_due(end - 1, end - hold + 1, end)
+    assert sweep_due(end - 1, end - hold - 1, end)
+    assert not sweep_due(after - 1, end - step, end)  # the window's last reads come first
+    assert sweep_due(after, after - step, end)
 
 
 class FakeSocket:
@@ -193,6 +196,27 @@ async def test_final_sweep_reads_only_untimed_connections_still_unfinished() -> 
     await herd.final_sweep()
     assert [c.transport.reads for c in conns] == [0, 1, 0]  # type: ignore[union-attr]
     assert (timed.finished, waiting.finished, done.finished) == (False, True, True)
+
+
+async def test_catch_up_reads_each_untimed_connection_once_and_restarts_the_hold() -> None:
+    """The catch-up before the window reads every untimed connection's backlog, and the next
+    sweep before the window is over comes only ``HOLD_S`` after it ended."""
+    args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "stream",
+                                      "--clients", "4", "--timed-every", "2"])
+    herd = Swarm(args)
+    conns = [make_conn("stream", i, "h", herd.rec) for i in (1, 3)]
+    for conn in conns:
+        conn.timed = False
+        conn.transport = PendingSocket(conn, 1, 5)  # type: ignore[assignment]
+        herd.swept.append(conn.transport)  # type: ignore[arg-type]
+    before_us = time.time_ns() // 1000
+    await herd.catch_up()
+    assert [c.transport.reads for c in conns] == [1, 1]  # type: ignore[union-attr]
+    assert all(c.ready for c in conns)
+    held_until = herd.last_sweep_us + int(HOLD_S * 1e6)
+    assert herd.last_sweep_us >= before_us
+    assert not sweep_due(held_until - 1, herd.last_sweep_us, FAR)
+    assert sweep_due(held_until, herd.last_sweep_us, FAR)
 
 
 @pytest.mark.parametrize(("timed_read_ms", "timed_watched"), [("50", False), ("0", True)])
