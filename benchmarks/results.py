@@ -231,7 +231,8 @@ class Results:
 
     ``breaking_points`` (scale suite): per server and push transport, the largest
     N that held (``clients``, or ``None``), ``limit_tested`` and every ``steps``
-    entry (``clients``, ``holds``, ``why``, ``scenario``).
+    entry (``clients``, ``holds``, ``why``, and its tries: ``scenarios`` and their own
+    verdicts, ``tries``; runs made before steps were repeated name one ``scenario``).
     """
 
     created: str

@@ -52,7 +52,14 @@ from benchmarks import cpuspeed, procstats
 from benchmarks.children import Child, ChildError, now_us, sleep_until
 from benchmarks.measure import machine_figures
 from benchmarks.results import ScenarioResult
-from benchmarks.scale_figures import ServerReadings, build, holds, scenario_dict
+from benchmarks.scale_figures import (
+    ServerReadings,
+    build,
+    holds,
+    scenario_dict,
+    step_settled,
+    step_verdict,
+)
 from benchmarks.scale_output import ScaleRun
 from benchmarks.scale_procs import tree_sample
 
@@ -378,34 +385,37 @@ def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: floa
 
 
 async def breaking_point(run: ScaleRun, seed: int, server: str, transport: str,
-                         start: dict[str, Any] | None, steps: tuple[int, ...]) -> dict[str, Any]:
-    """Step N up from the suite's own N until a step fails; record every step."""
-    tried: dict[int, dict[str, Any]] = {}
-    if start is not None:
-        tried[start["params"]["clients"]] = start
-    n = start["params"]["clients"] if start is not None else steps[0]
+                         start: list[dict[str, Any]], steps: tuple[int, ...]) -> dict[str, Any]:
+    """Step N up from the suite's own N (``start``: its side-by-side runs, the first tries
+    there) until a step fails; each step is tried until settled (:func:`step_settled`)."""
+    tried: dict[int, list[dict[str, Any]]] = {}
+    if start:
+        tried[start[0]["params"]["clients"]] = list(start)
+    n = start[0]["params"]["clients"] if start else steps[0]
     while True:
-        scenario = tried.get(n)
-        if scenario is None:
-            case = Case(server, transport, n, purpose="breaking")
-            scenario = await run.run(case, seed)
-            tried[n] = scenario
-        ok, _ = holds(scenario)
+        tries = tried.setdefault(n, [])
+        while not step_settled(tries):
+            case = Case(server, transport, n, purpose="breaking", repeat=len(tries) + 1)
+            tries.append(await run.run(case, seed))
+        ok, _ = step_verdict(tries)
         lower = [s for s in steps if s < n and s not in tried]
         higher = [s for s in steps if s > n]
         if ok and higher:
             n = higher[0]
-        elif not ok and lower and not any(holds(tried[m])[0] for m in tried if m < n):
+        elif not ok and lower and not any(step_verdict(tried[m])[0] for m in tried if m < n):
             n = lower[-1]
         else:
             break
-    passed = [m for m in sorted(tried) if holds(tried[m])[0]]
+    verdicts = {m: step_verdict(tried[m]) for m in sorted(tried)}
+    passed = [m for m, (ok, _) in verdicts.items() if ok]
     return {
         "server": server, "transport": transport,
         "clients": passed[-1] if passed else None,
         "limit_tested": max(steps),
-        "steps": [{"clients": m, "holds": holds(tried[m])[0], "why": holds(tried[m])[1],
-                   "scenario": tried[m]["name"]} for m in sorted(tried)],
+        "steps": [{"clients": m, "holds": ok, "why": why,
+                   "scenarios": [t["name"] for t in tried[m]],
+                   "tries": [holds(t)[0] for t in tried[m]]}
+                  for m, (ok, why) in verdicts.items()],
     }
 
 
@@ -421,9 +431,8 @@ async def run_suite(run: ScaleRun, seed: int, cases: list[Case], breaking: bool,
         servers = ("floor", "plain-ws", "lab", "lab-2workers") if transport == "websocket" else (
             "lab", "lab-2workers")
         for server in servers:
-            start = next((s for s in done.values() if s["params"]["server"] == server
-                          and s["transport"] == transport and s["params"]["purpose"] == "compare"),
-                         None)
+            start = [s for s in done.values() if s["params"]["server"] == server
+                     and s["transport"] == transport and s["params"]["purpose"] == "compare"]
             run.add_breaking_point(await breaking_point(run, seed, server, transport, start,
                                                         steps))
 

@@ -23,8 +23,9 @@ results.json carries beside it (see :func:`scenario_dict`):
   (:func:`lower_bounds`), so a reader can tell whether the late reads could
   change a verdict.
 
-A step of the breaking-point search *holds* when p95 < :data:`P95_LIMIT_MS` and
-nothing was lost (:func:`holds`).
+A try of a breaking-point step *holds* when p95 < :data:`P95_LIMIT_MS` and
+nothing was lost (:func:`holds`); a step is tried until two tries agree, or one
+lost something (:func:`step_verdict`).
 """
 
 from __future__ import annotations
@@ -271,6 +272,46 @@ def holds(scenario: Mapping[str, Any]) -> tuple[bool | None, str]:
     if p95 is None or p95 >= P95_LIMIT_MS:
         return False, f"p95 {p95} ms"
     return True, f"p95 {p95:.1f} ms, no loss"
+
+
+STEP_TRIES = 3
+"""Tries of one breaking-point step at most: a single 5 s window decided a step on a host
+whose speed drifts by half (the same 10,000-client step's p95 was 77.7, 89.5 and 100.9 ms
+on one day here), so a step is run until two tries agree."""
+
+
+def _lossy(scenario: Mapping[str, Any]) -> bool:
+    return scenario.get("status") != "ok" or not lost_nothing(scenario.get("loss") or {})
+
+
+def step_settled(tries: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a breaking-point step needs no more tries: one errored or lost something,
+    two share a verdict, or :data:`STEP_TRIES` ran."""
+    verdicts = [holds(t)[0] for t in tries]
+    return (len(tries) >= STEP_TRIES or any(_lossy(t) for t in tries)
+            or any(verdicts.count(v) >= 2 for v in verdicts))
+
+
+def step_verdict(tries: Sequence[Mapping[str, Any]]) -> tuple[bool | None, str]:
+    """A breaking-point step's verdict from its tries (scenarios), and why.
+
+    A try that errored or lost anything fails the step: "zero loss" is not put to
+    a vote. Otherwise the step takes the verdict two tries share (:func:`holds`:
+    held, failed or undetermined); three tries that all differ leave it
+    undetermined. A lone try (a run made before steps were repeated) decides alone.
+    """
+    verdicts = [holds(t) for t in tries]
+    if len(verdicts) == 1:
+        return verdicts[0]
+    every = "; ".join(f"try {i}: {why}" for i, (_, why) in enumerate(verdicts, 1))
+    lossy = next((i for i, t in enumerate(tries) if _lossy(t)), None)
+    if lossy is not None:
+        return False, f"{verdicts[lossy][1]} (try {lossy + 1} of {len(tries)}; {every})"
+    for verdict, word in ((True, "held"), (False, "failed"), (None, "undetermined")):
+        agreeing = sum(ok is verdict for ok, _ in verdicts)
+        if agreeing >= 2:
+            return verdict, f"{word} in {agreeing} of {len(tries)} tries ({every})"
+    return None, f"undetermined, the tries disagree ({every})"
 
 
 def scenario_dict(result: ScenarioResult, extras: Mapping[str, Any]) -> dict[str, Any]:

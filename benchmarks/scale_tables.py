@@ -17,7 +17,7 @@ from statistics import median
 from typing import Any
 
 from benchmarks.rundata import RunData
-from benchmarks.scale_figures import holds
+from benchmarks.scale_figures import holds, step_verdict
 from benchmarks.tables import number, stat, transport_key
 
 PUSH = ("websocket", "sse", "stream")
@@ -192,8 +192,7 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
     if recorded:
         for b in recorded:
             steps = sorted(b.get("steps") or [], key=lambda x: x["clients"])
-            verdicts = [holds(by_name[x["scenario"]]) if x["scenario"] in by_name
-                        else (x["holds"], x["why"]) for x in steps]
+            verdicts = [_step_verdict(x, by_name) for x in steps]
             held = b.get("clients")
             failed = next(((x, why) for x, (ok, why) in zip(steps, verdicts, strict=True)
                            if ok is not True), None)
@@ -202,7 +201,9 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
                 server=b["server"], transport=b["transport"], held=held,
                 tried_up_to=max((x["clients"] for x in steps), default=0),
                 limit=b.get("limit_tested"), failed_at=failed and failed[0]["clients"],
-                why=failed and failed[1], flags=flags.get(best["scenario"], ()) if best else (),
+                why=failed and failed[1],
+                flags=tuple(dict.fromkeys(f for name in _step_scenarios(best)
+                                          for f in flags.get(name, ()))) if best else (),
                 steps=tuple((x["clients"], ok) for x, (ok, _) in zip(steps, verdicts, strict=True)),
             ))
     else:
@@ -221,6 +222,21 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
             ))
     return sorted(out, key=lambda r: (transport_key(r.transport), r.server in BASELINES,
                                       r.server))
+
+
+def _step_scenarios(step: dict[str, Any]) -> list[str]:
+    """A recorded step's tries (``scenarios``; one ``scenario`` in runs before steps were
+    repeated)."""
+    return list(step.get("scenarios") or [step["scenario"]])
+
+
+def _step_verdict(step: dict[str, Any], by_name: dict[str, dict[str, Any]],
+                  ) -> tuple[bool | None, str]:
+    """A recorded step's verdict, from its tries' scenarios when the run holds them all."""
+    names = _step_scenarios(step)
+    if all(name in by_name for name in names):
+        return step_verdict([by_name[name] for name in names])
+    return step["holds"], step["why"]
 
 
 @dataclass(frozen=True, slots=True)

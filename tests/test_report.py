@@ -461,6 +461,45 @@ def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     assert floor.why == "p95 111.999 ms"
 
 
+def _floor_10k_tried(p95s: tuple[float, ...], held: int) -> Callable[[dict[str, Any]], None]:
+    """The floor's 10,000 step as tries of these p95s (the recorded scenario's copies), the
+    search recorded as holding ``held``."""
+    def mutate(results: dict[str, Any]) -> None:
+        first = _scenario(results, "scale-websocket-floor-10000")
+        names = ["scale-websocket-floor-10000"] + [
+            f"scale-websocket-floor-10000-r{i}" for i in range(2, len(p95s) + 1)]
+        for name, p95 in zip(names, p95s, strict=True):
+            scenario = first if name == names[0] else copy.deepcopy(first)
+            scenario["name"] = name
+            scenario["latency_ms"] = {**scenario["latency_ms"], "p95": p95}
+            if scenario is not first:
+                results["scenarios"].append(scenario)
+        entry = next(b for b in results["breaking_points"] if b["server"] == "floor")
+        entry["clients"] = held
+        step = next(x for x in entry["steps"] if x["clients"] == 10_000)
+        step.pop("scenario")
+        step["scenarios"] = names
+    return mutate
+
+
+@pytest.mark.parametrize(("p95s", "held", "failed_at", "why"), [
+    ((111.999, 90.0, 95.0), 10_000, None, None),
+    ((111.999, 90.0, 120.0), 7500, 10_000, "failed in 2 of 3 tries (try 1: p95 111.999 ms; "
+     "try 2: p95 90.0 ms, no loss; try 3: p95 120.0 ms)"),
+], ids=["held-2-of-3", "failed-2-of-3"])
+def test_a_steps_tries_decide_its_breaking_point(p95s: tuple[float, ...], held: int,
+                                                 failed_at: int | None, why: str | None) -> None:
+    """A step recorded with several tries takes the verdict two of them share, and says which."""
+    from benchmarks import scale_tables
+
+    run = _scale_run(_floor_10k_tried(p95s, held))
+    rows = scale_tables.breaking_rows(run, scale_tables.points(run))
+    floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))
+    assert (floor.held, floor.failed_at, floor.why) == (held, failed_at, why)
+    point = next(p for p in scale_tables.points(run) if p.scenario == "scale-websocket-floor-10000")
+    assert point.runs == 3 and point.p95_ms == sorted(p95s)[1]
+
+
 def test_breaking_point_never_failing_below_the_target_is_not_a_miss() -> None:
     """A search that stopped before failing (e.g. ``--no-breaking``) is "not measured"."""
     from benchmarks import scale_tables, scale_targets

@@ -35,6 +35,8 @@ from benchmarks.scale_figures import (
     holds,
     loss,
     lower_bounds,
+    step_settled,
+    step_verdict,
 )
 from benchmarks.swarm import HOLD_S, SWEEP_AFTER_S, SWEEP_S, Swarm, build_parser, sweep_due
 from benchmarks.swarm_wire import FAR, make_conn
@@ -422,31 +424,63 @@ class FakeRun:
     async def run(self, case: Case, seed: int) -> dict[str, Any]:
         """A synthetic scenario that holds iff ``case.clients <= limit``."""
         self.ran.append(case.clients)
-        return fake_scenario(case.clients, case.clients <= self.limit)
+        return fake_scenario(case.clients, case.clients <= self.limit, case.repeat)
 
 
-def fake_scenario(clients: int, ok: bool) -> dict[str, Any]:
-    """A scenario dict with just what :func:`holds` reads."""
-    return {"name": f"n{clients}", "status": "ok", "params": {"clients": clients},
-            "latency_ms": {"p95": 20.0 if ok else 300.0},
-            "loss": {"gaps": 0, "missed": 0, "failed_clients": 0, "undelivered": 0,
+def fake_scenario(clients: int, ok: bool | None, repeat: int = 1, lost: int = 0,
+                  ) -> dict[str, Any]:
+    """A scenario dict with just what :func:`holds` reads (``ok`` None: undetermined, its
+    p95 straddling the bar because the swarms read late)."""
+    p95 = {True: 20.0, False: 300.0, None: 150.0}[ok]
+    return {"name": f"n{clients}-r{repeat}", "status": "ok", "params": {"clients": clients},
+            "latency_ms": {"p95": p95},
+            "latency_lower_ms": {"p95": 60.0} if ok is None else None,
+            "flags": [f"loadgen behind: 5% {READ_TOGETHER}"] if ok is None
+            else [],
+            "loss": {"gaps": lost, "missed": 0, "failed_clients": 0, "undelivered": 0,
                      "incomplete_clients": 0}}
 
 
 @pytest.mark.parametrize(("limit", "ran", "found"), [
-    (12_000, [10_000, 15_000], 10_000),
-    (20_000, [10_000, 15_000], 15_000),
-    (3_000, [2_000], 2_000),
-    (1_000, [2_000], None),
+    (12_000, [10_000, 10_000, 15_000, 15_000], 10_000),
+    (20_000, [10_000, 10_000, 15_000, 15_000], 15_000),
+    (3_000, [2000, 2000], 2000),
+    (1_000, [2000, 2000], None),
 ], ids=["breaks-at-15k", "holds-everything", "breaks-at-5k", "breaks-at-2k"])
 async def test_breaking_point_steps_up_from_the_suite_result(limit: int, ran: list[int],
                                                             found: int | None) -> None:
-    """The search starts from the 5k result, steps up until a failure, down if 5k failed."""
+    """The search starts from the 5k results (two side-by-side runs that agree), steps up
+    until a failure, down if 5k failed; each new step runs until two tries agree."""
     run = FakeRun(limit)
+    start = [fake_scenario(5000, 5000 <= limit, r) for r in (1, 2)]
     entry = await breaking_point(run, 1, "lab", "websocket",  # type: ignore[arg-type]
-                                 fake_scenario(5000, 5000 <= limit), (2000, 5000, 10_000, 15_000))
+                                 start, (2000, 5000, 10_000, 15_000))
     assert run.ran == ran
     assert entry["clients"] == found
+    assert all(len(step["scenarios"]) == len(step["tries"]) == 2 for step in entry["steps"])
+
+
+@pytest.mark.parametrize(("tries", "settled", "verdict"), [
+    ([True], False, True),
+    ([True, False], False, None),
+    ([True, False, True], True, True),
+    ([False, True, False], True, False),
+    ([None, True, None], True, None),
+    ([True, None, False], True, None),
+    ([True, True], True, True),
+    ([True, "lost"], True, False),
+    (["lost"], True, False),
+], ids=["one-try", "split", "held-2-of-3", "failed-2-of-3", "undetermined-2-of-3",
+        "all-differ", "agree", "loss-decides", "loss-at-once"])
+def test_a_step_runs_until_two_tries_agree_and_loss_fails_it(
+        tries: list[bool | None | str], settled: bool, verdict: bool | None) -> None:
+    """Two alike tries settle a step (three at most, all different: undetermined); a try that
+    lost a message fails it at once, whatever the others say."""
+    scenarios = [fake_scenario(10_000, True, i, lost=1) if t == "lost"
+                 else fake_scenario(10_000, t, i)  # type: ignore[arg-type]
+                 for i, t in enumerate(tries, 1)]
+    assert step_settled(scenarios) is settled
+    assert step_verdict(scenarios)[0] is verdict
 
 
 def test_plan_repeats_the_comparison_in_rounds() -> None:
