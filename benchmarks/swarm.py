@@ -64,10 +64,10 @@ last tick to 3.4 s)."""
 HOLD_S = 15.0
 """Until the window is over, untimed connections are read only this often, and once to catch
 up before the window is set (:meth:`Swarm.catch_up`): longer than the scale suite's warm-up
-and window together, so none of its cases sweeps inside the window. Their bytes wait in the kernel meanwhile (at 10
-messages/s, about 25 KB per connection after 15 s, well inside the default 128 KB receive
-buffer), so through the warm-up and the window the load generator spends its CPU on the
-timed connections alone."""
+and window together, so none of its cases sweeps inside the window. Their bytes wait in the
+kernel meanwhile (at 10 messages/s, about 25 KB per connection after 15 s, well inside the
+default 128 KB receive buffer), so through the warm-up and the window the load generator
+spends its CPU on the timed connections alone."""
 TIMED_READ_MS = 50.0
 """How often a push's timed connections are read from their first message on: under the
 100 ms between two messages at the scale suite's 10/s, so a read holds one message. They
