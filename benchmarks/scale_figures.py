@@ -284,12 +284,17 @@ def _lossy(scenario: Mapping[str, Any]) -> bool:
     return scenario.get("status") != "ok" or not lost_nothing(scenario.get("loss") or {})
 
 
+def _agreeing(verdicts: Sequence[bool | None]) -> tuple[bool | None, int] | None:
+    """The verdict at least two of ``verdicts`` share, and how many do; None if none is shared."""
+    return next(((v, verdicts.count(v)) for v in (True, False, None) if verdicts.count(v) >= 2),
+                None)
+
+
 def step_settled(tries: Sequence[Mapping[str, Any]]) -> bool:
     """Whether a breaking-point step needs no more tries: one errored or lost something,
     two share a verdict, or :data:`STEP_TRIES` ran."""
-    verdicts = [holds(t)[0] for t in tries]
     return (len(tries) >= STEP_TRIES or any(_lossy(t) for t in tries)
-            or any(verdicts.count(v) >= 2 for v in verdicts))
+            or _agreeing([holds(t)[0] for t in tries]) is not None)
 
 
 def step_verdict(tries: Sequence[Mapping[str, Any]]) -> tuple[bool | None, str]:
@@ -307,11 +312,12 @@ def step_verdict(tries: Sequence[Mapping[str, Any]]) -> tuple[bool | None, str]:
     lossy = next((i for i, t in enumerate(tries) if _lossy(t)), None)
     if lossy is not None:
         return False, f"{verdicts[lossy][1]} (try {lossy + 1} of {len(tries)}; {every})"
-    for verdict, word in ((True, "held"), (False, "failed"), (None, "undetermined")):
-        agreeing = sum(ok is verdict for ok, _ in verdicts)
-        if agreeing >= 2:
-            return verdict, f"{word} in {agreeing} of {len(tries)} tries ({every})"
-    return None, f"undetermined, the tries disagree ({every})"
+    agreed = _agreeing([ok for ok, _ in verdicts])
+    if agreed is None:
+        return None, f"undetermined, the tries disagree ({every})"
+    verdict, count = agreed
+    word = {True: "held", False: "failed", None: "undetermined"}[verdict]
+    return verdict, f"{word} in {count} of {len(tries)} tries ({every})"
 
 
 def scenario_dict(result: ScenarioResult, extras: Mapping[str, Any]) -> dict[str, Any]:

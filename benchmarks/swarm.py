@@ -62,12 +62,12 @@ message of the window's last ticks read together with a later one keeps only the
 one's arrival time (at 15,000 clients, sweeps begun at the window's end took the p95 of its
 last tick to 3.4 s)."""
 HOLD_S = 15.0
-"""Until the window is over, untimed connections are read only this often, and once to catch
-up before the window is set (:meth:`Swarm.catch_up`): longer than the scale suite's warm-up
-and window together, so none of its cases sweeps inside the window. Their bytes wait in the
-kernel meanwhile (at 10 messages/s, about 25 KB per connection after 15 s, well inside the
-default 128 KB receive buffer), so through the warm-up and the window the load generator
-spends its CPU on the timed connections alone."""
+"""Until :data:`SWEEP_AFTER_S` after the window, untimed connections are read only this
+often, and once to catch up before the window is set (:meth:`Swarm.catch_up`): longer than
+the scale suite's warm-up and window together, so none of its cases sweeps inside the
+window. Their bytes wait in the kernel meanwhile (at 10 messages/s, about 25 KB per
+connection after 15 s, well inside the default 128 KB receive buffer), so through the
+warm-up and the window the load generator spends its CPU on the timed connections alone."""
 TIMED_READ_MS = 50.0
 """How often a push's timed connections are read from their first message on: under the
 100 ms between two messages at the scale suite's 10/s, so a read holds one message. They
@@ -103,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pushes: every K-th connection (by client index) is timed, read every "
         "--timed-read-ms and sampled for latency; the others are read in sweeps (every "
         f"{HOLD_S:g} s until {SWEEP_AFTER_S:g} s after the window, then every {SWEEP_S:g} s) "
-        "and checked for "
-        "order and loss only")
+        "and checked for order and loss only")
     add("--timed-read-ms", type=float, default=TIMED_READ_MS,
         help="pushes: how often timed connections are read (keep it under the time between "
         "two messages, or reads hold several; 0 reads as data arrives)")
