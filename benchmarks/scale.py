@@ -80,9 +80,9 @@ PUSH = ("websocket", "sse", "stream")
 CLIENTS_PER_SWARM = 3000
 """Connections per swarm process (the per-process file limit here is 20,000)."""
 TIMED_CLIENTS = 1000
-"""Push clients timed per case (at least): every ``N // TIMED_CLIENTS``-th is read every half
-interval between messages and gives latency samples; the rest are read in sweeps (see
-:mod:`benchmarks.swarm`)."""
+"""Push clients timed per case (at least): every ``N // TIMED_CLIENTS``-th is read once per
+interval between messages, midway between two publishes, and gives latency samples; the rest
+are read in sweeps (see :mod:`benchmarks.swarm`)."""
 COMPARE_WINDOW_S = 10.0
 """The side-by-side cases' timed window: 100 fan-outs, so that one stretch of a slow machine
 (half a second of 50 % slower sends was seen here) weighs less on a p99 than in 5 s."""
@@ -116,7 +116,7 @@ any case, so no ping goes out. aiohttp closes a peer that has not answered a pin
 the interval (7.5 s at the default 15 s), and an untimed connection is read only every
 :data:`benchmarks.swarm.HOLD_S` until the window is over, so at 15,000 clients, whose
 connecting alone can take 20 s, pings closed thousands of healthy clients. No baseline
-sends pings either; the soak, whose clients are all timed and read every 50 ms, keeps the
+sends pings either; the soak, whose clients are all timed and read every 100 ms, keeps the
 default."""
 
 
@@ -243,7 +243,7 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
             "--interval", f"{case.interval_s or 0.0:g}", "--seed", str(seed + i),
             "--connect-concurrency", str(max(8, CONNECT_IN_FLIGHT // case.swarms)),
             "--max-samples", str(max(1000, 40_000 // case.swarms)),
-            "--timed-every", str(case.timed_every), "--timed-read-ms", f"{500 / case.rate:g}",
+            "--timed-every", str(case.timed_every), "--timed-read-ms", f"{1000 / case.rate:g}",
             *(("--idle-priority",) if case.idle_loadgen else ()),
             "--ready-timeout", f"{ready_timeout:g}",
             "--max-duration", f"{ready_timeout + case.warmup_s + case.duration_s + 120:g}",

@@ -68,15 +68,19 @@ the scale suite's warm-up and window together, so none of its cases sweeps insid
 window. Their bytes wait in the kernel meanwhile (at 10 messages/s, about 25 KB per
 connection after 15 s, well inside the default 128 KB receive buffer), so through the
 warm-up and the window the load generator spends its CPU on the timed connections alone."""
-TIMED_READ_MS = 50.0
-"""How often a push's timed connections are read from their first message on: under the
-100 ms between two messages at the scale suite's 10/s, so a read holds one message. They
-are not watched, because on loopback a ``send()`` to a socket that a sleeping process
-watches pays for waking it (on this VM an interrupt to the other core), a cost no remote
-client puts on a server, and one only a server with a core to spare beside it pays: in
-alternating runs at 5,000 clients, a one-process server's p99 fell by about 8 % without it
-(median 40.5 -> 37.4 ms, six runs each), two workers', with both cores busy, did not
-(21.1 -> 22.6 ms)."""
+TIMED_READ_MS = 100.0
+"""How often a push's timed connections are read from their first message on: the time
+between two messages at the scale suite's 10/s, so a read holds one message. They are read
+half this period after the latest publish time seen (plus whole periods, see
+:func:`next_timed_read`), so that with evenly spaced messages the reads fall between two
+fan-outs. They are not watched, because on loopback a ``send()`` to a socket that a
+sleeping process watches pays for waking it (on this VM an interrupt to the other core), a
+cost no remote client puts on a server, and one only a server with a core to spare beside
+it pays: in alternating runs at 5,000 clients, a one-process server's p99 fell by about 8 %
+without it (median 40.5 -> 37.4 ms, six runs each), two workers', with both cores busy, did
+not (21.1 -> 22.6 ms). Nor are they read at an arbitrary phase: even at idle priority a
+runnable swarm is given a whole scheduler tick now and then (4 ms at HZ=250), and one that
+woke to read in the middle of a fan-out took it from a worker with no core to spare."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
@@ -105,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"{HOLD_S:g} s until {SWEEP_AFTER_S:g} s after the window, then every {SWEEP_S:g} s) "
         "and checked for order and loss only")
     add("--timed-read-ms", type=float, default=TIMED_READ_MS,
-        help="pushes: how often timed connections are read (keep it under the time between "
-        "two messages, or reads hold several; 0 reads as data arrives)")
+        help="pushes: how often timed connections are read, half a period after the latest "
+        "publish time seen (set it to the time between two messages, or reads hold several; "
+        "0 reads as data arrives)")
     add("--max-samples", type=int, default=20_000, help="latency samples kept (uniform)")
     add("--seed", type=int, default=1, help="seed of the subsample")
     add("--ready-timeout", type=float, default=60.0, help="seconds to connect everyone")
@@ -177,8 +182,10 @@ class Swarm:
         (see :data:`TIMED_READ_MS` for why they are not watched)."""
         if self.args.timed_read_ms <= 0:
             return
+        period_us = round(self.args.timed_read_ms * 1000)
         while True:
-            await asyncio.sleep(self.args.timed_read_ms / 1000)
+            now = time.time_ns() // 1000
+            await asyncio.sleep((next_timed_read(now, self.rec.latest_t_us, period_us) - now) / 1e6)
             for sock in self.read_timed:
                 sock.read_pending()
 
@@ -408,6 +415,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any] | None:
         sweeper.cancel()
         timed_reader.cancel()
         swarm.close_all()
+
+
+def next_timed_read(now_us: int, latest_t_us: int, period_us: int) -> int:
+    """When to read the timed connections next: the first moment after ``now_us`` that lies
+    half a period after ``latest_t_us`` plus whole periods (one period from now before any
+    message was seen)."""
+    if latest_t_us <= 0:
+        return now_us + period_us
+    periods = (now_us - latest_t_us - period_us // 2) // period_us + 1
+    return latest_t_us + period_us // 2 + max(0, periods) * period_us
 
 
 def lower_priority() -> None:

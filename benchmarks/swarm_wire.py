@@ -67,6 +67,7 @@ class Recorder:
         self.delivered = 0
         self.timed_delivered = 0
         self.batched = 0
+        self.latest_t_us = 0
         self.min_seq: int | None = None
         self.max_seq: int | None = None
         self.all_ready = asyncio.Event()
@@ -113,6 +114,8 @@ class Recorder:
         if last and seq != last + 1:
             conn.gaps += seq - last - 1
         conn.last_seq = seq
+        if t_us > self.latest_t_us:
+            self.latest_t_us = t_us
         if not conn.ready:
             conn.ready = True
             self.mark_ready()

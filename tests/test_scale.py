@@ -38,8 +38,16 @@ from benchmarks.scale_figures import (
     step_settled,
     step_verdict,
 )
-from benchmarks.swarm import HOLD_S, SWEEP_AFTER_S, SWEEP_S, Swarm, build_parser, sweep_due
-from benchmarks.swarm_wire import FAR, make_conn
+from benchmarks.swarm import (
+    HOLD_S,
+    SWEEP_AFTER_S,
+    SWEEP_S,
+    Swarm,
+    build_parser,
+    next_timed_read,
+    sweep_due,
+)
+from benchmarks.swarm_wire import FAR, Recorder, make_conn
 from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
 
@@ -221,7 +229,26 @@ async def test_catch_up_reads_each_untimed_connection_once_and_restarts_the_hold
     assert sweep_due(held_until, herd.last_sweep_us, FAR)
 
 
-@pytest.mark.parametrize(("timed_read_ms", "timed_watched"), [("50", False), ("0", True)])
+@pytest.mark.parametrize(("since_latest_us", "read_after_latest_us"), [
+    (-5_000, 50_000), (10_000, 50_000), (50_000, 150_000), (60_000, 150_000),
+    (260_000, 350_000)])
+def test_timed_reads_fall_midway_between_two_publishes(since_latest_us: int,
+                                                       read_after_latest_us: int) -> None:
+    """With messages a period apart the timed reads land half a period after a publish time
+    (strictly after now), so they do not wake the swarm during a fan-out; the recorder
+    keeps the latest publish time it has seen."""
+    latest = 1_700_000_000_000_000
+    rec = Recorder(1, 10, 1)
+    conn = make_conn("sse", 0, "h", rec)
+    for seq, t_us in ((1, latest - 100_000), (2, latest), (2, latest + 5)):
+        rec.record(conn, seq, t_us, t_us + 1)
+    assert rec.latest_t_us == latest  # the duplicate's time is not taken
+    now = latest + since_latest_us
+    assert next_timed_read(now, rec.latest_t_us, 100_000) == latest + read_after_latest_us
+    assert next_timed_read(now, 0, 100_000) == now + 100_000  # no message yet
+
+
+@pytest.mark.parametrize(("timed_read_ms", "timed_watched"), [("100", False), ("0", True)])
 def test_connections_stop_being_watched_at_their_first_message(timed_read_ms: str,
                                                                 timed_watched: bool) -> None:
     """Sweeps take over an untimed connection at its first message (not once all are ready);
