@@ -89,6 +89,20 @@ class TimestampedSocket:
             self.watched = False
             self.loop.remove_reader(self.fd)
 
+    def watch_once(self) -> None:
+        """Watch an unwatched socket until data next arrives: read it then, and stop watching.
+
+        A scheduled read that found no message uses it, so that a message arriving late
+        gets a read, and an arrival time, of its own instead of sharing the next message's.
+        """
+        if not self.closed and not self.watched:
+            self.watched = True
+            self.loop.add_reader(self.fd, self._read_once)
+
+    def _read_once(self) -> None:
+        self.stop_watching()
+        self.read_pending()
+
     def read_pending(self) -> None:
         """Read whatever the kernel holds for this socket now (for an unwatched socket)."""
         while not self.closed and self._read():

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks import cpuspeed, procstats
+from benchmarks import cpuspeed, procstats, swarm_socket
 from benchmarks.measure import percentile
 from benchmarks.results import MachineFigures, Results
 from benchmarks.scale import (
@@ -174,6 +175,24 @@ class FakeSocket:
         self.watched = False
 
 
+class QueuedSocket(FakeSocket):
+    """An unwatched timed socket: hands the recorder the messages queued on it when read."""
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__()
+        self.conn, self.queued, self.watched = conn, [], False
+
+    def read_pending(self) -> None:
+        """Every queued ``(seq, t_us)``, as the kernel would return them."""
+        for seq, t_us in self.queued:
+            self.conn.rec.record(self.conn, seq, t_us, t_us + 1)
+        self.queued.clear()
+
+    def watch_once(self) -> None:
+        """What the swarm calls when a read found nothing new."""
+        self.watched = True
+
+
 class PendingSocket(FakeSocket):
     """A swarm socket holding one post-window message until it is read."""
 
@@ -267,7 +286,54 @@ def test_connections_stop_being_watched_at_their_first_message(timed_read_ms: st
     herd.rec.record(untimed, 2, 7, 8)
     herd.rec.record(timed, 2, 7, 8)
     assert herd.swept == [untimed.transport]
-    assert herd.read_timed == ([] if timed_watched else [timed.transport])
+    assert herd.read_timed == ([] if timed_watched else [timed])
+
+
+def test_a_timed_read_that_finds_nothing_watches_for_the_late_message() -> None:
+    """A scheduled read with no new message leaves that connection watched until its next
+    bytes; one that brings a message leaves it (or puts it back) unwatched."""
+    args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "sse",
+                                      "--clients", "2", "--timed-read-ms", "100"])
+    herd = Swarm(args)
+    on_time, late = make_conn("sse", 0, "h", herd.rec), make_conn("sse", 1, "h", herd.rec)
+    for conn in (on_time, late):
+        conn.transport = QueuedSocket(conn)  # type: ignore[assignment]
+        herd.rec.record(conn, 1, 5, 6)
+    herd.read_timed = [on_time, late]
+    on_time.transport.queued.append((2, 7))  # type: ignore[union-attr]
+    herd.read_timed_once()
+    assert (on_time.transport.watched, late.transport.watched) == (False, True)
+    late.transport.queued.append((2, 7))  # type: ignore[union-attr]
+    herd.read_timed_once()
+    assert late.transport.watched is False and late.last_seq == 2
+
+
+async def test_a_socket_watched_once_reads_the_next_arrival_and_stops_watching() -> None:
+    """``watch_once``: the next bytes are read as they arrive, and the socket is unwatched
+    again after that read."""
+    loop = asyncio.get_running_loop()
+    read: asyncio.Future[bytes] = loop.create_future()
+
+    class Collect:
+        def received(self, buffer: memoryview, nbytes: int, arrival_us: int) -> None:
+            read.set_result(bytes(buffer[:nbytes]))
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            read.set_exception(AssertionError(exc))
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        ours = await swarm_socket.connect(server.getsockname(), "127.0.0.1")
+        peer, _ = server.accept()
+    sock = swarm_socket.TimestampedSocket(ours, Collect(), memoryview(bytearray(64)))
+    try:
+        sock.stop_watching()
+        sock.watch_once()
+        assert sock.watched
+        peer.send(b"late")
+        assert await asyncio.wait_for(read, 5) == b"late" and not sock.watched
+    finally:
+        sock.close()
+        peer.close()
 
 
 async def test_swarm_refuses_untimed_pollers() -> None:
