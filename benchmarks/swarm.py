@@ -193,20 +193,20 @@ class Swarm:
             self.read_timed_once()
 
     def read_timed_once(self) -> None:
-        """One scheduled read of the unwatched timed connections. One that brings no new
-        message is late (its fan-out is slow, or its server stalled): it is watched until
-        its next bytes arrive, so that message is read, and timed, on its own rather than
-        together with the next one."""
+        """One scheduled read of the timed connections. One with no new message since the
+        previous scheduled read (by this read or by a watch) is late: its fan-out is slow,
+        or its server stalled. It is watched until its next bytes arrive, so that message
+        is read, and timed, on its own rather than together with the next one."""
         for conn in self.read_timed:
             sock = conn.transport
             if sock is None:
                 continue
-            before = conn.last_seq
             sock.read_pending()
-            if conn.last_seq == before:
+            if conn.last_seq == conn.seq_at_timed_read:
                 sock.watch_once()
             else:
                 sock.stop_watching()
+            conn.seq_at_timed_read = conn.last_seq
 
     async def connect_all(self) -> None:
         """Open every TCP connection (``--connect-concurrency`` at a time), then send every

@@ -202,6 +202,7 @@ class Conn:
         self.head_done = False
         self.buf = b""
         self.last_seq = 0
+        self.seq_at_timed_read = 0  # last_seq after the swarm's previous scheduled read
         self.delivered = 0
         self.gaps = 0
         self.duplicates = 0

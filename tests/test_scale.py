@@ -290,8 +290,9 @@ def test_connections_stop_being_watched_at_their_first_message(timed_read_ms: st
 
 
 def test_a_timed_read_that_finds_nothing_watches_for_the_late_message() -> None:
-    """A scheduled read with no new message leaves that connection watched until its next
-    bytes; one that brings a message leaves it (or puts it back) unwatched."""
+    """A connection with no new message since the previous scheduled read is watched until
+    its next bytes; one with a message since then — read now, or by that watch — is left
+    (or put back) unwatched, so a watch does not renew itself."""
     args = build_parser().parse_args(["--url", "http://127.0.0.1:9", "--transport", "sse",
                                       "--clients", "2", "--timed-read-ms", "100"])
     herd = Swarm(args)
@@ -300,12 +301,20 @@ def test_a_timed_read_that_finds_nothing_watches_for_the_late_message() -> None:
         conn.transport = QueuedSocket(conn)  # type: ignore[assignment]
         herd.rec.record(conn, 1, 5, 6)
     herd.read_timed = [on_time, late]
+    herd.read_timed_once()  # both got their first message since the start
+    assert (on_time.transport.watched, late.transport.watched) == (False, False)
     on_time.transport.queued.append((2, 7))  # type: ignore[union-attr]
     herd.read_timed_once()
     assert (on_time.transport.watched, late.transport.watched) == (False, True)
     late.transport.queued.append((2, 7))  # type: ignore[union-attr]
     herd.read_timed_once()
     assert late.transport.watched is False and late.last_seq == 2
+    late.transport.watched = True  # late again: its next message is read by the watch
+    herd.rec.record(late, 3, 9, 10)
+    late.transport.watched = False
+    on_time.transport.queued.append((3, 9))  # type: ignore[union-attr]
+    herd.read_timed_once()  # nothing left to read, but a message came since the last read
+    assert (on_time.transport.watched, late.transport.watched) == (False, False)
 
 
 async def test_a_socket_watched_once_reads_the_next_arrival_and_stops_watching() -> None:
