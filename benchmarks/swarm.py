@@ -81,10 +81,10 @@ without it (median 40.5 -> 37.4 ms, six runs each), two workers', with both core
 not (21.1 -> 22.6 ms). Nor are they read at an arbitrary phase: even at idle priority a
 runnable swarm is given a whole scheduler tick now and then (4 ms at HZ=250), and one that
 woke to read in the middle of a fan-out took it from a worker with no core to spare. A
-connection whose read finds no new message is watched until its late message arrives
-(:meth:`Swarm.read_timed_once`): read at the next midway point instead, it would be read
-together with the next message and keep only that one's arrival time (2 % of a baseline's
-messages, held up by 50–150 ms stalls, were read so here)."""
+connection with no new message since the previous read is watched until its late message
+arrives (:meth:`Swarm.read_timed_once`): read at the next midway point instead, it would be
+read together with the next message and keep only that one's arrival time (2 % of a
+baseline's messages, held up by 50–150 ms stalls, were read so here)."""
 SWEEP_SLICE = 500
 """Untimed connections read per loop turn of a sweep (timed reads run between slices)."""
 CONNECT_CONCURRENCY = 64
