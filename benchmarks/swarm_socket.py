@@ -92,8 +92,9 @@ class TimestampedSocket:
     def watch_once(self) -> None:
         """Watch an unwatched socket until data next arrives: read it then, and stop watching.
 
-        A scheduled read that found no message uses it, so that a message arriving late
-        gets a read, and an arrival time, of its own instead of sharing the next message's.
+        The swarm uses it for a timed connection with no message since its previous
+        scheduled read, so that a late message gets a read, and an arrival time, of its own
+        instead of sharing the next message's.
         """
         if not self.closed and not self.watched:
             self.watched = True
