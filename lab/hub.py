@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from array import array
 import socket
 import time
 from collections import deque
@@ -402,6 +403,52 @@ class Mailbox:
             self.queued()
 
 
+class DirectGroup:
+    """The mailboxes one topic writes one wire's unit to directly, and their descriptors.
+
+    The hot loop walks :attr:`fds`, the descriptors packed in one array, and
+    touches no per-connection Python object: at thousands of sockets, each
+    such object is a cache (and often a TLB) miss of its own. The array is
+    rebuilt at the first fan-out after the members change, which happens as
+    clients come and go, not per message.
+    """
+
+    __slots__ = ("_fds", "members")
+
+    def __init__(self) -> None:
+        self.members: dict[Mailbox, int] = {}  # mailbox → its socket's descriptor
+        self._fds: array[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __contains__(self, mailbox: object) -> bool:
+        return mailbox in self.members
+
+    def add(self, mailbox: Mailbox, fd: int) -> None:
+        """Write to ``fd`` for ``mailbox`` from the next fan-out on."""
+        self.members[mailbox] = fd
+        self._fds = None
+
+    def discard(self, mailbox: Mailbox) -> bool:
+        """Stop writing for ``mailbox``; whether it was a member."""
+        if self.members.pop(mailbox, None) is None:
+            return False
+        self._fds = None
+        return True
+
+    @property
+    def fds(self) -> array[int]:
+        """Every member's descriptor, in one packed array."""
+        if self._fds is None:
+            self._fds = array("i", self.members.values())
+        return self._fds
+
+    def by_fd(self) -> dict[int, Mailbox]:
+        """Each member by its descriptor (built on demand: only a socket that fell behind needs it)."""
+        return {fd: mailbox for mailbox, fd in self.members.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     """Buffered messages after a resume point, and how many are gone for good."""
@@ -434,7 +481,7 @@ class Topic:
         self._ring: deque[Message] = deque(maxlen=history)
         self._latest: dict[Any, Message] = {}
         self._mailboxes: set[Mailbox] = set()  # fed one by one through Mailbox.put
-        self._direct: dict[Wire, dict[Mailbox, int]] = {}  # by wire: mailbox → its socket's fd
+        self._direct: dict[Wire, DirectGroup] = {}
         self.closed = False
         # Called with every new message (e.g. to replicate it to worker processes).
         self.listeners: list[Callable[[Message], None]] = []
@@ -453,7 +500,7 @@ class Topic:
 
     def subscribers(self) -> list[Mailbox]:
         """Every attached mailbox, direct or not."""
-        return [*self._mailboxes, *(m for group in self._direct.values() for m in group)]
+        return [*self._mailboxes, *(m for group in self._direct.values() for m in group.members)]
 
     def publish(self, data: Mapping[str, Any]) -> Message:
         """Give ``data`` the next seq and a timestamp, buffer it and fan it out."""
@@ -487,27 +534,31 @@ class Topic:
             mailbox.put(message)
             if mailbox.in_step():
                 self._mailboxes.discard(mailbox)
-                self._direct.setdefault(mailbox.wire, {})[mailbox] = mailbox.fd  # type: ignore[arg-type]
+                self._direct.setdefault(mailbox.wire, DirectGroup()).add(mailbox, mailbox.fd)  # type: ignore[arg-type]
         message.release_frames()
 
-    def _write_direct(self, message: Message, wire: Wire, group: dict[Mailbox, int]) -> None:
+    def _write_direct(self, message: Message, wire: Wire, group: DirectGroup) -> None:
         """Write ``wire``'s unit of ``message`` to every socket of ``group``: the hot loop."""
         unit = getattr(message.frames, wire.frame)
         size = len(unit)
         write = os.write
-        behind: list[tuple[Mailbox, int]] = []
+        behind: list[tuple[int, int]] = []
         # No check per write: DirectGuard takes a socket out of the group before it could
         # hold unsent bytes or be closed.
-        for mailbox, fd in group.items():
+        for fd in group.fds:
             try:
                 written = write(fd, unit)
             except OSError:  # full (EAGAIN), or a dead peer that the transport will report
                 written = 0
             if written != size:
-                behind.append((mailbox, written))
+                behind.append((fd, written))
         wire.sent(message, unit, len(group) - sum(1 for _, written in behind if not written))
-        for mailbox, written in behind:
-            del group[mailbox]
+        if not behind:
+            return
+        by_fd = group.by_fd()
+        for fd, written in behind:
+            mailbox = by_fd[fd]
+            group.discard(mailbox)
             self._mailboxes.add(mailbox)
             if written:
                 mailbox.transport.write(unit[written:])  # type: ignore[union-attr]  # the rest, first
@@ -517,7 +568,8 @@ class Topic:
     def leave_direct(self, mailbox: Mailbox) -> None:
         """Feed ``mailbox`` through :meth:`Mailbox.put` again (no error if it was not direct)."""
         wire = mailbox.wire
-        if wire is not None and self._direct.get(wire, {}).pop(mailbox, None) is not None:
+        group = self._direct.get(wire) if wire is not None else None
+        if group is not None and group.discard(mailbox):
             self._mailboxes.add(mailbox)
 
     def close(self) -> None:

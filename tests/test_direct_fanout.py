@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lab.hub import Hub, Mailbox, Message, Topic, Wire
+from lab.hub import DirectGroup, Hub, Mailbox, Message, Topic, Wire
 
 PRICE = {"symbol": "ACME", "price": 101.25}
 BIG = {**PRICE, "note": "x" * 3001}  # bigger than what a full 4 KB buffer has left: short writes
@@ -142,6 +142,19 @@ async def test_unsent_bytes_in_the_transport_go_first(pair: Pair) -> None:
     pair.transport.write(then.frames.ndjson)
     expected = first.frames.ndjson + blob + then.frames.ndjson
     assert await read_exactly(pair.peer, len(expected)) == expected
+
+
+def test_a_direct_groups_descriptors_follow_its_members() -> None:
+    """The packed descriptors the hot loop walks are rebuilt after every change, never stale."""
+    group = DirectGroup()
+    first, second = Mailbox(), Mailbox()
+    group.add(first, 7)
+    group.add(second, 9)
+    assert list(group.fds) == [7, 9]
+    assert group.discard(first) and not group.discard(first)
+    assert list(group.fds) == [9] and first not in group and len(group) == 1
+    group.add(first, 11)
+    assert list(group.fds) == [9, 11] and group.by_fd() == {9: second, 11: first}
 
 
 async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> None:
