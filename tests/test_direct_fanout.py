@@ -144,17 +144,20 @@ async def test_unsent_bytes_in_the_transport_go_first(pair: Pair) -> None:
     assert await read_exactly(pair.peer, len(expected)) == expected
 
 
-def test_a_direct_groups_descriptors_follow_its_members() -> None:
-    """The packed descriptors the hot loop walks are rebuilt after every change, never stale."""
+def test_a_direct_groups_descriptors_follow_its_members_in_ascending_order() -> None:
+    """The packed descriptors the hot loop walks are rebuilt after every change, never stale,
+    and sorted (about the order the kernel allocated the sockets in)."""
     group = DirectGroup()
-    first, second = Mailbox(), Mailbox()
-    group.add(first, 7)
-    group.add(second, 9)
+    first, second, third = Mailbox(), Mailbox(), Mailbox()
+    group.add(first, 9)
+    group.add(second, 7)
     assert list(group.fds) == [7, 9]
     assert group.discard(first) and not group.discard(first)
-    assert list(group.fds) == [9] and first not in group and len(group) == 1
+    assert list(group.fds) == [7] and first not in group and len(group) == 1
     group.add(first, 11)
-    assert list(group.fds) == [9, 11] and group.by_fd() == {9: second, 11: first}
+    group.add(third, 3)
+    assert list(group.fds) == [3, 7, 11]
+    assert group.by_fd() == {3: third, 7: second, 11: first}
 
 
 async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> None:
