@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from array import array
 import socket
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -449,7 +449,8 @@ class DirectGroup:
         return self._fds
 
     def by_fd(self) -> dict[int, Mailbox]:
-        """Each member by its descriptor (built on demand: only a socket that fell behind needs it)."""
+        """Each member by its descriptor (built on demand: only a socket that fell behind
+        needs it)."""
         return {fd: mailbox for mailbox, fd in self.members.items()}
 
 
@@ -538,7 +539,8 @@ class Topic:
             mailbox.put(message)
             if mailbox.in_step():
                 self._mailboxes.discard(mailbox)
-                self._direct.setdefault(mailbox.wire, DirectGroup()).add(mailbox, mailbox.fd)  # type: ignore[arg-type]
+                direct = self._direct.setdefault(mailbox.wire, DirectGroup())  # type: ignore[arg-type]
+                direct.add(mailbox, mailbox.fd)
         message.release_frames()
 
     def _write_direct(self, message: Message, wire: Wire, group: DirectGroup) -> None:
