@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pin-workers", action=argparse.BooleanOptionalAction, default=d.pin_workers,
         help="with --workers N: pin each worker to a CPU of its own when there are N of them "
         "(a shorter latency tail when each fan-out has a core)")
+    add("--plain", action="store_true", help="serve the textbook transports alone, without the "
+        "engineered fast path (the direct fan-out and the front door); the same bytes, slower")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -77,6 +79,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         heartbeat=args.heartbeat,
         workers=args.workers,
         pin_workers=args.pin_workers,
+        plain=args.plain,
         log_level=args.log_level,
     )
 

@@ -18,11 +18,13 @@ from aiohttp import web
 
 from lab.chat import CHAT_KEY, setup_chat
 from lab.cluster import Link, RemoteChatRoom, follow_primary
+from lab.contract import now_us
+from lab.delivery import DELIVERY_KEY, Delivery
+from lab.fast import FastDelivery
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
-from lab.hub import Hub, now_us
+from lab.hub import Hub
 from lab.settings import Settings
 from lab.stats import ServerStats
-from lab.transports.answers import ANSWERS_KEY, PollAnswers
 from lab.transports.common import (
     HUB_KEY,
     LIVE_KEY,
@@ -31,13 +33,12 @@ from lab.transports.common import (
     SHUTDOWN,
     STATS_KEY,
     TRANSPORT_BY_PATH,
-    WIRES_KEY,
     LiveConnections,
     PageResponse,
     count_request,
     json_response,
 )
-from lab.transports.longpoll import HELD_POLLS_KEY, HeldPolls, handle_longpoll
+from lab.transports.longpoll import handle_longpoll
 from lab.transports.poll import handle_poll
 from lab.transports.sse import handle_events
 from lab.transports.stream import handle_stream
@@ -103,9 +104,9 @@ async def feed_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def shut_down_live(app: web.Application) -> None:
-    """End streams, close sockets with 1001 and answer held long polls."""
+    """Answer held long polls, end streams and close sockets with 1001."""
+    app[DELIVERY_KEY].shutdown()
     app[LIVE_KEY].shutdown()
-    app[HELD_POLLS_KEY].close()
     app[HUB_KEY].close(SHUTDOWN)
 
 
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
 
     With a ``link`` the app is a worker of ``python -m lab --workers N``: its
     hub mirrors the primary's, and chat and counters go through the link.
+    ``settings.plain`` serves the textbook transports alone, without :mod:`lab.fast`.
     """
     settings = settings or Settings()
     app = web.Application(client_max_size=settings.max_body)
@@ -187,9 +189,8 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     app[HUB_KEY] = Hub(settings.history)
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
-    app[WIRES_KEY] = {}
-    app[ANSWERS_KEY] = PollAnswers()
-    app[HELD_POLLS_KEY] = HeldPolls(app[ANSWERS_KEY])
+    # The one place the engineered path is wired in (see lab.delivery).
+    app[DELIVERY_KEY] = Delivery(app) if settings.plain else FastDelivery(app)
     app[STARTED_KEY] = time.monotonic()
     if link is None:
         app[TICKS_KEY] = make_ticks(settings)

@@ -37,6 +37,7 @@ class Settings:
     max_ws_message: int = 4 * 1024
     workers: int = 1
     pin_workers: bool = True
+    plain: bool = False
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Listening: the app's runner, the front door every connection enters by, the socket.
+"""Listening: the app's runner, the entrance every connection takes, the socket.
 
 :func:`start_site` is how ``python -m lab`` (and each worker of ``--workers N``)
 serves an app, and how the tests serve one in-process.
@@ -12,9 +12,8 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
-from lab.front import Front, peer
+from lab.delivery import DELIVERY_KEY, Delivery
 from lab.settings import Settings
 
 LISTEN_BACKLOG = 4096
@@ -22,19 +21,6 @@ LISTEN_BACKLOG = 4096
 
 SHUTDOWN_TIMEOUT = 0.5
 """Seconds to let handlers finish after Ctrl-C before they are cancelled."""
-
-
-def log_tcp_disconnections(server: web.Server) -> None:
-    """Log one INFO line per connection aiohttp closes (the front door logs the others)."""
-    log = logging.getLogger("lab.tcp")
-    lost = server.connection_lost
-
-    def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
-        log.info("disconnected %s", peer(handler.transport))
-        lost(handler, exc)
-
-    # aiohttp has no connection signal; its Server is told of each one, so listen there.
-    server.connection_lost = connection_lost  # type: ignore[method-assign]
 
 
 GC_YOUNG_THRESHOLD = 50_000
@@ -49,10 +35,10 @@ second or two, each an 80–100 ms pause of the whole server: in a 20 s run with
 
 @dataclass(frozen=True)
 class Site:
-    """A listening lab: the app's runner, the front door every connection enters by, the socket."""
+    """A listening lab: the app's runner, its delivery (which chose the entrance), the socket."""
 
     runner: web.AppRunner
-    front: Front
+    delivery: Delivery
     server: asyncio.Server
 
     @property
@@ -64,7 +50,7 @@ class Site:
         """Stop listening, shut the app down (held polls are answered), close every connection."""
         self.server.close()
         await self.runner.cleanup()
-        self.front.close()
+        self.delivery.close()
 
 
 async def start_site(app: web.Application, settings: Settings, reuse_port: bool) -> Site:
@@ -73,19 +59,18 @@ async def start_site(app: web.Application, settings: Settings, reuse_port: bool)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=access_log)
     await runner.setup()
     assert runner.server is not None
-    if logging.getLogger("lab.tcp").isEnabledFor(logging.INFO):
-        log_tcp_disconnections(runner.server)
-    front = Front(app, runner.server)
+    delivery = app[DELIVERY_KEY]
+    entrance = delivery.entrance(runner.server)
     try:
         # A deep accept queue: thousands of clients connect at once in class and in the benchmarks.
         server = await asyncio.get_running_loop().create_server(
-            front.door, settings.host, settings.port, reuse_port=reuse_port or None,
+            entrance, settings.host, settings.port, reuse_port=reuse_port or None,
             backlog=LISTEN_BACKLOG,
         )
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-    return Site(runner, front, server)
+    return Site(runner, delivery, server)
 
 
 def tune_gc() -> None:

@@ -22,6 +22,9 @@ from lab.transports.common import HUB_KEY
 QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2)
 """A feed whose first tick is 1,000 s away: tests publish every message themselves."""
 
+SERVING = ("plain", "fast")
+"""The two ways the lab serves: the textbook transports alone (``--plain``), or engineered."""
+
 
 class Lab:
     """A running lab server plus handles to publish into it and read its counters."""
@@ -50,10 +53,23 @@ class Lab:
             return await r.json()
 
 
+@pytest.fixture(params=SERVING)
+def serving(request: pytest.FixtureRequest) -> str:
+    """Each way the lab serves, in turn: a test that asks for it runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
 def lab_settings() -> Settings:
     """Settings for the ``lab`` fixture; override in a test module to change them."""
     return QUIET
+
+
+@pytest.fixture
+def both_settings(serving: str) -> Settings:
+    """The quiet settings, served plain or engineered (``lab_settings`` for modules that check
+    both paths)."""
+    return QUIET.replace(plain=serving == "plain")
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 import orjson
 
-PUSH = ("longpoll", "stream", "sse", "websocket")
-ALL = ("poll", *PUSH)
 
 
 async def read(

@@ -1,4 +1,5 @@
-"""The wire contract, checked identically on every transport with independent readers."""
+"""The wire contract, checked identically on every transport with independent readers, against
+the textbook (``--plain``) and the engineered lab alike."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ from contextlib import aclosing
 import aiohttp
 import pytest
 
+from lab.contract import PATHS, PUSH_TRANSPORTS, TRANSPORTS
 from lab.settings import Settings
-from tests.conftest import QUIET, Lab
-from tests.readers import ALL, PUSH, read
+from tests.conftest import Lab
+from tests.readers import read
 
 STREAMS = ("stream", "sse", "websocket")
-ENDPOINT = {
-    "poll": "/api/poll",
-    "longpoll": "/api/longpoll",
-    "stream": "/api/stream",
-    "sse": "/api/events",
-    "websocket": "/ws",
-}
+
+
+@pytest.fixture
+def lab_settings(both_settings: Settings) -> Settings:
+    """Every test here runs on the textbook and on the engineered path."""
+    return both_settings
 
 
 async def collect(lab: Lab, transport: str, count: int, since: int | None = 0, on=None) -> list[dict]:
@@ -35,7 +36,7 @@ async def collect(lab: Lab, transport: str, count: int, since: int | None = 0, o
     return items
 
 
-@pytest.mark.parametrize("transport", ALL)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_in_order_without_gaps_or_duplicates(lab: Lab, transport: str) -> None:
     """Buffered then live messages arrive once each, in seq order."""
     lab.publish(10)
@@ -49,7 +50,7 @@ async def test_in_order_without_gaps_or_duplicates(lab: Lab, transport: str) -> 
     assert all(m["topic"] == "prices" and {"symbol", "price"} <= m["data"].keys() for m in items)
 
 
-@pytest.mark.parametrize("transport", PUSH)
+@pytest.mark.parametrize("transport", PUSH_TRANSPORTS)
 async def test_resume_after_disconnect(lab: Lab, transport: str) -> None:
     """Reconnecting with the last seq continues exactly after it."""
     lab.publish(10)
@@ -59,10 +60,11 @@ async def test_resume_after_disconnect(lab: Lab, transport: str) -> None:
     assert [m["seq"] for m in first + second] == list(range(1, 21))
 
 
-@pytest.mark.parametrize("transport", ALL)
-async def test_resume_older_than_buffer_reports_missed(make_lab, transport: str) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_resume_older_than_buffer_reports_missed(make_lab, both_settings: Settings,
+                                                       transport: str) -> None:
     """A resume point the buffer no longer holds is reported as missed, never silently."""
-    lab = await make_lab(Settings(rate=QUIET.rate, steady=True, history=5))
+    lab = await make_lab(both_settings.replace(history=5))
     lab.publish(20)
     items = await collect(lab, transport, 6, since=2)
     assert items[0] == {"topic": "prices", "missed": 13}
@@ -72,7 +74,7 @@ async def test_resume_older_than_buffer_reports_missed(make_lab, transport: str)
 @pytest.mark.parametrize("transport", STREAMS)
 async def test_heartbeat_on_idle_stream(lab: Lab, transport: str) -> None:
     """A quiet stream still carries heartbeats (blank line, SSE comment, WebSocket ping)."""
-    url = f"{lab.base}{ENDPOINT[transport]}?topic=prices"
+    url = f"{lab.base}{PATHS[transport]}?topic=prices"
     async with asyncio.timeout(5):
         if transport == "websocket":
             async with lab.session.ws_connect(url, autoping=False) as ws:
@@ -84,11 +86,12 @@ async def test_heartbeat_on_idle_stream(lab: Lab, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["stream", "sse"])
-async def test_no_heartbeat_on_a_busy_stream(make_lab, transport: str) -> None:
+async def test_no_heartbeat_on_a_busy_stream(make_lab, both_settings: Settings,
+                                             transport: str) -> None:
     """Messages written straight from the topic count as traffic: a stream that keeps getting
     them sends no heartbeat (each gap here is a tenth of the heartbeat interval)."""
-    lab = await make_lab(Settings(rate=QUIET.rate, steady=True, heartbeat=0.5))
-    url = f"{lab.base}{ENDPOINT[transport]}?topic=prices"
+    lab = await make_lab(both_settings.replace(heartbeat=0.5))
+    url = f"{lab.base}{PATHS[transport]}?topic=prices"
     async with asyncio.timeout(10), lab.session.get(url) as response:
         for i in range(30):  # 1.5 s: three heartbeat intervals
             lab.publish(1, start_price=100.0 + i)
@@ -101,11 +104,11 @@ async def test_no_heartbeat_on_a_busy_stream(make_lab, transport: str) -> None:
         assert b"\n\n" not in body
 
 
-@pytest.mark.parametrize("transport", ALL)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_no_store_and_stream_headers(lab: Lab, transport: str) -> None:
     """Every response says no-store; streams also disable proxy buffering."""
     lab.publish(1)
-    url = f"{lab.base}{ENDPOINT[transport]}?topic=prices&since=0"
+    url = f"{lab.base}{PATHS[transport]}?topic=prices&since=0"
     headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="} if transport == "websocket" else {}
     async with asyncio.timeout(5), lab.session.get(url, headers=headers) as response:
@@ -117,7 +120,7 @@ async def test_no_store_and_stream_headers(lab: Lab, transport: str) -> None:
 
 BAD_QUERIES = [
     pytest.param(transport, query, status, id=f"{transport}-{label}")
-    for transport in ALL
+    for transport in TRANSPORTS
     for label, query, status in (
         ("since-word", "since=abc", 400),
         ("since-negative", "since=-1", 400),
@@ -134,7 +137,7 @@ BAD_QUERIES = [
 @pytest.mark.parametrize(("transport", "query", "status"), BAD_QUERIES)
 async def test_bad_query_gets_json_reason(lab: Lab, transport: str, query: str, status: int) -> None:
     """Malformed queries get the contract's status and a JSON reason, and the server carries on."""
-    async with lab.session.get(f"{lab.base}{ENDPOINT[transport]}?{query}") as response:
+    async with lab.session.get(f"{lab.base}{PATHS[transport]}?{query}") as response:
         assert response.status == status
         assert "error" in await response.json()
     lab.publish(1)

@@ -1,4 +1,4 @@
-"""The hub's direct fan-out on real sockets: in order, nothing lost, back to the mailbox when full."""
+"""The engineered path's direct fan-out on real sockets: in order, nothing lost, back to the mailbox when full."""
 
 from __future__ import annotations
 
@@ -8,37 +8,49 @@ import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 
-from lab.hub import DirectGroup, Hub, Mailbox, Message, Topic, Wire
+from lab.fast.fanout import DirectGroup, Outlet, SocketMailbox, link_socket, socket_fd
+from lab.hub import Hub, Message, Topic
+from lab.stats import TransportCounters
+from tests.conftest import Lab
+from tests.test_websocket_and_chat import next_text
 
 PRICE = {"symbol": "ACME", "price": 101.25}
 BIG = {**PRICE, "note": "x" * 3001}  # bigger than what a full 4 KB buffer has left: short writes
 
 
-class SocketBox(Mailbox):
-    """A mailbox on one socket, as a transport's: writes one by one while the socket keeps up."""
+def line(message: Message) -> bytes:
+    """The unit these tests write: an NDJSON line."""
+    return message.json + b"\n"
+
+
+class SocketBox(SocketMailbox):
+    """A transport's socket mailbox that also counts the messages it wrote one by one."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
-        super().__init__(maxsize=100_000)
-        self.one_by_one = 0  # messages put → write_now wrote
-        self.direct = 0  # messages the topic's direct loop said it wrote
-        self.link_socket(Wire("ndjson", self.count_direct), transport)
-        self.fast = True
+        super().__init__(100_000, None, Outlet(line, TransportCounters()), transport,
+                         socket_fd(transport))
+        self.one_by_one = 0
+        link_socket(self)
+        self.go_live()
 
-    def count_direct(self, message: Message, unit: bytes, count: int) -> None:
-        """The wire's tally."""
-        self.direct += count
+    @property
+    def direct(self) -> int:
+        """Messages the topic's direct group wrote."""
+        return self.outlet.counters.messages_sent - self.one_by_one
 
-    def write_now(self, message: Message) -> bool:
-        """Write unless closing or unsent bytes wait in the transport (then the message queues)."""
-        transport = self.transport
-        assert transport is not None
-        if transport.is_closing() or transport.get_write_buffer_size():
-            return False
-        transport.write(message.frames.ndjson)
-        self.one_by_one += 1
-        return True
+    def deliver_now(self, message: Message) -> bool:
+        """Count what the mailbox wrote itself."""
+        delivered = super().deliver_now(message)
+        self.one_by_one += delivered
+        return delivered
+
+
+def is_direct(topic: Topic, box: SocketMailbox) -> bool:
+    """Whether ``topic`` writes to ``box`` in its direct group."""
+    return box in box.outlet.groups.get(topic, ())
 
 
 @dataclass
@@ -85,8 +97,8 @@ async def test_a_socket_in_step_joins_the_direct_group_and_each_unit_goes_out_on
     topic.attach(pair.box)
     sent = [topic.publish(PRICE) for _ in range(5)]
     assert pair.box.one_by_one == 1 and pair.box.direct == 4
-    assert topic.is_direct(pair.box) and topic.subscriber_count == 1
-    expected = b"".join(m.frames.ndjson for m in sent)
+    assert is_direct(topic, pair.box) and topic.subscriber_count == 1
+    expected = b"".join(line(m) for m in sent)
     assert await read_exactly(pair.peer, len(expected)) == expected
 
 
@@ -103,18 +115,18 @@ async def test_a_full_socket_falls_back_to_the_mailbox_without_loss_then_rejoins
     topic = Hub()["prices"]
     topic.attach(pair.box)
     sent = [topic.publish(data)]
-    while topic.is_direct(pair.box) and len(sent) < 10_000:  # bounded: the buffers are 4 KB
+    while is_direct(topic, pair.box) and len(sent) < 10_000:  # bounded: the buffers are 4 KB
         sent.append(topic.publish(data))
-    assert not topic.is_direct(pair.box), "the socket never filled up"
+    assert not is_direct(topic, pair.box), "the socket never filled up"
     sent += [topic.publish(data) for _ in range(20)]
     assert len(pair.box) > 0  # queued behind the unsent bytes
 
-    expected = b"".join(m.frames.ndjson for m in sent)
+    expected = b"".join(line(m) for m in sent)
     reading = asyncio.ensure_future(read_exactly(pair.peer, len(expected)))
     drained = 0
     while batch := pair.box.take():  # the owner drains its mailbox as the peer reads
         for message in batch:
-            pair.transport.write(message.frames.ndjson)
+            pair.transport.write(line(message))
         drained += len(batch)
         await asyncio.sleep(0.01)
     assert await reading == expected
@@ -122,8 +134,8 @@ async def test_a_full_socket_falls_back_to_the_mailbox_without_loss_then_rejoins
 
     one_by_one = pair.box.one_by_one  # caught up: the next message rejoins, the one after is direct
     after = topic.publish(PRICE), topic.publish(PRICE)
-    assert topic.is_direct(pair.box) and pair.box.one_by_one == one_by_one + 1
-    tail = b"".join(m.frames.ndjson for m in after)
+    assert is_direct(topic, pair.box) and pair.box.one_by_one == one_by_one + 1
+    tail = b"".join(line(m) for m in after)
     assert await read_exactly(pair.peer, len(tail)) == tail
 
 
@@ -133,31 +145,33 @@ async def test_unsent_bytes_in_the_transport_go_first(pair: Pair) -> None:
     topic = Hub()["prices"]
     topic.attach(pair.box)
     first = topic.publish(PRICE)
-    assert topic.is_direct(pair.box)
+    assert is_direct(topic, pair.box)
     blob = b"p" * 1_000_000
     pair.transport.write(blob)
     assert pair.transport.get_write_buffer_size()
     then = topic.publish(PRICE)
     assert pair.box.direct == 0 and pair.box.take() == [then]
-    pair.transport.write(then.frames.ndjson)
-    expected = first.frames.ndjson + blob + then.frames.ndjson
+    pair.transport.write(line(then))
+    expected = line(first) + blob + line(then)
     assert await read_exactly(pair.peer, len(expected)) == expected
 
 
 def test_a_direct_groups_descriptors_follow_its_members_in_ascending_order() -> None:
     """The packed descriptors the hot loop walks are rebuilt after every change, never stale,
     and sorted (about the order the kernel allocated the sockets in)."""
-    group = DirectGroup()
-    first, second, third = Mailbox(), Mailbox(), Mailbox()
-    group.add(first, 9)
-    group.add(second, 7)
+    outlet = Outlet(line, TransportCounters())
+    group = DirectGroup(Hub()["prices"], outlet)
+    first, second, third = (SocketMailbox(10, None, outlet, None, fd) for fd in (9, 7, 3))  # type: ignore[arg-type]
+    group.add(first)
+    group.add(second)
     assert list(group.fds) == [7, 9]
-    assert group.discard(first) and not group.discard(first)
+    group.remove(first)
+    group.remove(first)
     assert list(group.fds) == [7] and first not in group and len(group) == 1
-    group.add(first, 11)
-    group.add(third, 3)
+    first.fd = 11
+    group.add(first)
+    group.add(third)
     assert list(group.fds) == [3, 7, 11]
-    assert group.by_fd() == {3: third, 7: second, 11: first}
 
 
 async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> None:
@@ -167,11 +181,11 @@ async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> 
     topic = Hub()["prices"]
     topic.attach(pair.box)
     topic.publish(PRICE)
-    assert topic.is_direct(pair.box)
+    assert is_direct(topic, pair.box)
     sock = pair.transport.get_extra_info("socket")
     pair.transport.close()
     async with asyncio.timeout(5):
-        while topic.is_direct(pair.box):
+        while is_direct(topic, pair.box):
             await asyncio.sleep(0)
     async with asyncio.timeout(5):
         while sock.fileno() != -1:  # the socket closes after connection_lost
@@ -224,7 +238,7 @@ async def test_the_guard_passes_every_event_on_to_the_sockets_own_protocol() -> 
     events = recorder.events
     assert sorted(events) == ["data hi", "eof", "lost", "pause", "resume"]
     assert events.index("pause") < events.index("resume") and events[-1] == "lost"
-    assert box.wire is not None
+    assert box.fd >= 0
     peer.close()
 
 
@@ -240,20 +254,31 @@ async def test_a_peer_that_reset_leaves_to_its_transport(pair: Pair) -> None:
         while not pair.transport.is_closing():
             topic.publish(PRICE)
             await asyncio.sleep(0.01)
-    assert not topic.is_direct(pair.box)
+    assert not is_direct(topic, pair.box)
     topic.publish(PRICE)  # a closing transport is skipped, no error
 
 
-async def test_unlink_ends_direct_writes_for_good(pair: Pair) -> None:
-    """After ``unlink`` (a close frame or the last chunk is next) every message goes one by one."""
-    topic = Hub()["prices"]
-    topic.attach(pair.box)
-    topic.publish(PRICE)
-    pair.box.unlink()
-    for _ in range(3):
-        topic.publish(PRICE)
-    assert pair.box.one_by_one == 4 and pair.box.direct == 0
-    assert not topic.is_direct(pair.box)
+@pytest.mark.parametrize(
+    "close",
+    [
+        pytest.param(lambda ws: ws.send_bytes(b"\x00"), id="server-closes-1003"),
+        pytest.param(lambda ws: ws.close(), id="client-closes"),
+    ],
+)
+async def test_a_websocket_leaves_the_direct_fanout_before_its_close_frame(lab: Lab, close) -> None:
+    """A socket written by the topic's direct loop leaves it at every close, so no data frame
+    can follow the close frame (aiohttp's own close inside receive included)."""
+    async with lab.session.ws_connect(f"{lab.base}/ws?topic=prices") as ws:
+        lab.publish(2)
+        assert [(await next_text(ws))["seq"] for _ in range(2)] == [1, 2]
+        topic = lab.hub["prices"]
+        [mailbox] = topic.subscribers()
+        assert isinstance(mailbox, SocketMailbox) and is_direct(topic, mailbox)
+        await close(ws)
+        async with asyncio.timeout(5):
+            while not ws.closed and (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
+                pass
+    assert mailbox.is_closed and not is_direct(topic, mailbox)
 
 
 async def test_close_and_detach_reach_direct_subscribers(pair: Pair) -> None:
@@ -265,7 +290,7 @@ async def test_close_and_detach_reach_direct_subscribers(pair: Pair) -> None:
     assert topic.subscribers() == [pair.box]
     hub.close("shutdown")
     assert pair.box.closed_reason == "shutdown"
-    assert topic.subscriber_count == 0 and not topic.is_direct(pair.box)
+    assert topic.subscriber_count == 0 and not is_direct(topic, pair.box)
 
 
 def test_only_plain_stream_sockets_are_linked() -> None:
@@ -275,8 +300,5 @@ def test_only_plain_stream_sockets_are_linked() -> None:
         def is_closing(self) -> bool:
             return False
 
-    box = Mailbox()
-    box.link_socket(Wire("ws", lambda *_: None), NoSocket())
-    assert box.wire is None
-    box.link_socket(Wire("ws", lambda *_: None), None)
-    assert box.wire is None
+    assert socket_fd(NoSocket()) == -1
+    assert socket_fd(None) == -1

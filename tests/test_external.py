@@ -1,4 +1,4 @@
-"""An outside check of the contract against a real ``python -m lab`` process.
+"""An outside check of the contract against a real ``python -m lab`` process, plain and fast.
 
 Nothing here uses this project's code or aiohttp: the standard library's
 ``http.client`` speaks HTTP (it decodes chunked encoding itself),
@@ -25,12 +25,14 @@ from websockets.sync.client import connect as ws_connect
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, int]]:
-    """A real lab process on a free port with a fast feed and small history."""
+@pytest.fixture(scope="module", params=["plain", "fast"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """A real lab process on a free port with a fast feed and small history, served the
+    textbook way (``--plain``) or engineered."""
+    plain = ["--plain"] if request.param == "plain" else []
     process = subprocess.Popen(
         [sys.executable, "-m", "lab", "--port", "0", "--rate", "40", "--history", "50",
-         "--heartbeat", "0.3"],
+         "--heartbeat", "0.3", *plain],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert process.stdout is not None

@@ -7,7 +7,7 @@ import asyncio
 import orjson
 import pytest
 
-from lab import front
+from lab.fast import front
 from tests.conftest import Lab
 from tests.rawhttp import held, open_poll, read_answer
 
@@ -40,7 +40,7 @@ async def test_polls_and_other_requests_share_a_connection_in_order(
     await writer.drain()
     if split is not None:  # the first request in pieces: the rest follows once the server has one
         async with asyncio.timeout(5):
-            while not any(door.pending for door in lab.site.front.doors):
+            while not any(door.pending for door in lab.site.delivery.front.doors):
                 await asyncio.sleep(0.005)
         writer.write(everything[split:])
     answers = [await read_answer(reader) for _ in range(3)]
@@ -49,7 +49,7 @@ async def test_polls_and_other_requests_share_a_connection_in_order(
     assert first == last and [m["seq"] for m in first["messages"]] == [1, 2, 3]
     assert stats["transports"]["poll"]["requests"] == 1  # the poll before it, counted
     assert stats["transports"]["poll"]["request_header_bytes"] == len(POLL)
-    assert not lab.site.front.doors  # the stats request handed the connection over
+    assert not lab.site.delivery.front.doors  # the stats request handed the connection over
     writer.close()
 
 
@@ -109,7 +109,7 @@ async def test_idle_connections_close_but_held_polls_do_not(
     """A connection idle past the keep-alive timeout is closed; one holding a poll is not."""
     monkeypatch.setattr(front, "KEEPALIVE_TIMEOUT_S", 0.1)
     monkeypatch.setattr(front, "IDLE_SWEEP_S", 0.05)
-    lab.site.front.close()  # no door is open yet: the next one starts a sweeper of this period
+    lab.site.delivery.front.close()  # no door is open yet: the next one starts a sweeper of this period
     idle, idle_writer = await connect(lab)
     idle_writer.write(POLL)
     await read_answer(idle)
@@ -129,9 +129,9 @@ async def test_a_client_not_reading_is_not_answered_into_memory(lab: Lab) -> Non
     writer.write(POLL * 2000)
     await writer.drain()
     async with asyncio.timeout(5):
-        while not any(door.pending for door in lab.site.front.doors):
+        while not any(door.pending for door in lab.site.delivery.front.doors):
             await asyncio.sleep(0.005)
-    (door,) = lab.site.front.doors
+    (door,) = lab.site.delivery.front.doors
     assert door.transport is not None
     high_water = door.transport.get_write_buffer_limits()[1]
     assert door.transport.get_write_buffer_size() <= high_water + 8 * 1024
@@ -167,7 +167,7 @@ BROWSER_HEADERS = (b"Host: 127.0.0.1:8080\r\nUser-Agent: Mozilla/5.0 (X11; Linux
 async def test_which_requests_the_front_door_takes(
         lab: Lab, head: bytes, taken: tuple[str, int | None, float] | None) -> None:
     """Only plain keep-alive HTTP/1.1 poll GETs with values it need not decode or refuse."""
-    poll = front.parse_poll(head + b"\r\n", lab.hub, lab.site.front.settings)
+    poll = front.parse_poll(head + b"\r\n", lab.hub, lab.site.delivery.front.settings)
     if taken is None:
         assert poll is None
     else:

@@ -1,4 +1,5 @@
-"""The hub on its own: sequencing, resume buffers and the slow-consumer policy, no sockets."""
+"""The hub and the mailbox on their own: sequencing, resume buffers, the mailbox's states and the
+slow-consumer policy, no sockets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import asyncio
 import orjson
 import pytest
 
-from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, Topic
+from lab.hub import DEFAULT_MAILBOX_SIZE, SLOW_CONSUMER, Hub, Mailbox, Message, Topic
+from lab.mailbox import TRANSITIONS, Event, State
 
 
 def tick_clock() -> int:
@@ -23,21 +25,11 @@ def test_seq_rises_by_one_per_topic() -> None:
     assert hub.publish("chat", {"kind": "message"}).seq == 1
 
 
-def test_message_is_encoded_once_per_framing() -> None:
-    """JSON, NDJSON, SSE, chunk and frame bytes agree with the contract; frames are shared."""
+def test_message_is_encoded_once() -> None:
+    """A message carries the contract's JSON, compact, built once."""
     message = Message.build("prices", 7, 123, {"symbol": "A", "price": 1.5})
-    assert orjson.loads(message.json) == {
-        "topic": "prices", "seq": 7, "t_us": 123, "data": {"symbol": "A", "price": 1.5},
-    }
-    assert message.ndjson == message.json + b"\n"
-    assert message.sse == b"id: 7\ndata: " + message.json + b"\n\n"
-    frames = message.frames
-    assert frames is message.frames  # built once, shared
-    size = len(message.ndjson)
-    assert frames.ndjson == b"%x\r\n" % size + message.ndjson + b"\r\n"
-    assert frames.ws == bytes((0x81, len(message.json))) + message.json
-    message.release_frames()
-    assert message.frames == frames and message.frames is not frames
+    assert message.json == b'{"topic":"prices","seq":7,"t_us":123,"data":{"symbol":"A","price":1.5}}'
+    assert orjson.loads(message.json)["seq"] == 7
 
 
 def test_since_returns_everything_newer_and_counts_what_is_gone() -> None:
@@ -60,25 +52,40 @@ def test_latest_keeps_one_message_per_symbol() -> None:
     assert [m.seq for m in topic.latest()] == [3, 4]
 
 
+class Recording:
+    """A mailbox owner that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def queued(self) -> None:
+        self.told.append("queued")
+
+    def closed(self, reason: str) -> None:
+        self.told.append(reason)
+
+
+def live(maxsize: int = DEFAULT_MAILBOX_SIZE, owner: Recording | None = None) -> Mailbox:
+    """A mailbox whose owner already sent its backlog."""
+    mailbox = Mailbox(maxsize, owner)
+    mailbox.go_live()
+    return mailbox
+
+
 def test_full_mailbox_is_closed_and_detached_without_touching_others() -> None:
     """Slow-consumer policy: overflow closes that mailbox only; the others keep everything."""
     topic = Topic("prices", clock=tick_clock)
-    closed_with: list[str] = []
-
-    class Recording(Mailbox):
-        def closed(self, reason: str) -> None:
-            closed_with.append(reason)
-
-    slow, fast = Recording(maxsize=3), Mailbox(maxsize=3)
+    owner = Recording()
+    slow, keeping_up = live(3, owner), live(3)
     topic.attach(slow)
-    topic.attach(fast)
+    topic.attach(keeping_up)
     received: list[int] = []
     for i in range(10):
         topic.publish({"symbol": "A", "price": float(i)})
-        received += [m.seq for m in fast.get_nowait()]
+        received += [m.seq for m in keeping_up.take()]
     assert received == list(range(1, 11))
-    assert slow.closed_reason == SLOW_CONSUMER and closed_with == [SLOW_CONSUMER]
-    assert len(slow) == 0 and topic.subscriber_count == 1
+    assert slow.closed_reason == SLOW_CONSUMER and owner.told == ["queued", SLOW_CONSUMER]
+    assert slow.state is State.CLOSED and len(slow) == 0 and topic.subscriber_count == 1
 
 
 def test_backlog_goes_first_and_does_not_count_against_the_limit() -> None:
@@ -87,23 +94,134 @@ def test_backlog_goes_first_and_does_not_count_against_the_limit() -> None:
     for i in range(5):
         topic.publish({"symbol": "A", "price": float(i)})
     mailbox = Mailbox(maxsize=2)
-    mailbox.put_backlog(topic.since(0).messages)
     topic.attach(mailbox)
+    mailbox.put_backlog(topic.since(0).messages)
     topic.publish({"symbol": "A", "price": 9.0})
-    assert [m.seq for m in mailbox.get_nowait()] == [1, 2, 3, 4, 5, 6]
+    mailbox.go_live()
+    assert mailbox.state is State.QUEUED
+    assert [m.seq for m in mailbox.take()] == [1, 2, 3, 4, 5, 6]
     assert not mailbox.is_closed
+
+
+def test_the_mailbox_walks_its_transition_table() -> None:
+    """Starting → idle → queued → writing → idle, as the table says, and the owner is told once
+    per wake-up; a step the table does not list is refused."""
+    owner = Recording()
+    mailbox = Mailbox(10, owner)
+    topic = Topic("prices", clock=tick_clock)
+    topic.attach(mailbox)
+    topic.publish({"symbol": "A", "price": 1.0})
+    assert mailbox.state is State.STARTING and owner.told == []  # the backlog goes first
+    with pytest.raises(RuntimeError, match="cannot take while starting|cannot"):
+        mailbox._to(Event.TAKE)
+    mailbox.go_live()
+    assert mailbox.state is State.QUEUED and owner.told == ["queued"]
+    topic.publish({"symbol": "A", "price": 2.0})
+    assert owner.told == ["queued"]  # already told
+    assert [m.seq for m in mailbox.take()] == [1, 2] and mailbox.state is State.WRITING
+    topic.publish({"symbol": "A", "price": 3.0})
+    assert mailbox.state is State.WRITING and owner.told == ["queued"]  # the writer takes it next
+    assert [m.seq for m in mailbox.take()] == [3]
+    assert mailbox.take() == [] and mailbox.state is State.IDLE
+    mailbox.close("bye")
+    assert mailbox.state is State.CLOSED and owner.told == ["queued", "bye"]
+    assert not mailbox.put(Message.build("prices", 9, 0, {})) and mailbox.take() == []
+
+
+def test_every_state_but_closed_has_a_row_and_every_target_is_a_state() -> None:
+    """The transition table is complete: closing is the only step allowed everywhere."""
+    assert set(TRANSITIONS) == set(State) - {State.CLOSED}
+    assert all(target in State for row in TRANSITIONS.values() for target in row.values())
+
+
+def test_a_mailbox_that_delivers_at_once_does_so_only_when_idle() -> None:
+    """``deliver_now`` is tried only while nothing is queued or being written, so nothing
+    overtakes a queued message."""
+
+    class AtOnce(Mailbox):
+        def __init__(self) -> None:
+            super().__init__(10)
+            self.delivered: list[int] = []
+            self.accept = True
+
+        def deliver_now(self, message: Message) -> bool:
+            if self.accept:
+                self.delivered.append(message.seq)
+            return self.accept
+
+    topic = Topic("prices", clock=tick_clock)
+    mailbox = AtOnce()
+    topic.attach(mailbox)
+    topic.publish({"symbol": "A", "price": 1.0})  # starting: queued
+    mailbox.go_live()
+    topic.publish({"symbol": "A", "price": 2.0})  # queued behind 1
+    assert mailbox.delivered == [] and [m.seq for m in mailbox.take()] == [1, 2]
+    topic.publish({"symbol": "A", "price": 3.0})  # still writing: queued
+    assert mailbox.take() != [] and mailbox.take() == []
+    topic.publish({"symbol": "A", "price": 4.0})  # idle: at once
+    mailbox.accept = False
+    topic.publish({"symbol": "A", "price": 5.0})  # declined: queued
+    assert mailbox.delivered == [4] and [m.seq for m in mailbox.take()] == [5]
 
 
 async def test_get_batch_wakes_on_publish_and_on_timeout() -> None:
     """A waiting owner wakes with the queued messages, or empty-handed at its timeout."""
     topic = Topic("prices", clock=tick_clock)
-    mailbox = Mailbox()
+    mailbox = live()
     topic.attach(mailbox)
     assert await mailbox.get_batch(timeout=0.01) == []
     waiter = asyncio.ensure_future(mailbox.get_batch())
-    await asyncio.sleep(0)  # let the owner start waiting; it is not a synchronisation sleep
+    async with asyncio.timeout(1):
+        while mailbox.state is State.IDLE and mailbox._waiter is None:
+            await asyncio.sleep(0)
     topic.publish({"symbol": "A", "price": 1.0})
     assert [m.seq for m in await asyncio.wait_for(waiter, 1)] == [1]
+
+
+async def test_closing_wakes_a_waiting_owner() -> None:
+    """Shutdown closes every mailbox; an owner waiting in ``get_batch`` wakes with nothing."""
+    hub = Hub(clock=tick_clock)
+    mailbox = live()
+    hub["prices"].attach(mailbox)
+    waiter = asyncio.ensure_future(mailbox.get_batch())
+    async with asyncio.timeout(1):
+        while mailbox._waiter is None:
+            await asyncio.sleep(0)
+    hub.close("shutdown")
+    assert await asyncio.wait_for(waiter, 1) == [] and mailbox.closed_reason == "shutdown"
+    assert hub["prices"].subscriber_count == 0
+
+
+def test_a_group_delivers_for_its_members_and_gives_them_back() -> None:
+    """A group handed a mailbox delivers to it instead of the topic; taking it back (or
+    detaching it) ends that, and it still counts as a subscriber meanwhile."""
+
+    class Group:
+        def __init__(self) -> None:
+            self.members: set[Mailbox] = set()
+            self.delivered: list[int] = []
+
+        def add(self, mailbox: Mailbox) -> None:
+            self.members.add(mailbox)
+
+        def remove(self, mailbox: Mailbox) -> None:
+            self.members.discard(mailbox)
+
+        def deliver(self, message: Message) -> None:
+            self.delivered += [message.seq] * len(self.members)
+
+    topic = Topic("prices", clock=tick_clock)
+    group, mailbox = Group(), live()
+    topic.attach(mailbox)
+    topic.hand_to(mailbox, group)
+    topic.publish({"symbol": "A", "price": 1.0})
+    assert group.delivered == [1] and len(mailbox) == 0 and topic.subscriber_count == 1
+    topic.take_back(mailbox)
+    topic.publish({"symbol": "A", "price": 2.0})
+    assert group.delivered == [1] and [m.seq for m in mailbox.take()] == [2]
+    topic.hand_to(mailbox, group)
+    topic.detach(mailbox)
+    assert not group.members and topic.subscriber_count == 0
 
 
 def test_bad_sizes_are_refused() -> None:

@@ -1,4 +1,5 @@
-"""Held long polls: answered in one pass, per-group timeouts, every request form, shutdown."""
+"""Held long polls, textbook and engineered: one publish answers all, timeouts, every request
+form, shutdown."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ import asyncio
 import orjson
 import pytest
 
-from lab.transports.longpoll import HELD_POLLS_KEY
+from lab.settings import Settings
 from tests.conftest import Lab
-from tests.rawhttp import held, open_poll, read_answer
+from tests.rawhttp import held, open_poll, read_answer, waiting
+
+
+@pytest.fixture
+def lab_settings(both_settings: Settings) -> Settings:
+    """Every test here runs on the textbook and on the engineered path."""
+    return both_settings
 
 
 async def test_one_publish_answers_every_held_poll_alike(lab: Lab) -> None:
@@ -21,7 +28,7 @@ async def test_one_publish_answers_every_held_poll_alike(lab: Lab) -> None:
     answers = [await read_answer(reader) for reader, _ in polls]
     assert len({head + body for head, _, body in answers}) <= 2  # a Date second may tick
     assert all(orjson.loads(body)["messages"][0]["seq"] == 2 for _, _, body in answers)
-    assert len(lab.app[HELD_POLLS_KEY]) == 0
+    assert waiting(lab) == 0
     counters = (await lab.stats())["transports"]["longpoll"]
     assert counters["messages_sent"] == 20 and counters["requests"] == 20
     assert counters["response_header_bytes"] == sum(len(head) for head, _, _ in answers)
@@ -76,12 +83,9 @@ async def test_each_timeout_group_expires_on_its_own(lab: Lab) -> None:
 
 
 async def test_shutdown_answers_held_polls_at_once(lab: Lab) -> None:
-    """Closing the held polls answers each with an empty list; later polls answer at once."""
-    reader, w1 = await open_poll(lab, "since=0")
+    """Shutting down answers each held poll with an empty list at once."""
+    reader, writer = await open_poll(lab, "since=0")
     await held(lab, 1)
-    lab.app[HELD_POLLS_KEY].close()
+    await lab.site.close()
     assert orjson.loads((await read_answer(reader))[2])["messages"] == []
-    again, w2 = await open_poll(lab, "since=0")
-    assert orjson.loads((await read_answer(again))[2])["messages"] == []
-    w1.close()
-    w2.close()
+    writer.close()

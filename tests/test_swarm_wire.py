@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.swarm_wire import Recorder, WebSocket, short_text_frames_end
-from lab.hub import Message, ws_text_frame
+from lab.hub import Message
+from lab.transports.websocket import encode_frame
 
 START_US, END_US = 1_000, 2_000
 
@@ -51,7 +52,7 @@ def test_a_run_counts_as_its_messages_one_by_one(seqs: list[int], times: list[in
 
 def test_untimed_websocket_reads_whole_short_text_frames_only() -> None:
     """Complete frames are scanned in one pass; a partial one waits; anything else is refused."""
-    frames = [ws_text_frame(Message.build("prices", seq, 1_500, {"p": 1}).json) for seq in (1, 2)]
+    frames = [encode_frame(Message.build("prices", seq, 1_500, {"p": 1}).json) for seq in (1, 2)]
     data = frames[0] + frames[1][:5]
     assert short_text_frames_end(data) == len(frames[0])
     assert short_text_frames_end(b"\x89\x00" + frames[0]) == -1  # a ping: the full parser

@@ -127,26 +127,3 @@ async def test_ws_unsubscribe_stops_delivery(lab: Lab) -> None:
         lab.publish(3)
         await chat_post(lab, "/api/chat", {"user": "dee", "text": "after"})
         assert (await next_text(ws))["data"]["text"] == "after"
-
-
-@pytest.mark.parametrize(
-    "close",
-    [
-        pytest.param(lambda ws: ws.send_bytes(b"\x00"), id="server-closes-1003"),
-        pytest.param(lambda ws: ws.close(), id="client-closes"),
-    ],
-)
-async def test_ws_leaves_the_direct_fanout_before_its_close_frame(lab: Lab, close) -> None:
-    """A socket written by the topic's direct loop is unlinked by every close, so no data frame
-    can follow the close frame (aiohttp's own close inside receive included)."""
-    async with lab.session.ws_connect(f"{lab.base}/ws?topic=prices") as ws:
-        lab.publish(2)
-        assert [(await next_text(ws))["seq"] for _ in range(2)] == [1, 2]
-        topic = lab.hub["prices"]
-        [session] = topic.subscribers()
-        assert topic.is_direct(session) and session.wire is not None
-        await close(ws)
-        async with asyncio.timeout(5):
-            while not ws.closed and (await ws.receive()).type is not aiohttp.WSMsgType.CLOSE:
-                pass
-    assert session.wire is None

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.baselines.common import HOST, PriceWalk, announce, parse_args
-from lab.hub import ws_text_frame  # a pure function: the frame bytes, no framework
+from lab.transports.websocket import encode_frame  # a pure function: the frame bytes, no framework
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FANOUTS = 100_000
@@ -114,7 +114,7 @@ class Floor:
 
     def _tick(self) -> None:
         price = self.walk.next()
-        frame = ws_text_frame(price.text.encode())
+        frame = encode_frame(price.text.encode())
         dead = []
         started = time.perf_counter_ns()
         for sock in self.clients:

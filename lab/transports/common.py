@@ -13,7 +13,8 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from lab.hub import Backlog, Hub, Mailbox, Message, Topic, Wire
+from lab.contract import PATHS
+from lab.hub import Backlog, Hub, Mailbox, Topic
 from lab.settings import Settings
 from lab.stats import (
     ServerStats,
@@ -28,8 +29,6 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 HUB_KEY = web.AppKey("hub", Hub)
 STATS_KEY = web.AppKey("stats", ServerStats)
 LIVE_KEY = web.AppKey("live", "LiveConnections")
-WIRES_KEY = web.AppKey("wires", dict[str, Wire])
-"""Each push transport's wire for the direct fan-out, made on first use (see :func:`direct_wire`)."""
 
 SHUTDOWN = "server shutting down"
 
@@ -41,13 +40,7 @@ def count_request(request: web.Request, transport: str) -> None:
     counters.request_header_bytes += request_header_size(request)
 
 
-TRANSPORT_BY_PATH = {
-    "/api/poll": "poll",
-    "/api/longpoll": "longpoll",
-    "/api/stream": "stream",
-    "/api/events": "sse",
-    "/ws": "websocket",
-}
+TRANSPORT_BY_PATH = {path: transport for transport, path in PATHS.items()}
 """Which transport's counters a path belongs to (anything else counts as ``other``)."""
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -140,15 +133,6 @@ def parse_seconds(text: str | None, default: float, maximum: float, field: str) 
     return value
 
 
-def poll_body(messages: list[Message], head: int, missed: int) -> bytes:
-    """The poll/long-poll body, assembled from the messages' pre-encoded bytes."""
-    return b'{"messages":[%s],"head":%d,"missed":%d}' % (
-        b",".join(m.json for m in messages),
-        head,
-        missed,
-    )
-
-
 def missed_notice(topic: str, missed: int) -> bytes:
     """The contract's ``{"topic": ..., "missed": k}`` notice for streams and sockets."""
     return orjson.dumps({"topic": topic, "missed": missed})
@@ -201,18 +185,6 @@ class LiveConnections:
         """Close every registered mailbox so its handler ends."""
         for mailbox in list(self._open):
             mailbox.close(SHUTDOWN)
-
-
-def direct_wire(app: web.Application, transport: str, frame: str) -> Wire:
-    """``transport``'s wire for the hub's direct fan-out: ``frame`` out, counted in its counters.
-
-    One per app, so that all of the transport's sockets share one group per topic.
-    """
-    wires = app[WIRES_KEY]
-    wire = wires.get(transport)
-    if wire is None:
-        wire = wires[transport] = Wire(frame, app[STATS_KEY][transport].add_sent)
-    return wire
 
 
 def resume(topic: Topic, since: int | None, mailbox: Mailbox) -> Backlog:

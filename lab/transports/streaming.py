@@ -1,16 +1,19 @@
 """The one loop behind both HTTP streams (chunked NDJSON and SSE).
 
-A stream handler attaches a mailbox to the topic and writes the resume
-backlog. From then on a published message is written straight to the socket
-as a pre-built chunk shared by every subscriber (the topic's direct fan-out,
-or the mailbox's fast path), while the socket accepts it; when the socket's
-send buffer is full, messages queue in the mailbox and this loop writes them,
-several per chunk, as the client catches up. A heartbeat goes out when the
-stream was quiet for ``heartbeat`` seconds. The stream ends when the client
-goes away, when the mailbox overflows (slow consumer: see :mod:`lab.hub`) or
-at shutdown; a client that stopped reading cannot hold the loop, because the
-overflow aborts the blocked write. The loop ends only once the mailbox is
-closed, and so detached from its topic: no chunk can follow the last one.
+A stream is one HTTP/1.1 response that never ends: its body goes out in
+chunks (RFC 9112 §7.1), each written when there is something to say. The
+handler prepares the response, attaches a mailbox to the topic, writes the
+``missed`` notice and the resume backlog, then loops: wait for queued
+messages, write them (several share one chunk when they queued together),
+and when the stream was quiet for ``heartbeat`` seconds, write a heartbeat so
+proxies and clients know it is alive. What a message, a notice and a
+heartbeat look like is each transport's :class:`StreamFormat`.
+
+The stream ends when the client goes away, when the mailbox overflows (slow
+consumer: see :mod:`lab.mailbox`) or at shutdown; a client that stopped
+reading cannot hold the loop, because the overflow aborts the blocked write.
+The loop ends only once the mailbox is closed, and so detached from its
+topic: no chunk can follow the last one.
 """
 
 from __future__ import annotations
@@ -21,14 +24,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from lab.hub import SLOW_CONSUMER, Mailbox, Message
-from lab.stats import TransportCounters, chunk_framing
+from lab.delivery import DELIVERY_KEY
+from lab.hub import Message
+from lab.mailbox import SLOW_CONSUMER
+from lab.stats import chunk_framing
 from lab.transports.common import (
     LIVE_KEY,
     SETTINGS_KEY,
     STATS_KEY,
     count_response,
-    direct_wire,
     missed_notice,
     query_topic,
     resume,
@@ -41,44 +45,39 @@ END_TIMEOUT = 1.0
 """Seconds a stream may take to send its final chunk before the connection is aborted."""
 
 
+def http_chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk (RFC 9112 §7.1): its size in hex, CRLF, the data, CRLF.
+
+    aiohttp writes exactly this for each ``response.write(data)`` on a stream."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 @dataclass(frozen=True, slots=True)
-class Framing:
-    """How one stream transport frames messages, notices and heartbeats."""
+class StreamFormat:
+    """How one stream transport writes messages, notices and heartbeats."""
 
     transport: str
     content_type: str
-    message: Callable[[Message], bytes]
-    frame: str
-    """The field of :class:`lab.hub.Frames` holding a message's pre-built chunk."""
+    encode: Callable[[Message], bytes]
     notice: Callable[[bytes], bytes]
     heartbeat: bytes
 
+    def unit(self, message: Message) -> bytes:
+        """What one message alone becomes on the socket: its encoding in one chunk."""
+        return http_chunk(self.encode(message))
 
-class StreamMailbox(Mailbox):
-    """A stream's mailbox: writes pre-built chunks straight to its socket."""
 
-    __slots__ = ("counters", "framing", "protocol", "writing")
+class StreamConnection:
+    """The owner of a stream's mailbox: knows whether the handler is inside a write."""
 
-    def __init__(
-        self, maxsize: int, request: web.Request, framing: Framing, counters: TransportCounters
-    ) -> None:
-        super().__init__(maxsize)
-        wire = direct_wire(request.app, framing.transport, framing.frame)
-        self.link_socket(wire, request.transport)  # type: ignore[arg-type]
-        self.protocol = request.protocol
-        self.framing = framing
-        self.counters = counters
-        self.writing = False  # the handler is inside a (possibly blocked) write
+    __slots__ = ("transport", "writing")
 
-    def write_now(self, message: Message) -> bool:
-        """The shared pre-built chunk, straight to the socket while it keeps up."""
-        transport = self.transport
-        if transport is None or transport.is_closing() or self.protocol.writing_paused:
-            return False
-        data = getattr(message.frames, self.framing.frame)
-        transport.write(data)
-        self.counters.add_sent(message, data, 1)
-        return True
+    def __init__(self, request: web.Request) -> None:
+        self.transport = request.transport
+        self.writing = False
+
+    def queued(self) -> None:
+        """Nothing to do: the handler's loop waits in ``get_batch`` or is about to."""
 
     def closed(self, reason: str) -> None:
         """A write the client is not reading would block forever: abort it."""
@@ -86,43 +85,46 @@ class StreamMailbox(Mailbox):
             self.transport.abort()
 
 
-async def serve_stream(request: web.Request, framing: Framing, since: int | None) -> web.StreamResponse:
-    """Stream ``framing``-encoded messages of the requested topic until the end."""
+async def serve_stream(request: web.Request, fmt: StreamFormat, since: int | None
+                       ) -> web.StreamResponse:
+    """Stream ``fmt``-encoded messages of the requested topic until the end."""
     topic = query_topic(request)
     settings = request.app[SETTINGS_KEY]
-    counters = request.app[STATS_KEY][framing.transport]
+    counters = request.app[STATS_KEY][fmt.transport]
     live = request.app[LIVE_KEY]
 
-    response = web.StreamResponse(headers={"Content-Type": framing.content_type, **STREAM_HEADERS})
+    response = web.StreamResponse(headers={"Content-Type": fmt.content_type, **STREAM_HEADERS})
     try:
         await response.prepare(request)
     except ConnectionError:  # the client left before the headers went out
         return response
     count_response(request, response)
-    mailbox = StreamMailbox(settings.mailbox_size, request, framing, counters)
+    connection = StreamConnection(request)
+    mailbox = request.app[DELIVERY_KEY].mailbox(
+        request, fmt.transport, fmt.unit, connection, settings.mailbox_size)
     backlog = resume(topic, since, mailbox)
-    live.open(request, framing.transport, counters, mailbox)
+    live.open(request, fmt.transport, counters, mailbox)
 
     async def write(payload_bytes: int, data: bytes) -> None:
-        mailbox.writing = True
+        connection.writing = True
         try:
             await response.write(data)
         finally:
-            mailbox.writing = False
+            connection.writing = False
         counters.body_bytes += payload_bytes
         counters.framing_bytes += len(data) - payload_bytes + chunk_framing(len(data))
 
     async def write_batch(batch: list[Message]) -> None:
-        await write(sum(len(m.json) for m in batch), b"".join(map(framing.message, batch)))
+        await write(sum(len(m.json) for m in batch), b"".join(map(fmt.encode, batch)))
         counters.messages_sent += len(batch)
 
     try:
         if backlog.missed:
             notice = missed_notice(topic.name, backlog.missed)
-            await write(len(notice), framing.notice(notice))
+            await write(len(notice), fmt.notice(notice))
         if backlog.messages:
             await write_batch(backlog.messages)
-        mailbox.fast = True  # only now: nothing may overtake the backlog
+        mailbox.go_live()  # only now: nothing may overtake the backlog
         seen = topic.head  # a new head means this stream was sent something
         while True:
             batch = await mailbox.get_batch(settings.heartbeat)
@@ -131,17 +133,17 @@ async def serve_stream(request: web.Request, framing: Framing, since: int | None
             if batch:
                 await write_batch(batch)
             elif topic.head == seen:
-                await write(0, framing.heartbeat)
+                await write(0, fmt.heartbeat)
             seen = topic.head
         # A client that stopped reading cannot take the end either: give it a second.
         await asyncio.wait_for(response.write_eof(), END_TIMEOUT)
     except TimeoutError:
-        if mailbox.transport is not None:
-            mailbox.transport.abort()
+        if connection.transport is not None:
+            connection.transport.abort()
     except ConnectionError:
         pass
     finally:
         if mailbox.closed_reason == SLOW_CONSUMER:
             counters.slow_consumers_dropped += 1
-        live.close(request, framing.transport, counters, mailbox)
+        live.close(request, fmt.transport, counters, mailbox)
     return response

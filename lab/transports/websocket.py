@@ -1,5 +1,11 @@
 """WebSocket: ``GET /ws[?topic=prices[&since=N]]``, one text frame per message.
 
+After an HTTP/1.1 upgrade handshake (RFC 6455 §4), both sides send frames
+(§5.2) on the same connection. Every published message is one unmasked text
+frame from the server, built by :func:`encode_frame`; a frame's header is 2
+bytes for a message under 126 bytes (a price is about 90), against a poll's
+few hundred bytes of HTTP headers.
+
 The client may send JSON commands on the socket:
 
 - ``{"type": "subscribe", "topic": "chat", "since": N, "user": "ada"}`` —
@@ -12,16 +18,15 @@ The client may send JSON commands on the socket:
 A command with a bad field, an unknown type or a second subscription to the
 same topic gets ``{"type": "error", "error": ...}`` and the socket stays open.
 A frame that is not a JSON object closes with 1008, a binary frame with 1003,
-a frame over ``max_ws_message`` characters with 1009. Ping/pong
-heartbeats every ``heartbeat`` seconds; a peer that stops answering is closed.
-A slow consumer (see :mod:`lab.hub`) is closed with 1013, shutdown with 1001.
+a frame over ``max_ws_message`` characters with 1009 (§7.4.1). Ping/pong
+heartbeats (§5.5.2) every ``heartbeat`` seconds; a peer that stops answering
+is closed. A slow consumer (see :mod:`lab.mailbox`) is closed with 1013,
+shutdown with 1001.
 
-The handler task reads. Published messages go straight to the socket as a
-frame pre-built once for every subscriber (the topic's direct fan-out while
-the socket keeps up, else the mailbox's fast path); when the socket's send
-buffer is full they queue, and a writer task for that socket drains the queue
-as the client catches up, then ends. Every close leaves the direct fan-out
-first (:class:`LabWebSocket`), so no data frame follows a close frame.
+The handler task reads commands. Messages wait in the socket's mailbox, and a
+writer task drains it while anything is queued, then ends (thousands of idle
+sockets hold no task). Before any close frame goes out the mailbox is closed
+(:class:`ClosingWebSocket`), so no data frame follows a close frame.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lab.chat import CHAT_KEY, ChatError, ChatService, validate_user
-from lab.hub import SLOW_CONSUMER, Hub, Mailbox, Message, ws_text_frame
+from lab.delivery import DELIVERY_KEY
+from lab.hub import Hub, Message
+from lab.mailbox import SLOW_CONSUMER
 from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
@@ -45,7 +52,6 @@ from lab.transports.common import (
     STATS_KEY,
     count_request,
     count_response,
-    direct_wire,
     missed_notice,
     parse_since,
     query_topic,
@@ -59,29 +65,62 @@ log = logging.getLogger("lab.connections")
 CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER}
 
 
+def encode_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented text frame from the server (RFC 6455 §5.2)::
+
+         0                   1                   2                   3
+         0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+        +-+-+-+-+-------+-+-------------+-------------------------------+
+        |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+        |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+        |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+        | |1|2|3|       |K|             |                               |
+        +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+        |                         Payload Data ...                      |
+        +---------------------------------------------------------------+
+
+    FIN=1 and opcode 1 (text) make the first byte 0x81; a server never masks
+    (MASK=0), so the second byte is the length when under 126, else 126 and a
+    16-bit length, or 127 and a 64-bit one.
+    """
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
 def frame_header_size(payload: int) -> int:
-    """Bytes of an unmasked (server → client) RFC 6455 frame header."""
+    """Bytes of an unmasked (server → client) frame header for a ``payload``-byte message."""
     return 2 if payload < 126 else 4 if payload < 65536 else 10
 
 
-class LabWebSocket(web.WebSocketResponse):
-    """aiohttp's WebSocket response, taking its socket out of the direct fan-out before any close.
+def message_frame(message: Message) -> bytes:
+    """What one message becomes on the socket: its JSON in one text frame."""
+    return encode_frame(message.json)
 
-    aiohttp closes from inside ``receive()`` too (a client's close frame, EOF,
-    a protocol error); all of it goes through :meth:`close`.
+
+class ClosingWebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket response, closing the session's mailbox before any close frame.
+
+    aiohttp closes from inside ``receive()`` too (a client's close frame, a
+    protocol error); all of it goes through :meth:`close`.
     """
 
     # aiohttp's class has slots: without them here, each socket would grow a dict (+1.5 KB).
-    __slots__ = ("mailbox",)
+    __slots__ = ("session",)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.mailbox: Mailbox | None = None
+        self.session: Session | None = None
 
     async def close(self, **kwargs: Any) -> bool:
-        """Unlink the mailbox, then close as aiohttp does."""
-        if self.mailbox is not None:
-            self.mailbox.unlink()
+        """No more messages for this socket, then close as aiohttp does."""
+        if self.session is not None:
+            self.session.mailbox.close("socket closing")
         return await super().close(**kwargs)
 
 
@@ -89,32 +128,25 @@ class CommandError(ValueError):
     """A well-formed command the server cannot carry out."""
 
 
-class Session(Mailbox):
-    """One socket: its mailbox, subscriptions, chat identity and outgoing frames."""
+class Session:
+    """One socket: its mailbox (of which it is the owner), subscriptions, chat identity."""
 
     # Thousands of idle sockets each hold one: slots keep that small.
-    __slots__ = ("_pump", "chat", "counters", "hub", "protocol", "user", "ws")
+    __slots__ = ("_pump", "chat", "counters", "hub", "mailbox", "transport", "user", "ws")
 
-    def __init__(
-        self,
-        request: web.Request,
-        ws: LabWebSocket,
-        hub: Hub,
-        chat: ChatService,
-        counters: TransportCounters,
-        maxsize: int,
-    ) -> None:
-        super().__init__(maxsize)
+    def __init__(self, request: web.Request, ws: ClosingWebSocket, hub: Hub, chat: ChatService,
+                 counters: TransportCounters, maxsize: int) -> None:
         assert request.transport is not None
-        self.link_socket(direct_wire(request.app, "websocket", "ws"), request.transport)  # type: ignore[arg-type]
-        self.protocol = request.protocol
+        self.transport = request.transport
         self.ws = ws
         self.hub = hub
         self.chat = chat
         self.counters = counters
         self.user: str | None = None
         self._pump: asyncio.Task[None] | None = None
-        ws.mailbox = self
+        self.mailbox = request.app[DELIVERY_KEY].mailbox(
+            request, "websocket", message_frame, self, maxsize)
+        ws.session = self
 
     async def send(self, payload: bytes) -> None:
         """Send one text frame and count it."""
@@ -130,7 +162,7 @@ class Session(Mailbox):
     async def pump(self) -> None:
         """Write queued messages until none are left, then end (no idle task per socket)."""
         try:
-            while batch := self.take():
+            while batch := self.mailbox.take():
                 for message in batch:
                     await self.send(message.json)
                 self.counters.messages_sent += len(batch)
@@ -166,7 +198,7 @@ class Session(Mailbox):
         if name not in self.hub:
             raise CommandError(f"unknown topic {name!r}")
         topic = self.hub[name]
-        if topic in self.topics:
+        if topic in self.mailbox.topics:
             raise CommandError(f"already subscribed to {name!r}")
         since = command.get("since")
         if since is not None and (type(since) is not int or since < 0):
@@ -187,33 +219,24 @@ class Session(Mailbox):
         """Resume ``name`` after ``since``: missed notice, backlog, then live.
 
         All in one synchronous step, so no live message can get ahead of the
-        backlog (the notice is written straight to the socket's buffer).
+        backlog: the notice is written straight to the socket's buffer, the
+        backlog queued ahead of anything live.
         """
-        backlog = resume(self.hub[name], since, self)
+        backlog = resume(self.hub[name], since, self.mailbox)
         if backlog.missed:
             notice = missed_notice(name, backlog.missed)
-            self.transport.write(ws_text_frame(notice))
+            self.transport.write(encode_frame(notice))
             self.counters.body_bytes += len(notice)
             self.counters.framing_bytes += frame_header_size(len(notice))
-        self.put_backlog(backlog.messages)
-
-    def write_now(self, message: Message) -> bool:
-        """The fast path: the shared pre-built frame, straight to the socket."""
-        transport = self.transport
-        if self.ws.closed or transport.is_closing() or self.protocol.writing_paused:
-            return False
-        frame = message.frames.ws
-        transport.write(frame)
-        self.counters.add_sent(message, frame, 1)
-        return True
+        self.mailbox.put_backlog(backlog.messages)
 
     async def unsubscribe(self, command: dict[str, Any]) -> None:
         """Detach from a topic; leaving ``chat`` also leaves the room."""
         name = command.get("topic")
-        if name not in self.hub or self.hub[name] not in self.topics:
+        if name not in self.hub or self.hub[name] not in self.mailbox.topics:
             raise CommandError(f"not subscribed to {name!r}")
-        self.hub[name].detach(self)
-        self.discard_topic(name)
+        self.hub[name].detach(self.mailbox)
+        self.mailbox.discard_topic(name)
         if name == "chat":
             await self.leave()
 
@@ -263,7 +286,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     # aiohttp's own limit (a bare 1009, no reason) only catches the absurd; ours explains.
     # No permessage-deflate: frames are pre-built once for every subscriber, and
     # the lab measures the protocol's own bytes.
-    ws = LabWebSocket(
+    ws = ClosingWebSocket(
         heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
     )
     ws.headers.update(NO_STORE)
@@ -275,10 +298,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     ws.headers.clear()  # sent and counted: free them for the socket's life (~600 B each)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
     session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
-    live.open(request, "websocket", counters, session)
+    live.open(request, "websocket", counters, session.mailbox)
     if first_topic is not None:
         session.start(first_topic, since)
-    session.fast = True
+    session.mailbox.go_live()
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
@@ -294,12 +317,12 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError:
         pass
     finally:
-        if session.closed_reason == SLOW_CONSUMER:
+        if session.mailbox.closed_reason == SLOW_CONSUMER:
             counters.slow_consumers_dropped += 1
         try:
             await session.leave()
         except (ChatError, ConnectionError) as exc:  # the room may be gone at shutdown
             log.warning("chat leave failed: %s", exc)
-        live.close(request, "websocket", counters, session)
+        live.close(request, "websocket", counters, session.mailbox)
         await session.stop_pump()
     return ws

@@ -4,9 +4,8 @@ Every connection the server accepts starts with a :class:`FrontDoor`. While a
 client sends only plain keep-alive ``GET /api/poll`` and ``GET /api/longpoll``
 requests — what a poller sends, thousands of times a second — the front door
 answers them itself, with the same pre-built responses
-(:mod:`lab.transports.answers`) and the same one-pass release of held polls
-(:class:`~lab.transports.longpoll.HeldPolls`) as the aiohttp handlers, so the
-bytes on the wire and the counters are the same. The first request of any
+(:mod:`lab.fast.answers`), holding long polls in :class:`~lab.fast.held.HeldPolls`;
+the bytes on the wire and the counters are those of the textbook handlers. The first request of any
 other shape — another path or method, a query it would have to decode, a value
 it would have to refuse, ``Connection: close``, a body, HTTP/1.0, an oversized
 head — hands the connection, with every byte not yet answered, to aiohttp's
@@ -32,12 +31,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lab.fast.answers import Answer, PollAnswers, write_answer
+from lab.fast.held import Held, HeldPolls
 from lab.hub import Hub, Topic
 from lab.settings import Settings
 from lab.stats import ServerStats
-from lab.transports.answers import ANSWERS_KEY, Answer, PollAnswers, write_answer
-from lab.transports.common import HUB_KEY, SETTINGS_KEY, STATS_KEY, is_seq
-from lab.transports.longpoll import HELD_POLLS_KEY, Held, HeldPolls, resume_point
+from lab.transports.common import is_seq
+from lab.transports.longpoll import resume_point
 
 log = logging.getLogger("lab.tcp")
 access_log = logging.getLogger("lab.access")
@@ -115,15 +115,16 @@ def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
 
 
 class Front:
-    """What every front door shares: the app's hub, answers and held polls, and the open doors."""
+    """What every front door shares: the hub, answers and held polls, and the open doors."""
 
-    def __init__(self, app: web.Application, server: web.Server) -> None:
+    def __init__(self, server: web.Server, hub: Hub, settings: Settings, stats: ServerStats,
+                 answers: PollAnswers, held_polls: HeldPolls) -> None:
         self.server = server
-        self.hub = app[HUB_KEY]
-        self.settings = app[SETTINGS_KEY]
-        self.stats: ServerStats = app[STATS_KEY]
-        self.answers: PollAnswers = app[ANSWERS_KEY]
-        self.held_polls: HeldPolls = app[HELD_POLLS_KEY]
+        self.hub = hub
+        self.settings = settings
+        self.stats = stats
+        self.answers = answers
+        self.held_polls = held_polls
         self.doors: set[FrontDoor] = set()
         self.read_buffer = memoryview(bytearray(READ_BUFFER_SIZE))
         self._sweeper: asyncio.TimerHandle | None = None
