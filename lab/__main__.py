@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import signal
-import socket
 import sys
 from pathlib import Path
 
-from lab.app import FOLLOW_KEY, create_app, make_ticks
-from lab.cluster import Link, run_primary
+from lab.app import make_ticks
+from lab.cluster import run_primary
 from lab.feed import FeedError
+from lab.serving import announce, configure_logging, serve
 from lab.settings import DEFAULT_SYMBOLS, Settings
-from lab.site import start_site, tune_gc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,77 +79,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         plain=args.plain,
         log_level=args.log_level,
     )
-
-
-def lan_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback (for classroom URLs)."""
-    found: set[str] = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(str(info[4][0]))
-    except OSError:
-        pass
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("10.255.255.255", 1))  # UDP connect sends nothing; it picks a route
-        found.add(probe.getsockname()[0])
-    except OSError:
-        pass
-    finally:
-        probe.close()
-    return sorted(a for a in found if not a.startswith("127."))
-
-
-def configure_logging(level: str, process: str | None = None) -> None:
-    """Log to stderr at ``level``; worker processes tag their lines."""
-    tag = f"[{process}] " if process else ""
-    logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
-
-
-def announce(settings: Settings, port: int) -> None:
-    """Print where to point a browser (every LAN address when serving a classroom)."""
-    if settings.host in ("0.0.0.0", "::", ""):
-        print(f"Right Now Lab serving on http://127.0.0.1:{port}/", flush=True)
-        for address in lan_addresses():
-            print(f"  students: http://{address}:{port}/   instructor: "
-                  f"http://{address}:{port}/dashboard", flush=True)
-    else:
-        print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
-
-
-async def wait_for_signal(*also: asyncio.Future[object]) -> None:
-    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes)."""
-    stop = asyncio.get_running_loop().create_future()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
-    await asyncio.wait({stop, *also}, return_when=asyncio.FIRST_COMPLETED)
-
-
-async def serve(settings: Settings) -> None:
-    """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
-    site = await start_site(create_app(settings), settings, reuse_port=False)
-    tune_gc()
-    announce(settings, site.port)
-    try:
-        await wait_for_signal()
-    finally:
-        await site.close()
-
-
-async def serve_worker(settings: Settings, link_path: str) -> None:
-    """One worker of ``--workers N``: mirror the primary, share its port, run until told."""
-    reader, writer = await asyncio.open_unix_connection(link_path)
-    link = Link(reader, writer)
-    app = create_app(settings, link)
-    site = await start_site(app, settings, reuse_port=True)
-    tune_gc()
-    link.send({"op": "ready"})
-    try:
-        await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too
-    finally:
-        await site.close()
-        writer.close()
 
 
 def main(argv: list[str] | None = None) -> int:

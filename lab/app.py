@@ -17,12 +17,12 @@ import orjson
 from aiohttp import web
 
 from lab.chat import CHAT_KEY, setup_chat
-from lab.cluster import Link, RemoteChatRoom, follow_primary
 from lab.contract import now_us
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.fast import FastDelivery
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub
+from lab.link import Link, RemoteChatRoom, follow_primary
 from lab.settings import Settings
 from lab.stats import ServerStats
 from lab.transports.common import (

@@ -8,12 +8,7 @@ over a Unix socket. Every message the primary publishes is sent to every
 worker as its JSON bytes; each worker ingests it into a replica hub with the
 same seq, time and bytes, so a client resumes on whichever worker it lands.
 
-Link protocol, one line per item: ``M<message JSON>`` is a published message
-(primary → worker); any other line is a JSON object — from a worker
-``{"op": "ready"}``, ``{"op": "chat", "id", "action", "user", "text"}`` or
-``{"op": "stats", "id"}``; from the primary ``{"id", "message"|"error"}``
-replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
-``{"op": "snapshot", "id", "stats"}``.
+The link between them is :mod:`lab.link`'s.
 
 What it does not do: share the feed across machines (that is a broker's job,
 e.g. Redis pub/sub behind the same hub interface).
@@ -38,6 +33,8 @@ import orjson
 from lab.chat import ChatError, ChatRoom, NotInChat
 from lab.feed import run_feed
 from lab.hub import Hub, Message
+from lab.link import Link
+from lab.serving import configure_logging, serve_worker
 from lab.settings import Settings
 
 log = logging.getLogger("lab.cluster")
@@ -46,107 +43,8 @@ MAX_LINK_BACKLOG = 32 * 1024 * 1024
 """Bytes the primary may hold unsent for one worker before it disconnects that worker."""
 
 
-class Link:
-    """One end of the primary–worker connection: line framing and request/reply ids."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-
-    def send(self, item: dict[str, Any]) -> None:
-        """Queue one control line (never blocks; the peer is a local process)."""
-        self.writer.write(orjson.dumps(item) + b"\n")
-
-    def send_message(self, message: Message) -> None:
-        """Queue one published message."""
-        self.writer.write(b"M" + message.json + b"\n")
-
-    async def request(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Send a request and wait for the reply with the same id."""
-        ident = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        self.send({**item, "id": ident})
-        try:
-            return await asyncio.wait_for(future, 5.0)
-        finally:
-            self._pending.pop(ident, None)
-
-    def resolve(self, reply: dict[str, Any]) -> bool:
-        """Complete a pending request; False if ``reply`` answers none."""
-        future = self._pending.get(reply.get("id", 0))
-        if future is None or future.done() or "op" in reply:
-            return False
-        future.set_result(reply)
-        return True
-
-    async def lines(self) -> Any:
-        """Each received line, until the peer goes away."""
-        while line := await self.reader.readline():
-            yield line.rstrip(b"\n")
-
-
-# ---------------------------------------------------------------- worker side
-
-
-class RemoteChatRoom:
-    """The chat room as seen from a worker: every change is made by the primary."""
-
-    def __init__(self, link: Link, hub: Hub) -> None:
-        self.link = link
-        self.hub = hub
-
-    @property
-    def online(self) -> int:
-        """The online count of the newest chat event this worker has seen."""
-        latest = self.hub["chat"].latest()
-        return int(latest[-1].data.get("online", 0)) if latest else 0
-
-    async def _act(self, action: str, user: Any, text: Any = None) -> Message:
-        reply = await self.link.request({"op": "chat", "action": action, "user": user, "text": text})
-        if "error" in reply:
-            raise (NotInChat if reply.get("not_in_chat") else ChatError)(reply["error"])
-        return message_from_json(reply["message"].encode())
-
-    async def join(self, user: Any) -> Message:
-        """Join through the primary."""
-        return await self._act("join", user)
-
-    async def leave(self, user: Any) -> Message:
-        """Leave through the primary."""
-        return await self._act("leave", user)
-
-    async def say(self, user: Any, text: Any) -> Message:
-        """Say through the primary."""
-        return await self._act("say", user, text)
-
-
-def message_from_json(body: bytes) -> Message:
-    """Rebuild a published message from its contract JSON, keeping the exact bytes."""
-    fields = orjson.loads(body)
-    return Message(fields["topic"], fields["seq"], fields["t_us"], fields["data"], body)
-
-
-async def follow_primary(link: Link, hub: Hub, snapshot: Callable[[], dict[str, Any]]) -> None:
-    """Ingest the primary's messages and answer its requests until the link closes."""
-    async for line in link.lines():
-        if line.startswith(b"M"):
-            message = message_from_json(line[1:])
-            hub[message.topic].ingest(message)
-            continue
-        item = orjson.loads(line)
-        if item.get("op") == "snapshot":
-            link.send({"op": "snapshot", "id": item["id"], "stats": snapshot()})
-        else:
-            link.resolve(item)
-
-
 def worker_main(settings: Settings, link_path: str, index: int) -> None:
     """Entry point of a worker process (run by multiprocessing)."""
-    from lab.__main__ import configure_logging, serve_worker
-
     configure_logging(settings.log_level, f"worker-{index}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the worker's loop handles it
     try:

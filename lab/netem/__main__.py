@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from lab.netem.config import NetemConfig, parse_duration, parse_rate, parse_size
-from lab.netem.relay import Relay, is_loopback
+from lab.netem.config import NetemConfig, is_loopback, parse_duration, parse_rate, parse_size
+from lab.netem.relay import Relay
 
 PROG = "python -m lab.netem"
 

@@ -18,6 +18,7 @@ Units, deliberately few and unambiguous:
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -124,3 +125,13 @@ def parse_rate(text: str) -> float:
     raise ValueError(
         f"bad rate {text!r}: use kbit, mbit, gbit (bits/s) or KB/s, MB/s (bytes/s)"
     )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -36,7 +36,6 @@ propagate at once), UDP.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import socket
 import struct
@@ -44,25 +43,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from lab.netem.config import NetemConfig
+from lab.netem.config import NetemConfig, is_loopback
 from lab.netem.http import REFUSAL, ResponseBuffer, UpgradeGate
 from lab.netem.link import LinkSchedule
 
-__all__ = ["MAX_QUEUED_BYTES", "ConnectionStats", "Relay", "is_loopback"]
+__all__ = ["MAX_QUEUED_BYTES", "ConnectionStats", "Relay"]
 
 MAX_QUEUED_BYTES = 4 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 _ERRORS = (ConnectionError, OSError)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
