@@ -3,9 +3,9 @@
 ``open_client(transport, url, topic=..., interval=..., since=...)`` gives an async context
 manager that is also an async iterator of :class:`Received` messages; ``stats()`` returns the
 exact wire counters (:class:`WireStats`). ``connect(url, prefer=[...])`` picks a transport with
-fallback. Every byte is counted on the client's own socket (``clients.wire``) and classified by
-hand-written parsers (``clients.http11``, ``clients.formats``, ``clients.wsproto``), so there is
-no aiohttp client here. Errors: ``clients.errors``. Terminal trader: ``python -m clients``.
+fallback. Every byte is counted on the client's own socket (``clients.connection``) and
+classified by hand-written parsers (``clients.http11``, ``clients.formats``, ``clients.wsproto``),
+so there is no aiohttp client here. Errors: ``clients.errors``. Terminal trader: ``python -m clients``.
 """
 
 from .base import State

@@ -35,9 +35,9 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from .connection import Connection, ConnectionDropped
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
 from .records import Received, Tally, WireStats
-from .wire import Connection, ConnectionDropped
 
 DROPS = (ConnectionDropped, OSError, TimeoutError)
 """Failures that mean "the connection is gone": reconnect (or, at first, server unavailable)."""

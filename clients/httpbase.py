@@ -1,6 +1,6 @@
 """HTTP/1.1 plumbing shared by the poll, long-poll, stream and SSE clients.
 
-Requests are written by hand (``clients.http11``) on a counted connection (``clients.wire``):
+Requests are written by hand (``clients.http11``) on a counted connection (``clients.connection``):
 each request's bytes are added to ``request_header_bytes`` as written. The response parser
 counts head and chunk framing; a content decoder (:class:`PollDecoder`, ``NdjsonDecoder``,
 ``SseDecoder``) splits the payload into body and framing. Those counters together are the
@@ -19,10 +19,10 @@ from typing import Protocol
 
 from .base import BaseClient
 from .base import Event as Lifecycle
+from .connection import ConnectionDropped
 from .errors import HandshakeRefused
 from .formats import PollBody, decode_poll_body
 from .http11 import Data, EndOfResponse, Event, ResponseHead, ResponseParser, build_request
-from .wire import ConnectionDropped
 
 
 class Decoder(Protocol):

@@ -9,7 +9,7 @@ that is late (slow server, reconnect) is sent at once, and missed ticks are skip
 bunched. After a drop the client reconnects with backoff and polls at once from the last seq.
 
 Byte counting: see ``clients.httpbase`` (request bytes as written; head, envelope and message
-bytes from the hand-written parser; totals from the counted socket in ``clients.wire``).
+bytes from the hand-written parser; totals from the counted socket in ``clients.connection``).
 """
 
 from __future__ import annotations

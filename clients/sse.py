@@ -7,7 +7,7 @@ advice is ignored in favour of the shared backoff, so every transport reconnects
 
 Byte counting: ``data:`` values are body; field names, the space after the colon, ``id:``
 lines, line ends, blank lines and comments are framing (``clients.formats``), on top of the
-chunk framing of ``clients.http11``; totals come from the counted socket (``clients.wire``).
+chunk framing of ``clients.http11``; totals come from the counted socket (``clients.connection``).
 """
 
 from __future__ import annotations

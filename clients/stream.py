@@ -7,7 +7,7 @@ consumer was cut off), the client reconnects with backoff and asks for ``since=<
 
 Byte counting: chunk-size lines, chunk CRLFs and the last chunk are framing (``clients.http11``);
 each line's JSON is body and its newline framing, as are heartbeat lines (``clients.formats``);
-totals come from the counted socket (``clients.wire``).
+totals come from the counted socket (``clients.connection``).
 """
 
 from __future__ import annotations

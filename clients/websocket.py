@@ -11,7 +11,7 @@ Byte counting: the upgrade request is ``request_header_bytes`` and the ``101`` h
 ``response_header_bytes``; received frame headers and control frames are framing, text
 payloads are body. Frames the client sends (pong, close: header, 4-byte masking key, masked
 payload) appear only in ``bytes_sent`` (``WireStats.sent_frame_bytes``). Totals come from the
-counted socket (``clients.wire``).
+counted socket (``clients.connection``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 
 from .base import BaseClient
+from .connection import ConnectionDropped
 from .errors import HandshakeRefused, RemoteProtocolError
 from .http11 import ResponseHead, ResponseParser, build_request
-from .wire import ConnectionDropped
 from .wsproto import (
     FrameParser,
     Opcode,
