@@ -8,6 +8,8 @@ classified by hand-written parsers (``clients.http11``, ``clients.formats``, ``c
 so there is no aiohttp client here. Errors: ``clients.errors``. Terminal trader: ``python -m clients``.
 """
 
+from lab.contract import TRANSPORTS
+
 from .base import State
 from .errors import (
     ClientError,
@@ -16,7 +18,7 @@ from .errors import (
     RemoteProtocolError,
     ServerUnavailable,
 )
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .fallback import DEFAULT_PREFER, FallbackClient, connect
 from .records import WIRE_KEYS, Received, WireStats
 

@@ -26,7 +26,6 @@ delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or 
 from __future__ import annotations
 
 import asyncio
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from enum import Enum, auto
@@ -34,6 +33,8 @@ from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
 import orjson
+
+from lab.contract import now_us
 
 from .connection import Connection, ConnectionDropped
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
@@ -83,11 +84,6 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
     },
     State.CLOSED: {Event.CLOSE: State.CLOSED},
 }
-
-
-def now_us() -> int:
-    """Wall-clock time in integer microseconds since the Unix epoch (the server's clock too)."""
-    return time.time_ns() // 1_000
 
 
 class Backoff:

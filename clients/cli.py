@@ -20,9 +20,11 @@ from typing import Any
 
 import orjson
 
+from lab.contract import TRANSPORTS
+
 from .base import BaseClient
 from .errors import ClientError
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .fallback import FallbackClient, connect
 from .metrics import StalenessSampler, summary_ms
 from .records import Received

@@ -22,6 +22,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Self
 
+from lab.contract import TRANSPORTS
+
 from .base import BaseClient
 from .errors import (
     HandshakeRefused,
@@ -29,7 +31,7 @@ from .errors import (
     RemoteProtocolError,
     ServerUnavailable,
 )
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .records import Received, WireStats
 
 DEFAULT_PREFER: tuple[str, ...] = ("websocket", "sse", "stream", "longpoll")

@@ -14,6 +14,8 @@ Byte counting: see ``clients.httpbase``.
 
 from __future__ import annotations
 
+from lab.contract import PATHS
+
 from .httpbase import HttpClient
 
 CATCH_UP_TIMEOUT = 10.0
@@ -28,9 +30,9 @@ class LongPollClient(HttpClient):
 
     async def _open(self) -> None:
         snapshot = self._last_seq is None
-        target = self._target("/api/poll", since=self._last_seq)
+        target = self._target(PATHS["poll"], since=self._last_seq)
         self._deliver_poll(await self._exchange(target, CATCH_UP_TIMEOUT), snapshot)
 
     async def _receive(self) -> None:
-        target = self._target("/api/longpoll", since=self._last_seq)
+        target = self._target(PATHS["longpoll"], since=self._last_seq)
         self._deliver_poll(await self._exchange(target, HOLD_TIMEOUT), False)

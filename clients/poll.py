@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 
+from lab.contract import PATHS
+
 from .httpbase import HttpClient
 
 POLL_TIMEOUT = 10.0
@@ -50,5 +52,5 @@ class PollClient(HttpClient):
         if self._next_poll <= now:
             self._next_poll = now + self.interval
         snapshot = self._last_seq is None
-        target = self._target("/api/poll", since=self._last_seq)
+        target = self._target(PATHS["poll"], since=self._last_seq)
         self._deliver_poll(await self._exchange(target, POLL_TIMEOUT), snapshot)

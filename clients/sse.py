@@ -12,6 +12,8 @@ chunk framing of ``clients.http11``; totals come from the counted socket (``clie
 
 from __future__ import annotations
 
+from lab.contract import PATHS
+
 from .base import State
 from .formats import SseDecoder
 from .httpbase import StreamingClient
@@ -29,8 +31,8 @@ class SseClient(StreamingClient):
 
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
         if self._state is State.CONNECTING or self._last_seq is None:
-            return self._target("/api/events", since=self._last_seq), []
-        return self._target("/api/events"), [("Last-Event-ID", str(self._last_seq))]
+            return self._target(PATHS["sse"], since=self._last_seq), []
+        return self._target(PATHS["sse"]), [("Last-Event-ID", str(self._last_seq))]
 
     def _payload(self, data: bytes) -> None:
         for event in self._decoder.feed(data):

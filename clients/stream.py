@@ -12,6 +12,8 @@ totals come from the counted socket (``clients.connection``).
 
 from __future__ import annotations
 
+from lab.contract import PATHS
+
 from .formats import NdjsonDecoder
 from .httpbase import StreamingClient
 
@@ -27,7 +29,7 @@ class StreamClient(StreamingClient):
         return NdjsonDecoder()
 
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
-        return self._target("/api/stream", since=self._last_seq), []
+        return self._target(PATHS["stream"], since=self._last_seq), []
 
     def _payload(self, data: bytes) -> None:
         for line in self._decoder.feed(data):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 
+from lab.contract import PATHS
+
 from .base import BaseClient
 from .connection import ConnectionDropped
 from .errors import HandshakeRefused, RemoteProtocolError
@@ -65,7 +67,7 @@ class WebSocketClient(BaseClient):
         conn = await self._connect()
         self._reset_connection_state()
         key = new_key()
-        target = self._target("/ws", since=self._last_seq)
+        target = self._target(PATHS["websocket"], since=self._last_seq)
         request = build_request(target, self._hostport, handshake_headers(key))
         conn.write(request)
         self._tally.requests += 1

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from lab.contract import TRANSPORTS
 from tests.conftest_browser import (  # noqa: F401  (fixtures, registered by being imported)
     OpenPage,
     PageOpener,
@@ -26,7 +27,6 @@ expect.set_options(timeout=10_000)
 
 pytestmark = pytest.mark.timeout(60)
 
-TRANSPORTS = ["poll", "longpoll", "stream", "sse", "websocket"]
 CHAT_TRANSPORTS = ["websocket", "sse", "stream", "longpoll", "poll"]
 CHAT_ONLY = "/?panels=none"
 SERVER_ONLINE_IS = (
