@@ -43,6 +43,10 @@ from .records import Received, Tally, WireStats
 DROPS = (ConnectionDropped, OSError, TimeoutError)
 """Failures that mean "the connection is gone": reconnect (or, at first, server unavailable)."""
 
+HEADER_TIMEOUT = 30.0
+"""Seconds to wait for the head of a stream's or handshake's response (a buffering proxy may
+hold it back)."""
+
 CLOSE_TIMEOUT = 1.0
 """Seconds a client may spend saying goodbye before it closes its socket anyway."""
 
@@ -216,7 +220,7 @@ class BaseClient(ABC):
             except DROPS:
                 pass
         self._fire(Event.CLOSE)
-        self._settle()
+        self._close_connection()
 
     # -- for transport modules -----------------------------------------------------------
 
@@ -251,7 +255,7 @@ class BaseClient(ABC):
 
     async def _connect(self) -> Connection:
         """Settle any previous connection and open a new counted one."""
-        self._settle()
+        self._close_connection()
         self._conn = await Connection.open(
             self._host, self._port, self._tally, self.connect_timeout
         )
@@ -315,17 +319,17 @@ class BaseClient(ABC):
 
     def _fail(self) -> None:
         self._fire(Event.FAILED)
-        self._settle()
+        self._close_connection()
 
     async def _reconnect(self) -> None:
         self._fire(Event.DROPPED)
-        self._settle()
+        self._close_connection()
         while True:
             await asyncio.sleep(self._backoff.next())
             try:
                 await self._open()
             except DROPS:
-                self._settle()
+                self._close_connection()
                 continue
             except ClientError:
                 self._fail()
@@ -342,7 +346,7 @@ class BaseClient(ABC):
             return header + rest, body, framing
         return header, body, framing + rest
 
-    def _settle(self) -> None:
+    def _close_connection(self) -> None:
         """Close the current connection and file its byte classes into the tally."""
         if self._conn is None:
             return

@@ -1,6 +1,6 @@
 """Content formats inside an HTTP payload, with no sockets: NDJSON lines, SSE events, poll bodies.
 
-Each decoder classifies the payload bytes it consumes into ``body_bytes`` (the JSON text of each
+Each parser classifies the payload bytes it consumes into ``body_bytes`` (the JSON text of each
 message or notice, exactly as the server wrote it) and ``framing_bytes`` (everything else: the
 newline after an NDJSON line and blank heartbeat lines; SSE field names, ``id:`` lines, the
 space after a colon, line ends, blank lines and comment heartbeats; a poll body's envelope
@@ -31,7 +31,7 @@ def _lines(buffer: bytearray) -> list[bytes]:
     return [line + b"\n" for line in block.split(b"\n")]
 
 
-class NdjsonDecoder:
+class NdjsonParser:
     """Splits a chunked stream's payload into lines; blank lines are heartbeats.
 
     Lines are split on LF wherever they fall, never on chunk boundaries.
@@ -69,7 +69,7 @@ class SseEvent:
     data: bytes
 
 
-class SseDecoder:
+class SseParser:
     """The event-stream parser of the HTML spec (LF and CRLF line ends).
 
     ``last_event_id`` is what a browser would send back as ``Last-Event-ID``.
@@ -170,7 +170,7 @@ def _array_element_sizes(body: bytes) -> list[int]:
     return sizes
 
 
-def decode_poll_body(body: bytes) -> PollBody:
+def parse_poll_body(body: bytes) -> PollBody:
     """Parse ``{"messages": [...], "head": N, "missed": K}`` and size each message on the wire."""
     try:
         parsed = orjson.loads(body)

@@ -2,9 +2,9 @@
 
 Written by hand (not aiohttp's client) because the lab must classify every byte exactly:
 :class:`ResponseParser` counts the response head (status line, header lines and the blank
-line) in ``head_bytes``, the chunked transfer coding (chunk-size lines, the CRLF after each
+line) in ``header_bytes``, the chunked transfer coding (chunk-size lines, the CRLF after each
 chunk, the last chunk and trailers) in ``framing_bytes``, and hands the payload on as
-:class:`Data` events for a content decoder (NDJSON, SSE, a poll body) to classify further.
+:class:`Data` events for a payload parser (NDJSON, SSE, a poll body) to classify further.
 Bytes fed but not yet classified are ``pending``.
 
 It deliberately does not do: request bodies, ``Expect: 100-continue``, pipelining, content
@@ -56,7 +56,7 @@ class EndOfResponse:
     keep_alive: bool
 
 
-Event = ResponseHead | Data | EndOfResponse
+ResponseEvent = ResponseHead | Data | EndOfResponse
 _PROGRESS = object()
 
 
@@ -80,7 +80,7 @@ class ResponseParser:
         self._remaining = 0
         self._keep_alive = True
         self._end_due = False
-        self.head_bytes = 0
+        self.header_bytes = 0
         self.framing_bytes = 0
         self.payload_bytes = 0
 
@@ -90,14 +90,14 @@ class ResponseParser:
         return len(self._buffer)
 
     @property
-    def in_head(self) -> bool:
+    def in_header(self) -> bool:
         """True while a response head is being read (pending bytes are header bytes)."""
         return self._state is _State.HEAD
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> list[ResponseEvent]:
         """Consume ``data`` and return the events it completes."""
         self._buffer += data
-        events: list[Event] = []
+        events: list[ResponseEvent] = []
         while True:
             if self._end_due:
                 self._end_due = False
@@ -111,7 +111,7 @@ class ResponseParser:
             if step is not _PROGRESS:
                 events.append(step)
 
-    def feed_eof(self) -> list[Event]:
+    def feed_eof(self) -> list[ResponseEvent]:
         """The peer closed: completes a read-until-close body, else nothing."""
         if self._state is _State.UNTIL_CLOSE:
             self._state = _State.HEAD
@@ -124,7 +124,7 @@ class ResponseParser:
         self._buffer.clear()
         return rest
 
-    def _step(self) -> Event | object | None:
+    def _step(self) -> ResponseEvent | object | None:
         """One parsing step: an event, ``_PROGRESS`` (framing consumed), or None (need more)."""
         state = self._state
         if state is _State.HEAD:
@@ -195,7 +195,7 @@ class ResponseParser:
             self._state = _State.HEAD
             self._end_due = True
 
-    def _parse_head(self) -> Event | None:
+    def _parse_head(self) -> ResponseEvent | None:
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self._buffer) > MAX_HEAD:
@@ -204,7 +204,7 @@ class ResponseParser:
         size = end + 4
         raw = bytes(self._buffer[:end]).decode("latin-1")
         del self._buffer[:size]
-        self.head_bytes += size
+        self.header_bytes += size
         status_line, *header_lines = raw.split("\r\n")
         parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():

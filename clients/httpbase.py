@@ -2,8 +2,8 @@
 
 Requests are written by hand (``clients.http11``) on a counted connection (``clients.connection``):
 each request's bytes are added to ``request_header_bytes`` as written. The response parser
-counts head and chunk framing; a content decoder (:class:`PollDecoder`, ``NdjsonDecoder``,
-``SseDecoder``) splits the payload into body and framing. Those counters together are the
+counts header and chunk framing; a payload parser (:class:`PollBodyParser`, ``NdjsonParser``,
+``SseParser``) splits the payload into body and framing. Those counters together are the
 current connection's classification; whatever was received but not yet parsed when the
 connection ends counts as header bytes (inside a head) or framing (anywhere else).
 
@@ -17,16 +17,22 @@ import asyncio
 from collections.abc import Iterable
 from typing import Protocol
 
-from .base import BaseClient
-from .base import Event as Lifecycle
+from .base import HEADER_TIMEOUT, BaseClient, Event
 from .connection import ConnectionDropped
 from .errors import HandshakeRefused
-from .formats import PollBody, decode_poll_body
-from .http11 import Data, EndOfResponse, Event, ResponseHead, ResponseParser, build_request
+from .formats import PollBody, parse_poll_body
+from .http11 import (
+    Data,
+    EndOfResponse,
+    ResponseEvent,
+    ResponseHead,
+    ResponseParser,
+    build_request,
+)
 
 
-class Decoder(Protocol):
-    """What the HTTP client needs of a content decoder."""
+class PayloadParser(Protocol):
+    """What the HTTP client needs of the parser that classifies its response payloads."""
 
     body_bytes: int
     framing_bytes: int
@@ -37,7 +43,7 @@ class Decoder(Protocol):
         ...
 
 
-class PollDecoder:
+class PollBodyParser:
     """Collects one poll body at a time; :meth:`finish` decodes and classifies it."""
 
     def __init__(self) -> None:
@@ -56,7 +62,7 @@ class PollDecoder:
 
     def finish(self) -> PollBody:
         """The response ended: decode the body, add its byte classes, start over."""
-        body = decode_poll_body(bytes(self._buffer))
+        body = parse_poll_body(bytes(self._buffer))
         self._buffer.clear()
         self.body_bytes += body.body_bytes
         self.framing_bytes += body.framing_bytes
@@ -70,29 +76,29 @@ class HttpClient(BaseClient):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._parser = ResponseParser()
-        self._decoder: Decoder = self._new_decoder()
+        self._response_parser = ResponseParser()
+        self._payload_parser: PayloadParser = self._new_payload_parser()
 
-    def _new_decoder(self) -> Decoder:
-        """A fresh content decoder for a new connection."""
-        return PollDecoder()
+    def _new_payload_parser(self) -> PayloadParser:
+        """A fresh payload parser for a new connection."""
+        return PollBodyParser()
 
     def _classified(self) -> tuple[int, int, int]:
-        parser, decoder = self._parser, self._decoder
+        response, payload = self._response_parser, self._payload_parser
         return (
-            parser.head_bytes,
-            decoder.body_bytes,
-            parser.framing_bytes + decoder.framing_bytes,
+            response.header_bytes,
+            payload.body_bytes,
+            response.framing_bytes + payload.framing_bytes,
         )
 
     def _pending_is_header(self) -> bool:
-        return self._parser.in_head and self._decoder.pending == 0
+        return self._response_parser.in_header and self._payload_parser.pending == 0
 
     async def _connect_http(self) -> None:
-        """Open a new connection with a fresh parser and decoder."""
+        """Open a new connection with a fresh response parser and payload parser."""
         await self._connect()
-        self._parser = ResponseParser()
-        self._decoder = self._new_decoder()
+        self._response_parser = ResponseParser()
+        self._payload_parser = self._new_payload_parser()
 
     def _send(self, target: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Write one GET request, counting it."""
@@ -102,20 +108,20 @@ class HttpClient(BaseClient):
         self._tally.requests += 1
         self._tally.request_header_bytes += len(request)
 
-    async def _read_events(self) -> list[Event]:
+    async def _read_events(self) -> list[ResponseEvent]:
         """Read one chunk from the socket and parse it (EOF ends a read-until-close body)."""
         assert self._conn is not None
         try:
             data = await self._conn.read()
         except ConnectionDropped:
-            events = self._parser.feed_eof()
+            events = self._response_parser.feed_eof()
             if not events:
                 raise
             return events
         self._stamp()
-        return self._parser.feed(data)
+        return self._response_parser.feed(data)
 
-    async def _read_head(self, target: str) -> list[Event]:
+    async def _read_head(self, target: str) -> list[ResponseEvent]:
         """Read until the response head; check its status; return the events after it."""
         while True:
             events = await self._read_events()
@@ -138,10 +144,10 @@ class HttpClient(BaseClient):
         if self._conn is not None and self._conn.closed:
             # The peer closed the idle keep-alive connection it had promised to keep (a cut,
             # a restart): a drop, so the new connection counts as a reconnect.
-            self._fire(Lifecycle.DROPPED)
+            self._fire(Event.DROPPED)
         if self._conn is None or self._conn.closed:
             await self._connect_http()
-        assert isinstance(self._decoder, PollDecoder)
+        assert isinstance(self._payload_parser, PollBodyParser)
         self._send(target)
         async with asyncio.timeout(timeout):
             events = await self._read_head(target)
@@ -149,15 +155,15 @@ class HttpClient(BaseClient):
             while True:
                 for event in events:
                     if isinstance(event, Data):
-                        self._decoder.feed(event.data)
+                        self._payload_parser.feed(event.data)
                     elif isinstance(event, EndOfResponse):
-                        body = self._decoder.finish()
+                        body = self._payload_parser.finish()
                         if not event.keep_alive:
-                            self._settle()
+                            self._close_connection()
                         return body
                 events = await self._read_events()
 
-    def _deliver_poll(self, body: PollBody, snapshot: bool) -> None:
+    def _accept_poll_body(self, body: PollBody, snapshot: bool) -> None:
         """Accept a poll body's messages; a snapshot (no resume point yet) has no gaps."""
         if body.missed:
             self._accept({"topic": self.topic, "missed": body.missed})
@@ -170,22 +176,19 @@ class HttpClient(BaseClient):
 class StreamingClient(HttpClient):
     """One long response per connection (chunked NDJSON or SSE); its end is a drop."""
 
-    HEAD_TIMEOUT = 30.0
-    """Seconds to wait for the response head (a buffering proxy may hold it back)."""
-
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
         """The target and extra headers of the next (re)connection's request."""
         raise NotImplementedError
 
-    def _payload(self, data: bytes) -> None:
-        """Feed payload bytes to the decoder and accept what it completes."""
+    def _feed_payload(self, data: bytes) -> None:
+        """Feed payload bytes to the payload parser and accept what it completes."""
         raise NotImplementedError
 
     async def _open(self) -> None:
         await self._connect_http()
         target, headers = self._request()
         self._send(target, headers)
-        async with asyncio.timeout(self.HEAD_TIMEOUT):
+        async with asyncio.timeout(HEADER_TIMEOUT):
             events = await self._read_head(target)
         self._opened()
         self._handle(events)
@@ -201,13 +204,13 @@ class StreamingClient(HttpClient):
             events = await self._read_events()
             for event in events:
                 if isinstance(event, Data):
-                    self._payload(event.data)
+                    self._feed_payload(event.data)
 
-    def _handle(self, events: list[Event]) -> None:
+    def _handle(self, events: list[ResponseEvent]) -> None:
         ended = False
         for event in events:
             if isinstance(event, Data):
-                self._payload(event.data)
+                self._feed_payload(event.data)
             elif isinstance(event, EndOfResponse):
                 ended = True
         if ended:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from lab.contract import PATHS
 
 from .httpbase import HttpClient
+from .poll import POLL_TIMEOUT
 
-CATCH_UP_TIMEOUT = 10.0
 HOLD_TIMEOUT = 40.0
 """Seconds to wait for a long-poll answer: the server's 30 s default plus a margin."""
 
@@ -31,8 +31,8 @@ class LongPollClient(HttpClient):
     async def _open(self) -> None:
         snapshot = self._last_seq is None
         target = self._target(PATHS["poll"], since=self._last_seq)
-        self._deliver_poll(await self._exchange(target, CATCH_UP_TIMEOUT), snapshot)
+        self._accept_poll_body(await self._exchange(target, POLL_TIMEOUT), snapshot)
 
     async def _receive(self) -> None:
         target = self._target(PATHS["longpoll"], since=self._last_seq)
-        self._deliver_poll(await self._exchange(target, HOLD_TIMEOUT), False)
+        self._accept_poll_body(await self._exchange(target, HOLD_TIMEOUT), False)

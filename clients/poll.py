@@ -53,4 +53,4 @@ class PollClient(HttpClient):
             self._next_poll = now + self.interval
         snapshot = self._last_seq is None
         target = self._target(PATHS["poll"], since=self._last_seq)
-        self._deliver_poll(await self._exchange(target, POLL_TIMEOUT), snapshot)
+        self._accept_poll_body(await self._exchange(target, POLL_TIMEOUT), snapshot)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from lab.contract import PATHS
 
 from .base import State
-from .formats import SseDecoder
+from .formats import SseParser
 from .httpbase import StreamingClient
 
 
@@ -24,16 +24,16 @@ class SseClient(StreamingClient):
 
     name = "sse"
     accept = "text/event-stream"
-    _decoder: SseDecoder
+    _payload_parser: SseParser
 
-    def _new_decoder(self) -> SseDecoder:
-        return SseDecoder()
+    def _new_payload_parser(self) -> SseParser:
+        return SseParser()
 
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
         if self._state is State.CONNECTING or self._last_seq is None:
             return self._target(PATHS["sse"], since=self._last_seq), []
         return self._target(PATHS["sse"]), [("Last-Event-ID", str(self._last_seq))]
 
-    def _payload(self, data: bytes) -> None:
-        for event in self._decoder.feed(data):
+    def _feed_payload(self, data: bytes) -> None:
+        for event in self._payload_parser.feed(data):
             self._accept_json(event.data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from lab.contract import PATHS
 
-from .formats import NdjsonDecoder
+from .formats import NdjsonParser
 from .httpbase import StreamingClient
 
 
@@ -23,14 +23,14 @@ class StreamClient(StreamingClient):
 
     name = "stream"
     accept = "application/x-ndjson"
-    _decoder: NdjsonDecoder
+    _payload_parser: NdjsonParser
 
-    def _new_decoder(self) -> NdjsonDecoder:
-        return NdjsonDecoder()
+    def _new_payload_parser(self) -> NdjsonParser:
+        return NdjsonParser()
 
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
         return self._target(PATHS["stream"], since=self._last_seq), []
 
-    def _payload(self, data: bytes) -> None:
-        for line in self._decoder.feed(data):
+    def _feed_payload(self, data: bytes) -> None:
+        for line in self._payload_parser.feed(data):
             self._accept_json(line)

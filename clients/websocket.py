@@ -20,7 +20,7 @@ import asyncio
 
 from lab.contract import PATHS
 
-from .base import BaseClient
+from .base import HEADER_TIMEOUT, BaseClient
 from .connection import ConnectionDropped
 from .errors import HandshakeRefused, RemoteProtocolError
 from .http11 import ResponseHead, ResponseParser, build_request
@@ -35,8 +35,6 @@ from .wsproto import (
     parse_close,
 )
 
-HEAD_TIMEOUT = 30.0
-
 
 class WebSocketClient(BaseClient):
     """Reads text frames; see the module docstring."""
@@ -48,8 +46,8 @@ class WebSocketClient(BaseClient):
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
-        self._parser = ResponseParser()
-        self._frames = FrameParser()
+        self._response_parser = ResponseParser()
+        self._frame_parser = FrameParser()
         self._upgraded = False
         self._fragments: list[bytes] = []
         self._body = 0
@@ -58,7 +56,7 @@ class WebSocketClient(BaseClient):
         self._close_received: tuple[int, str] | None = None
 
     def _classified(self) -> tuple[int, int, int]:
-        return self._parser.head_bytes, self._body, self._framing
+        return self._response_parser.header_bytes, self._body, self._framing
 
     def _pending_is_header(self) -> bool:
         return not self._upgraded
@@ -72,16 +70,16 @@ class WebSocketClient(BaseClient):
         conn.write(request)
         self._tally.requests += 1
         self._tally.request_header_bytes += len(request)
-        async with asyncio.timeout(HEAD_TIMEOUT):
+        async with asyncio.timeout(HEADER_TIMEOUT):
             head = None
             while head is None:
                 data = await conn.read()
                 self._stamp()
-                head = next((e for e in self._parser.feed(data) if isinstance(e, ResponseHead)), None)
+                head = next((e for e in self._response_parser.feed(data) if isinstance(e, ResponseHead)), None)
         self._check(head, key)
         self._upgraded = True
         self._opened()
-        self._take(self._parser.take_rest())
+        self._feed_frames(self._response_parser.take_rest())
 
     def _check(self, head: ResponseHead, key: str) -> None:
         if head.status >= 500:
@@ -97,14 +95,14 @@ class WebSocketClient(BaseClient):
         assert self._conn is not None
         data = await self._conn.read()
         self._stamp()
-        self._take(data)
+        self._feed_frames(data)
         if self._close_received is not None:
             code, reason = self._close_received
             raise ConnectionDropped(f"server closed the websocket ({code} {reason})".strip())
 
-    def _take(self, data: bytes) -> None:
+    def _feed_frames(self, data: bytes) -> None:
         """Parse frames; deliver messages, answer pings and closes, classify every byte."""
-        for frame in self._frames.feed(data):
+        for frame in self._frame_parser.feed(data):
             self._framing += frame.header_size
             if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY:
                 self._fragments = [frame.payload]
@@ -140,4 +138,4 @@ class WebSocketClient(BaseClient):
         if not self._close_sent:
             self._send_frame(Opcode.CLOSE, close_payload(1000))
         while True:  # until the server's close frame, then its end of file
-            self._take(await self._conn.read())
+            self._feed_frames(await self._conn.read())

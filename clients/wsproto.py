@@ -108,11 +108,6 @@ class FrameParser:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    @property
-    def pending(self) -> int:
-        """Bytes of a frame that has not fully arrived yet."""
-        return len(self._buffer)
-
     def feed(self, data: bytes) -> list[Frame]:
         """Consume ``data``; return every complete frame."""
         self._buffer += data
