@@ -261,6 +261,13 @@ class BaseClient(ABC):
         )
         return self._conn
 
+    def _write_request(self, request: bytes) -> None:
+        """Write one HTTP request (or WebSocket handshake) on the connection, counting it."""
+        assert self._conn is not None
+        self._conn.write(request)
+        self._tally.requests += 1
+        self._tally.request_header_bytes += len(request)
+
     def _opened(self) -> None:
         """The server answered well: now OPEN (a reconnect, if we were reconnecting)."""
         if self._state is State.RECONNECTING:

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Protocol
 
 HIGH_WATER = 1 << 20
+"""Unread bytes above which reading pauses (and below half of which it resumes)."""
 
 
 class ByteTotals(Protocol):
@@ -53,6 +54,7 @@ class _CountingProtocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        """Count ``data`` the moment the kernel delivers it, then queue it for ``next_chunk``."""
         self.totals.bytes_received += len(data)
         self.received += len(data)
         self.chunks.append(data)

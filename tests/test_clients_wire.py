@@ -8,11 +8,13 @@ import pytest
 from clients import WIRE_KEYS, WireStats
 from clients.base import TRANSITIONS, Backoff, BaseClient, Event, State, split_url
 from clients.errors import RemoteProtocolError
-from clients.formats import NdjsonParser, SseParser, parse_poll_body
 from clients.http11 import Data, EndOfResponse, ResponseHead, ResponseParser, build_request
 from clients.metrics import StalenessSampler, percentile, summary_ms
+from clients.poll import parse_poll_body
 from clients.records import Received
-from clients.wsproto import FrameParser, Opcode, accept_for, build_frame
+from clients.sse import SseParser
+from clients.stream import NdjsonParser
+from clients.websocket import FrameParser, Opcode, accept_for, build_frame
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
 CHUNKED = HEAD + b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n"
