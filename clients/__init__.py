@@ -3,10 +3,22 @@
 ``open_client(transport, url, topic=..., interval=..., since=...)`` gives an async context
 manager that is also an async iterator of :class:`Received` messages; ``stats()`` returns the
 exact wire counters (:class:`WireStats`). ``connect(url, prefer=[...])`` picks a transport with
-fallback. Every byte is counted on the client's own socket (``clients.wire``) and classified by
-hand-written parsers (``clients.http11``, ``clients.formats``, ``clients.wsproto``), so there is
-no aiohttp client here. Errors: ``clients.errors``. Terminal trader: ``python -m clients``.
+fallback. Errors: ``clients.errors``. Terminal trader: ``python -m clients``.
+
+Every byte is counted on the client's own socket and classified by hand-written parsers, so
+there is no aiohttp client here. Where to read what:
+
+- one module per transport, each next to its twin in ``lab/transports/``, each holding the
+  parser of its own format: ``poll`` (the poll body), ``longpoll``, ``stream`` (NDJSON lines),
+  ``sse`` (the event-stream parser), ``websocket`` (handshake and frames);
+- what they share: ``base`` (lifecycle, reconnect, seq bookkeeping), ``httpbase`` (HTTP
+  requests on a connection), ``http11`` (HTTP/1.1 messages and chunked coding, no sockets),
+  ``connection`` (the counted TCP connection), ``records`` (``Received``, ``WireStats``);
+- around them: ``factory`` (``open_client``), ``fallback`` (``connect``), ``metrics``
+  (latency and staleness), ``cli`` (the terminal trader).
 """
+
+from lab.contract import TRANSPORTS
 
 from .base import State
 from .errors import (
@@ -16,7 +28,7 @@ from .errors import (
     RemoteProtocolError,
     ServerUnavailable,
 )
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .fallback import DEFAULT_PREFER, FallbackClient, connect
 from .records import WIRE_KEYS, Received, WireStats
 

@@ -26,7 +26,6 @@ delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or 
 from __future__ import annotations
 
 import asyncio
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from enum import Enum, auto
@@ -35,12 +34,18 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from lab.contract import now_us
+
+from .connection import Connection, ConnectionDropped
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
 from .records import Received, Tally, WireStats
-from .wire import Connection, ConnectionDropped
 
 DROPS = (ConnectionDropped, OSError, TimeoutError)
 """Failures that mean "the connection is gone": reconnect (or, at first, server unavailable)."""
+
+HEADER_TIMEOUT = 30.0
+"""Seconds to wait for the head of a stream's or handshake's response (a buffering proxy may
+hold it back)."""
 
 CLOSE_TIMEOUT = 1.0
 """Seconds a client may spend saying goodbye before it closes its socket anyway."""
@@ -83,11 +88,6 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
     },
     State.CLOSED: {Event.CLOSE: State.CLOSED},
 }
-
-
-def now_us() -> int:
-    """Wall-clock time in integer microseconds since the Unix epoch (the server's clock too)."""
-    return time.time_ns() // 1_000
 
 
 class Backoff:
@@ -220,7 +220,7 @@ class BaseClient(ABC):
             except DROPS:
                 pass
         self._fire(Event.CLOSE)
-        self._settle()
+        self._close_connection()
 
     # -- for transport modules -----------------------------------------------------------
 
@@ -255,11 +255,18 @@ class BaseClient(ABC):
 
     async def _connect(self) -> Connection:
         """Settle any previous connection and open a new counted one."""
-        self._settle()
+        self._close_connection()
         self._conn = await Connection.open(
             self._host, self._port, self._tally, self.connect_timeout
         )
         return self._conn
+
+    def _write_request(self, request: bytes) -> None:
+        """Write one HTTP request (or WebSocket handshake) on the connection, counting it."""
+        assert self._conn is not None
+        self._conn.write(request)
+        self._tally.requests += 1
+        self._tally.request_header_bytes += len(request)
 
     def _opened(self) -> None:
         """The server answered well: now OPEN (a reconnect, if we were reconnecting)."""
@@ -319,17 +326,17 @@ class BaseClient(ABC):
 
     def _fail(self) -> None:
         self._fire(Event.FAILED)
-        self._settle()
+        self._close_connection()
 
     async def _reconnect(self) -> None:
         self._fire(Event.DROPPED)
-        self._settle()
+        self._close_connection()
         while True:
             await asyncio.sleep(self._backoff.next())
             try:
                 await self._open()
             except DROPS:
-                self._settle()
+                self._close_connection()
                 continue
             except ClientError:
                 self._fail()
@@ -346,7 +353,7 @@ class BaseClient(ABC):
             return header + rest, body, framing
         return header, body, framing + rest
 
-    def _settle(self) -> None:
+    def _close_connection(self) -> None:
         """Close the current connection and file its byte classes into the tally."""
         if self._conn is None:
             return

@@ -1,4 +1,6 @@
-"""The terminal trader: ``python -m clients TRANSPORT [--url URL] [--topic T] [--seconds S] [--json]``.
+"""The terminal trader: ``python -m clients TRANSPORT [options]`` watches prices on one transport.
+
+Options: ``--url``, ``--topic``, ``--interval`` (short poll), ``--seconds``, ``--since``, ``--json``.
 
 Without ``--json`` it prints one line per message (price, latency, running counters) and a
 summary at exit; with ``--json`` it prints only, at exit, one JSON object on its last stdout
@@ -20,9 +22,11 @@ from typing import Any
 
 import orjson
 
+from lab.contract import TRANSPORTS
+
 from .base import BaseClient
 from .errors import ClientError
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .fallback import FallbackClient, connect
 from .metrics import StalenessSampler, summary_ms
 from .records import Received

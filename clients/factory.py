@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from lab.contract import TRANSPORTS
+
 from .base import BaseClient
 from .longpoll import LongPollClient
 from .poll import PollClient
 from .sse import SseClient
 from .stream import StreamClient
 from .websocket import WebSocketClient
-
-TRANSPORTS: tuple[str, ...] = ("poll", "longpoll", "stream", "sse", "websocket")
 
 _CLASSES: dict[str, type[BaseClient]] = {
     "longpoll": LongPollClient,

@@ -4,13 +4,13 @@
 
 - an upgrade or request refused (e.g. a proxy's ``403`` to ``Upgrade: websocket``), a
   protocol error, or nothing reachable: try the next transport in ``prefer``;
-- a push transport (websocket, sse, stream) that opens but yields no first message within
+- a streaming transport (websocket, sse, stream) that opens but yields no first message within
   ``first_message_timeout``: a buffering proxy is probably holding the stream back, and every
   other stream would be held too, so go straight to ``longpoll`` (whose answers end, and so
   get through), even if it is not in ``prefer``;
 - polls are accepted once their first answer arrives (a quiet topic is not a failure).
 
-Limits, written down: on a quiet topic (``chat``) a push transport looks like a buffered one
+Limits, written down: on a quiet topic (``chat``) a streaming transport looks like a buffered one
 and falls back to long poll. ``stats()`` covers only the chosen transport, not the failed
 attempts (their reasons are in ``attempts``). If every attempt found nothing to talk to,
 ``ServerUnavailable`` is raised, otherwise ``NoTransportAvailable``.
@@ -22,6 +22,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Self
 
+from lab.contract import PUSH_TRANSPORTS, TRANSPORTS
+
 from .base import BaseClient
 from .errors import (
     HandshakeRefused,
@@ -29,11 +31,12 @@ from .errors import (
     RemoteProtocolError,
     ServerUnavailable,
 )
-from .factory import TRANSPORTS, open_client
+from .factory import open_client
 from .records import Received, WireStats
 
 DEFAULT_PREFER: tuple[str, ...] = ("websocket", "sse", "stream", "longpoll")
-PUSH = frozenset({"websocket", "sse", "stream"})
+STREAMING: tuple[str, ...] = tuple(name for name in PUSH_TRANSPORTS if name != "longpoll")
+"""Push transports that hold one response or socket open (all but long poll, whose answers end)."""
 
 
 def connect(
@@ -123,10 +126,10 @@ class FallbackClient:
         raise NoTransportAvailable(f"no transport worked: {summary}")
 
     async def _try(self, client: BaseClient) -> Received | None:
-        """Open ``client``; for push transports also wait for its first message."""
+        """Open ``client``; for a streaming transport also wait for its first message."""
         async with asyncio.timeout(self.first_message_timeout):
             await client.__aenter__()
-            if client.name in PUSH:
+            if client.name in STREAMING:
                 return await anext(client)
         return None
 

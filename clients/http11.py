@@ -1,15 +1,31 @@
 """HTTP/1.1 for the clients, with no sockets: build GET requests, parse responses byte by byte.
 
+Follows RFC 9112, "HTTP/1.1" (message syntax), as far as a GET-only client needs it:
+
+- a request is a request line, header field lines and a blank line, each ended by CRLF
+  (§2.1, §3, §5): :func:`build_request`;
+- a response head is a status line (§4), field lines (§5) and a blank line:
+  :class:`ResponseHead`;
+- the body's length is decided as §6.3 says: none after a 1xx, 204 or 304 status; the
+  chunked transfer coding if ``Transfer-Encoding`` names it; else ``Content-Length``; else
+  the body runs until the server closes the connection;
+- the chunked coding (§7.1): a chunk-size line in hex (chunk extensions after ``;`` are
+  ignored), that many bytes of data and a CRLF, again and again, then a last chunk of size
+  0, optional trailer fields and a blank line;
+- the connection persists after a response unless it says ``Connection: close`` or comes from
+  HTTP/1.0 (§9.3).
+
 Written by hand (not aiohttp's client) because the lab must classify every byte exactly:
 :class:`ResponseParser` counts the response head (status line, header lines and the blank
-line) in ``head_bytes``, the chunked transfer coding (chunk-size lines, the CRLF after each
+line) in ``header_bytes``, the chunked transfer coding (chunk-size lines, the CRLF after each
 chunk, the last chunk and trailers) in ``framing_bytes``, and hands the payload on as
-:class:`Data` events for a content decoder (NDJSON, SSE, a poll body) to classify further.
-Bytes fed but not yet classified are ``pending``.
+:class:`Data` events for a payload parser (NDJSON, SSE, a poll body) to classify further.
+Bytes fed but not yet classified are ``pending``. After a ``101 Switching Protocols`` head it
+stops and ``take_rest()`` returns the bytes that belong to the new protocol (WebSocket).
 
-It deliberately does not do: request bodies, ``Expect: 100-continue``, pipelining, content
-codings (we never send ``Accept-Encoding``) or TLS. After a ``101 Switching Protocols`` head it
-stops and ``take_rest()`` returns the bytes that belong to the new protocol.
+Deliberately not done: request bodies, ``Expect: 100-continue``, pipelining, content codings
+(the client never sends ``Accept-Encoding``), transfer codings other than chunked, obsolete
+line folding in header fields, and TLS.
 """
 
 from __future__ import annotations
@@ -56,11 +72,14 @@ class EndOfResponse:
     keep_alive: bool
 
 
-Event = ResponseHead | Data | EndOfResponse
+ResponseEvent = ResponseHead | Data | EndOfResponse
 _PROGRESS = object()
 
 
 class _State(Enum):
+    """Where the parser is: in a head, a sized body, the parts of a chunked body (§7.1), a body
+    that ends at close, or past a 101 (no longer HTTP)."""
+
     HEAD = auto()
     LENGTH = auto()
     CHUNK_SIZE = auto()
@@ -80,7 +99,7 @@ class ResponseParser:
         self._remaining = 0
         self._keep_alive = True
         self._end_due = False
-        self.head_bytes = 0
+        self.header_bytes = 0
         self.framing_bytes = 0
         self.payload_bytes = 0
 
@@ -90,14 +109,14 @@ class ResponseParser:
         return len(self._buffer)
 
     @property
-    def in_head(self) -> bool:
+    def in_header(self) -> bool:
         """True while a response head is being read (pending bytes are header bytes)."""
         return self._state is _State.HEAD
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes) -> list[ResponseEvent]:
         """Consume ``data`` and return the events it completes."""
         self._buffer += data
-        events: list[Event] = []
+        events: list[ResponseEvent] = []
         while True:
             if self._end_due:
                 self._end_due = False
@@ -111,7 +130,7 @@ class ResponseParser:
             if step is not _PROGRESS:
                 events.append(step)
 
-    def feed_eof(self) -> list[Event]:
+    def feed_eof(self) -> list[ResponseEvent]:
         """The peer closed: completes a read-until-close body, else nothing."""
         if self._state is _State.UNTIL_CLOSE:
             self._state = _State.HEAD
@@ -124,7 +143,7 @@ class ResponseParser:
         self._buffer.clear()
         return rest
 
-    def _step(self) -> Event | object | None:
+    def _step(self) -> ResponseEvent | object | None:
         """One parsing step: an event, ``_PROGRESS`` (framing consumed), or None (need more)."""
         state = self._state
         if state is _State.HEAD:
@@ -166,6 +185,7 @@ class ResponseParser:
         self.framing_bytes += n
 
     def _chunk_size(self, line: bytes) -> None:
+        """A chunk-size line (§7.1): hex size, extensions ignored; 0 starts the trailers."""
         size_text = line.split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)
@@ -195,7 +215,8 @@ class ResponseParser:
             self._state = _State.HEAD
             self._end_due = True
 
-    def _parse_head(self) -> Event | None:
+    def _parse_head(self) -> ResponseEvent | None:
+        """The status line and field lines up to the blank line (§4, §5), or None for more."""
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self._buffer) > MAX_HEAD:
@@ -204,7 +225,7 @@ class ResponseParser:
         size = end + 4
         raw = bytes(self._buffer[:end]).decode("latin-1")
         del self._buffer[:size]
-        self.head_bytes += size
+        self.header_bytes += size
         status_line, *header_lines = raw.split("\r\n")
         parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
@@ -217,13 +238,14 @@ class ResponseParser:
             headers[name.lower()] = value.strip()
         status = int(parts[1])
         head = ResponseHead(status, parts[2] if len(parts) > 2 else "", headers, size)
-        self._keep_alive = parts[0] != "HTTP/1.0" and "close" not in headers.get(
-            "connection", ""
-        ).lower()
+        self._keep_alive = (
+            parts[0] != "HTTP/1.0" and "close" not in headers.get("connection", "").lower()
+        )
         self._choose_body(head)
         return head
 
     def _choose_body(self, head: ResponseHead) -> None:
+        """How this response's body ends (§6.3), or that the connection left HTTP (101)."""
         if head.status == 101:
             self._state = _State.SWITCHED
         elif head.status < 200 or head.status in (204, 304):

@@ -1,11 +1,16 @@
-"""HTTP/1.1 plumbing shared by the poll, long-poll, stream and SSE clients.
+"""What the poll, long-poll, stream and SSE clients share: HTTP/1.1 GETs on a counted connection.
 
-Requests are written by hand (``clients.http11``) on a counted connection (``clients.wire``):
-each request's bytes are added to ``request_header_bytes`` as written. The response parser
-counts head and chunk framing; a content decoder (:class:`PollDecoder`, ``NdjsonDecoder``,
-``SseDecoder``) splits the payload into body and framing. Those counters together are the
-current connection's classification; whatever was received but not yet parsed when the
-connection ends counts as header bytes (inside a head) or framing (anywhere else).
+Read ``clients.http11`` (the protocol, no sockets) first, then this module, then one transport
+module: ``poll`` and ``longpoll`` (one answer per request), ``stream`` and ``sse`` (one long
+answer per connection, :class:`StreamingClient`).
+
+Byte counting: requests are written by hand (``clients.http11.build_request``) on a counted
+connection (``clients.connection``), and each request's bytes are added to
+``request_header_bytes`` as written. The response parser counts the response head and the
+chunk framing; the transport's :class:`PayloadParser` (a poll body, NDJSON lines, SSE events)
+splits the payload into body and framing. Those counters together are the current
+connection's classification; whatever was received but not yet parsed when the connection
+ends counts as header bytes (inside a response head) or framing (anywhere else).
 
 Status policy: 200 is good; 5xx (including a relay's 502 when the server is down) is a drop,
 retried like a reset; any other status raises ``HandshakeRefused``, since retrying would not help.
@@ -14,31 +19,43 @@ retried like a reset; any other status raises ``HandshakeRefused``, since retryi
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Protocol
 
-from .base import BaseClient
-from .base import Event as Lifecycle
+from .base import HEADER_TIMEOUT, BaseClient
+from .connection import ConnectionDropped
 from .errors import HandshakeRefused
-from .formats import PollBody, decode_poll_body
-from .http11 import Data, EndOfResponse, Event, ResponseHead, ResponseParser, build_request
-from .wire import ConnectionDropped
+from .http11 import (
+    Data,
+    EndOfResponse,
+    ResponseEvent,
+    ResponseHead,
+    ResponseParser,
+    build_request,
+)
 
 
-class Decoder(Protocol):
-    """What the HTTP client needs of a content decoder."""
+def take_lines(buffer: bytearray) -> list[bytes]:
+    """Remove and return every complete LF-terminated line of ``buffer`` (terminator included).
 
-    body_bytes: int
-    framing_bytes: int
+    NDJSON and SSE both split on the line end wherever it falls, never on chunk boundaries.
+    """
+    end = buffer.rfind(b"\n")
+    if end < 0:
+        return []
+    block = bytes(buffer[:end])
+    del buffer[: end + 1]
+    return [line + b"\n" for line in block.split(b"\n")]
 
-    @property
-    def pending(self) -> int:
-        """Payload bytes fed but not yet classified."""
-        ...
 
+class PayloadParser:
+    """Base of the parsers that classify a response's payload (after the transfer coding).
 
-class PollDecoder:
-    """Collects one poll body at a time; :meth:`finish` decodes and classifies it."""
+    Each subclass adds a ``feed`` that takes payload bytes and returns what they complete.
+    ``body_bytes`` counts the JSON text of each message or notice exactly as the server wrote
+    it, ``framing_bytes`` everything else it consumed; bytes still waiting for the end of their
+    line (or body) are ``pending``.
+    """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -47,75 +64,61 @@ class PollDecoder:
 
     @property
     def pending(self) -> int:
-        """Bytes of a body whose end has not arrived yet."""
+        """Payload bytes fed but not yet classified."""
         return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        """Append payload bytes of the current response."""
-        self._buffer += data
-
-    def finish(self) -> PollBody:
-        """The response ended: decode the body, add its byte classes, start over."""
-        body = decode_poll_body(bytes(self._buffer))
-        self._buffer.clear()
-        self.body_bytes += body.body_bytes
-        self.framing_bytes += body.framing_bytes
-        return body
 
 
 class HttpClient(BaseClient):
     """A :class:`BaseClient` that speaks HTTP/1.1 GET on one connection at a time."""
 
     accept: str = "application/json"
+    """The request's ``Accept`` header: the media type of the transport's payload."""
+
+    payload_parser_class: type[PayloadParser]
+    """The parser of the transport's payload; each connection gets a fresh one."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._parser = ResponseParser()
-        self._decoder: Decoder = self._new_decoder()
-
-    def _new_decoder(self) -> Decoder:
-        """A fresh content decoder for a new connection."""
-        return PollDecoder()
+        self._response_parser = ResponseParser()
+        self._payload_parser = self.payload_parser_class()
 
     def _classified(self) -> tuple[int, int, int]:
-        parser, decoder = self._parser, self._decoder
+        response, payload = self._response_parser, self._payload_parser
         return (
-            parser.head_bytes,
-            decoder.body_bytes,
-            parser.framing_bytes + decoder.framing_bytes,
+            response.header_bytes,
+            payload.body_bytes,
+            response.framing_bytes + payload.framing_bytes,
         )
 
     def _pending_is_header(self) -> bool:
-        return self._parser.in_head and self._decoder.pending == 0
+        return self._response_parser.in_header and self._payload_parser.pending == 0
 
     async def _connect_http(self) -> None:
-        """Open a new connection with a fresh parser and decoder."""
+        """Open a new connection with a fresh response parser and payload parser."""
         await self._connect()
-        self._parser = ResponseParser()
-        self._decoder = self._new_decoder()
+        self._response_parser = ResponseParser()
+        self._payload_parser = self.payload_parser_class()
 
     def _send(self, target: str, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Write one GET request, counting it."""
-        assert self._conn is not None
-        request = build_request(target, self._hostport, [("Accept", self.accept), *headers])
-        self._conn.write(request)
-        self._tally.requests += 1
-        self._tally.request_header_bytes += len(request)
+        self._write_request(
+            build_request(target, self._hostport, [("Accept", self.accept), *headers])
+        )
 
-    async def _read_events(self) -> list[Event]:
+    async def _read_events(self) -> list[ResponseEvent]:
         """Read one chunk from the socket and parse it (EOF ends a read-until-close body)."""
         assert self._conn is not None
         try:
             data = await self._conn.read()
         except ConnectionDropped:
-            events = self._parser.feed_eof()
+            events = self._response_parser.feed_eof()
             if not events:
                 raise
             return events
         self._stamp()
-        return self._parser.feed(data)
+        return self._response_parser.feed(data)
 
-    async def _read_head(self, target: str) -> list[Event]:
+    async def _read_head(self, target: str) -> list[ResponseEvent]:
         """Read until the response head; check its status; return the events after it."""
         while True:
             events = await self._read_events()
@@ -125,6 +128,7 @@ class HttpClient(BaseClient):
                     return events[index + 1 :]
 
     def _check(self, head: ResponseHead, target: str) -> None:
+        """Apply the status policy (module docstring) to a response head."""
         if head.status == 200:
             return
         if head.status >= 500:
@@ -133,59 +137,23 @@ class HttpClient(BaseClient):
             f"{self.name}: HTTP {head.status} {head.reason} for GET {target}", head.status
         )
 
-    async def _exchange(self, target: str, timeout: float) -> PollBody:
-        """One request/response on the keep-alive connection (opened if needed)."""
-        if self._conn is not None and self._conn.closed:
-            # The peer closed the idle keep-alive connection it had promised to keep (a cut,
-            # a restart): a drop, so the new connection counts as a reconnect.
-            self._fire(Lifecycle.DROPPED)
-        if self._conn is None or self._conn.closed:
-            await self._connect_http()
-        assert isinstance(self._decoder, PollDecoder)
-        self._send(target)
-        async with asyncio.timeout(timeout):
-            events = await self._read_head(target)
-            self._opened()
-            while True:
-                for event in events:
-                    if isinstance(event, Data):
-                        self._decoder.feed(event.data)
-                    elif isinstance(event, EndOfResponse):
-                        body = self._decoder.finish()
-                        if not event.keep_alive:
-                            self._settle()
-                        return body
-                events = await self._read_events()
-
-    def _deliver_poll(self, body: PollBody, snapshot: bool) -> None:
-        """Accept a poll body's messages; a snapshot (no resume point yet) has no gaps."""
-        if body.missed:
-            self._accept({"topic": self.topic, "missed": body.missed})
-        for message, _size in body.messages:
-            self._accept(message, snapshot)
-        if snapshot:
-            self._last_seq = max(self._last_seq or 0, body.head)
-
 
 class StreamingClient(HttpClient):
     """One long response per connection (chunked NDJSON or SSE); its end is a drop."""
 
-    HEAD_TIMEOUT = 30.0
-    """Seconds to wait for the response head (a buffering proxy may hold it back)."""
-
+    @abstractmethod
     def _request(self) -> tuple[str, list[tuple[str, str]]]:
         """The target and extra headers of the next (re)connection's request."""
-        raise NotImplementedError
 
-    def _payload(self, data: bytes) -> None:
-        """Feed payload bytes to the decoder and accept what it completes."""
-        raise NotImplementedError
+    @abstractmethod
+    def _feed_payload(self, data: bytes) -> None:
+        """Feed payload bytes to the payload parser and accept what it completes."""
 
     async def _open(self) -> None:
         await self._connect_http()
         target, headers = self._request()
         self._send(target, headers)
-        async with asyncio.timeout(self.HEAD_TIMEOUT):
+        async with asyncio.timeout(HEADER_TIMEOUT):
             events = await self._read_head(target)
         self._opened()
         self._handle(events)
@@ -201,13 +169,14 @@ class StreamingClient(HttpClient):
             events = await self._read_events()
             for event in events:
                 if isinstance(event, Data):
-                    self._payload(event.data)
+                    self._feed_payload(event.data)
 
-    def _handle(self, events: list[Event]) -> None:
+    def _handle(self, events: list[ResponseEvent]) -> None:
+        """Feed the payload on; the end of the response means the server dropped the stream."""
         ended = False
         for event in events:
             if isinstance(event, Data):
-                self._payload(event.data)
+                self._feed_payload(event.data)
             elif isinstance(event, EndOfResponse):
                 ended = True
         if ended:

@@ -13,7 +13,8 @@ import asyncio
 import math
 from collections.abc import Sequence
 
-from .base import now_us
+from lab.contract import now_us
+
 from .records import Received
 
 

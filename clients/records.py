@@ -80,36 +80,27 @@ class WireStats:
 
 
 WIRE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(WireStats))
+"""The counter names, in order: the keys of :meth:`WireStats.to_dict` and of ``--json``."""
 
 
-@dataclass(slots=True)
 class Tally:
-    """The mutable counters behind :class:`WireStats`; owned by one client."""
+    """The mutable counters behind :class:`WireStats`: one ``int`` attribute per name in
+    :data:`WIRE_KEYS`, all starting at 0; owned by one client and fed by its connections.
 
-    requests: int = 0
-    request_header_bytes: int = 0
-    response_header_bytes: int = 0
-    body_bytes: int = 0
-    framing_bytes: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    messages: int = 0
-    reconnects: int = 0
-    gaps: int = 0
-    duplicates: int = 0
+    The counters are declared once, on :class:`WireStats`; this class takes their names from
+    there rather than repeating the list.
+    """
+
+    __slots__ = WIRE_KEYS
+
+    def __init__(self) -> None:
+        for key in WIRE_KEYS:
+            setattr(self, key, 0)
 
     def freeze(self, header: int = 0, body: int = 0, framing: int = 0) -> WireStats:
         """A snapshot, adding the current connection's not-yet-settled byte classes."""
-        return WireStats(
-            requests=self.requests,
-            request_header_bytes=self.request_header_bytes,
-            response_header_bytes=self.response_header_bytes + header,
-            body_bytes=self.body_bytes + body,
-            framing_bytes=self.framing_bytes + framing,
-            bytes_sent=self.bytes_sent,
-            bytes_received=self.bytes_received,
-            messages=self.messages,
-            reconnects=self.reconnects,
-            gaps=self.gaps,
-            duplicates=self.duplicates,
-        )
+        counts: dict[str, int] = {key: getattr(self, key) for key in WIRE_KEYS}
+        counts["response_header_bytes"] += header
+        counts["body_bytes"] += body
+        counts["framing_bytes"] += framing
+        return WireStats(**counts)

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from lab.contract import TRANSPORTS
 from tests.conftest_browser import (  # noqa: F401  (fixtures, registered by being imported)
     OpenPage,
     PageOpener,
@@ -26,8 +27,8 @@ expect.set_options(timeout=10_000)
 
 pytestmark = pytest.mark.timeout(60)
 
-TRANSPORTS = ["poll", "longpoll", "stream", "sse", "websocket"]
-CHAT_TRANSPORTS = ["websocket", "sse", "stream", "longpoll", "poll"]
+CHAT_TRANSPORTS = tuple(reversed(TRANSPORTS))
+"""Every transport, in the order of the chat form's "Receive on" choices."""
 CHAT_ONLY = "/?panels=none"
 SERVER_ONLINE_IS = (
     "async (n) => (await (await fetch('/api/stats')).json()).topics.chat.online === n"

@@ -20,6 +20,7 @@ from clients import (
     connect,
     open_client,
 )
+from clients.fallback import STREAMING
 from clients.metrics import percentile
 from lab.netem import NetemConfig, Relay
 from lab.settings import Settings
@@ -29,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LIVE = Settings(rate=50.0, heartbeat=0.5)
 """A real feed, 50 messages a second, for tests that need time to pass."""
 DELAY = 0.05
-PUSH = ("stream", "sse", "websocket")
 
 
 async def collect(client, count: int | None = None, seconds: float | None = None) -> list:
@@ -83,7 +83,7 @@ async def watch_through_cuts(transport: str, url: str, seconds: float) -> tuple[
 
 
 async def test_resume_without_gaps_through_cuts_every_second(make_lab) -> None:
-    """Cut every 1 s for 10 s: no gaps or duplicates on the four push/hold transports."""
+    """Cut every 1 s for 10 s: no gaps or duplicates on the four push transports."""
     lab = await make_lab(LIVE)
     config = NetemConfig(cut_every_s=1.0)
     async with Relay(upstream=("127.0.0.1", lab.port), config=config) as relay:
@@ -138,9 +138,9 @@ async def latencies_ms(lab, transport: str, seconds: float) -> list[float]:
     return [r.latency_us / 1000 for r in got if not r.snapshot]
 
 
-@pytest.mark.parametrize("transport", PUSH)
-async def test_push_latency_is_one_transit(make_lab, transport: str) -> None:
-    """With 50 ms one-way delay, push latency sits at 50 ms plus a small margin."""
+@pytest.mark.parametrize("transport", STREAMING)
+async def test_streaming_latency_is_one_transit(make_lab, transport: str) -> None:
+    """With 50 ms one-way delay, streaming latency sits at 50 ms plus a small margin."""
     lab = await make_lab(LIVE)
     values = await latencies_ms(lab, transport, 2.0)
     assert len(values) >= 50

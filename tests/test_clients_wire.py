@@ -8,11 +8,13 @@ import pytest
 from clients import WIRE_KEYS, WireStats
 from clients.base import TRANSITIONS, Backoff, BaseClient, Event, State, split_url
 from clients.errors import RemoteProtocolError
-from clients.formats import NdjsonDecoder, SseDecoder, decode_poll_body
 from clients.http11 import Data, EndOfResponse, ResponseHead, ResponseParser, build_request
 from clients.metrics import StalenessSampler, percentile, summary_ms
+from clients.poll import parse_poll_body
 from clients.records import Received
-from clients.wsproto import FrameParser, Opcode, accept_for, build_frame
+from clients.sse import SseParser
+from clients.stream import NdjsonParser
+from clients.websocket import FrameParser, Opcode, accept_for, build_frame
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
 CHUNKED = HEAD + b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n"
@@ -35,9 +37,9 @@ def test_chunked_response_is_classified_exactly_however_it_is_split(size: int) -
     assert payload == b"hello world"
     assert isinstance(events[0], ResponseHead) and events[0].size == len(HEAD)
     assert events[-1] == EndOfResponse(keep_alive=True)
-    assert parser.head_bytes == len(HEAD)
-    assert parser.head_bytes + parser.framing_bytes + parser.payload_bytes == len(CHUNKED)
-    assert parser.pending == 0 and parser.in_head
+    assert parser.header_bytes == len(HEAD)
+    assert parser.header_bytes + parser.framing_bytes + parser.payload_bytes == len(CHUNKED)
+    assert parser.pending == 0 and parser.in_header
 
 
 def test_keep_alive_responses_follow_each_other() -> None:
@@ -92,22 +94,22 @@ def test_request_bytes() -> None:
 
 def test_ndjson_splits_on_newlines_not_chunks() -> None:
     """Lines split across feeds come out whole; heartbeats are framing."""
-    decoder = NdjsonDecoder()
-    assert decoder.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
-    assert decoder.pending == 4
-    assert decoder.feed(b":2}\n\n\r\n") == [b'{"b":2}']
-    assert (decoder.body_bytes, decoder.framing_bytes, decoder.pending) == (14, 5, 0)
+    parser = NdjsonParser()
+    assert parser.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert parser.pending == 4
+    assert parser.feed(b":2}\n\n\r\n") == [b'{"b":2}']
+    assert (parser.body_bytes, parser.framing_bytes, parser.pending) == (14, 5, 0)
 
 
 def test_sse_fields_and_counts() -> None:
     """Events dispatch on blank lines; data values are body, everything else framing."""
     stream = b": hb\n\nid: 7\ndata: {\"x\":1}\n\nid: 8\r\ndata:a\r\ndata: b\r\n\r\nretry: 5\n"
-    decoder = SseDecoder()
-    events = [e for i in range(len(stream)) for e in decoder.feed(stream[i : i + 1])]
+    parser = SseParser()
+    events = [e for i in range(len(stream)) for e in parser.feed(stream[i : i + 1])]
     assert [(e.id, e.data) for e in events] == [("7", b'{"x":1}'), ("8", b"a\nb")]
-    assert decoder.last_event_id == "8"
-    assert decoder.body_bytes == len(b'{"x":1}ab')
-    assert decoder.body_bytes + decoder.framing_bytes == len(stream)
+    assert parser.last_event_id == "8"
+    assert parser.body_bytes == len(b'{"x":1}ab')
+    assert parser.body_bytes + parser.framing_bytes == len(stream)
 
 
 def test_poll_body_sizes_each_message_exactly() -> None:
@@ -117,11 +119,11 @@ def test_poll_body_sizes_each_message_exactly() -> None:
         b'{"topic": "chat", "seq": 2, "t_us": 6, "data": {"list": [1, {"k": []}]}}',
     ]
     body = b'{"messages": [' + b", ".join(messages) + b'], "head": 2, "missed": 3}'
-    decoded = decode_poll_body(body)
-    assert [size for _, size in decoded.messages] == [len(m) for m in messages]
-    assert decoded.body_bytes == sum(map(len, messages))
-    assert decoded.body_bytes + decoded.framing_bytes == len(body)
-    assert (decoded.head, decoded.missed) == (2, 3)
+    parsed = parse_poll_body(body)
+    assert [size for _, size in parsed.messages] == [len(m) for m in messages]
+    assert parsed.body_bytes == sum(map(len, messages))
+    assert parsed.body_bytes + parsed.framing_bytes == len(body)
+    assert (parsed.head, parsed.missed) == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +133,7 @@ def test_poll_body_sizes_each_message_exactly() -> None:
 def test_bad_poll_bodies(body: bytes) -> None:
     """A poll body that breaks the contract is a remote protocol error."""
     with pytest.raises(RemoteProtocolError):
-        decode_poll_body(body)
+        parse_poll_body(body)
 
 
 def test_websocket_accept_key_rfc_example() -> None:

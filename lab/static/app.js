@@ -1,4 +1,4 @@
-// The classroom page: wires the clock, one panel + source per transport, the
+// The classroom page: joins up the clock, one panel + source per transport, the
 // controls and the chat together. Everything else lives in its own module.
 //
 // Every panel starts from the same snapshot head, so all five show the same

@@ -5,7 +5,7 @@
 // is shared with the long poll, whose answers have the same body.
 
 import { localNowUs } from "./clock.js";
-import { requestHeaderEstimate, responseHeaderSize } from "./wire.js";
+import { requestHeaderEstimate, responseHeaderSize } from "./estimates.js";
 import { Source, sleep } from "./source.js";
 
 const decoder = new TextDecoder();

@@ -7,7 +7,7 @@
 // and heartbeat comments, so those bytes are estimates or not counted.
 
 import { utf8Length, chunkFraming, requestHeaderEstimate, sseEventFraming,
-  sseResponseHeaderEstimate } from "./wire.js";
+  sseResponseHeaderEstimate } from "./estimates.js";
 import { Source } from "./source.js";
 
 export class SseSource extends Source {

@@ -6,7 +6,7 @@
 // chunk framing is estimated as one chunk per read().
 
 import { localNowUs } from "./clock.js";
-import { chunkFraming, requestHeaderEstimate, responseHeaderSize } from "./wire.js";
+import { chunkFraming, requestHeaderEstimate, responseHeaderSize } from "./estimates.js";
 import { Source } from "./source.js";
 
 const NEWLINE = 10;

@@ -9,7 +9,7 @@
 // ({"type": "subscribe", …, "user"}), which joins the chat; closing leaves it.
 
 import { localNowUs } from "./clock.js";
-import { utf8Length, websocketFrameHeader, websocketHandshakeEstimate } from "./wire.js";
+import { utf8Length, websocketFrameHeader, websocketHandshakeEstimate } from "./estimates.js";
 import { Source } from "./source.js";
 
 export class WebSocketSource extends Source {

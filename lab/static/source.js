@@ -96,7 +96,7 @@ export class Source {
     return `${endpoint}?topic=${encodeURIComponent(this.topic)}${since}${extra}`;
   }
 
-  /** Hand one decoded wire object to the handlers, counting gaps and duplicates. */
+  /** Hand one decoded message (or missed notice) to the handlers, counting gaps and duplicates. */
   deliver(msg, recvUs = localNowUs()) {
     if (msg.seq === undefined) {
       // A {"topic", "missed"} notice: the seq jump that follows is what counts.

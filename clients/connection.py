@@ -18,10 +18,11 @@ from collections import deque
 from typing import Protocol
 
 HIGH_WATER = 1 << 20
+"""Unread bytes above which reading pauses (and below half of which it resumes)."""
 
 
 class ByteTotals(Protocol):
-    """Anything with the two running totals a connection feeds (``clients.base.Tally``)."""
+    """Anything with the two running totals a connection feeds (``clients.records.Tally``)."""
 
     bytes_sent: int
     bytes_received: int
@@ -53,6 +54,7 @@ class _CountingProtocol(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        """Count ``data`` the moment the kernel delivers it, then queue it for ``next_chunk``."""
         self.totals.bytes_received += len(data)
         self.received += len(data)
         self.chunks.append(data)
@@ -97,14 +99,13 @@ class _CountingProtocol(asyncio.Protocol):
 class Connection:
     """One counted TCP connection: ``write`` bytes out, ``read`` chunks in, ``close``.
 
-    ``sent`` and ``received`` are this connection's own totals; the shared ``totals`` object
-    (the client's tally) is updated at the same moment.
+    Every byte is added to the shared ``totals`` (the client's tally) as it moves; ``received``
+    is this connection's own count, which the client splits into byte classes when it closes.
     """
 
     def __init__(self, transport: asyncio.Transport, protocol: _CountingProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
-        self.sent = 0
 
     @classmethod
     async def open(cls, host: str, port: int, totals: ByteTotals, timeout: float) -> Connection:
@@ -132,7 +133,6 @@ class Connection:
         if self._transport.is_closing():
             raise ConnectionDropped("connection already closed")
         self._protocol.totals.bytes_sent += len(data)
-        self.sent += len(data)
         self._transport.write(data)
 
     async def read(self) -> bytes:
@@ -151,7 +151,3 @@ class Connection:
     def close(self) -> None:
         """Close the socket now; bytes not yet received are never counted."""
         self._transport.close()
-
-    def abort(self) -> None:
-        """Drop the socket without flushing (used after timeouts)."""
-        self._transport.abort()
