@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from lab.contract import now_us
+
 LINE_LIMIT = 64 * 1024 * 1024
 """Longest stdout line a child may send (a swarm's report with its samples)."""
 
@@ -41,11 +43,6 @@ SERVING = re.compile(rb"serving on http://[^\s/]+:(\d+)/")
 
 class ChildError(RuntimeError):
     """A child failed to start, answer or report in time."""
-
-
-def now_us() -> int:
-    """Wall-clock microseconds, the clock every process of the run shares."""
-    return time.time_ns() // 1000
 
 
 async def sleep_until(t_us: int) -> None:

@@ -39,7 +39,7 @@ import aiohttp
 import orjson
 
 from benchmarks import measure, procstats
-from benchmarks.children import Child, ChildError, now_us, sleep_until
+from benchmarks.children import Child, ChildError, sleep_until
 from benchmarks.results import (
     LoadgenFigures,
     RelayFigures,
@@ -47,6 +47,7 @@ from benchmarks.results import (
     ServerFigures,
 )
 from benchmarks.scenarios import Scenario
+from lab.contract import now_us
 from lab.netem import NetemConfig, Relay
 
 STALENESS_CLIENTS = 5

@@ -49,7 +49,7 @@ import aiohttp
 import orjson
 
 from benchmarks import cpuspeed, procstats
-from benchmarks.children import Child, ChildError, now_us, sleep_until
+from benchmarks.children import Child, ChildError, sleep_until
 from benchmarks.measure import machine_figures
 from benchmarks.results import ScenarioResult
 from benchmarks.scale_figures import (
@@ -62,6 +62,7 @@ from benchmarks.scale_figures import (
 )
 from benchmarks.scale_output import ScaleRun
 from benchmarks.scale_procs import tree_sample
+from lab.contract import now_us
 
 SERVERS: dict[str, tuple[str, ...]] = {
     "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),

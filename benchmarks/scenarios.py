@@ -24,8 +24,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TRANSPORTS: tuple[str, ...] = ("poll", "longpoll", "stream", "sse", "websocket")
-PUSH_TRANSPORTS: tuple[str, ...] = ("longpoll", "stream", "sse", "websocket")
+from lab.contract import TRANSPORTS
+
 GROUPS: tuple[str, ...] = ("trader", "poll_sweep", "scale", "burst", "faults")
 
 TRADER_POLL_INTERVAL_S = 1.0

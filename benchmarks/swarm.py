@@ -50,7 +50,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from benchmarks import swarm_socket
-from benchmarks.swarm_wire import PATHS, Conn, Recorder, make_conn
+from benchmarks.swarm_wire import Conn, Recorder, make_conn
+from lab.contract import TRANSPORTS
 
 MAX_CLIENTS = 19_000
 """Connections per process; the per-process file limit here is 20,000."""
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      .ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
-    add("--transport", required=True, choices=list(PATHS))
+    add("--transport", required=True, choices=TRANSPORTS)
     add("--clients", type=int, required=True, help=f"connections (1..{MAX_CLIENTS})")
     add("--client-offset", type=int, default=0, help="first client index (for sample rows)")
     add("--sources", default="127.0.0.1", help="comma-separated local addresses to bind")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.swarm_socket import TimestampedSocket
+from lab.contract import PATHS, TRANSPORTS
 
 MESSAGE = re.compile(rb'"seq": ?(\d+), ?"t_us": ?(\d+)')
 HEAD = re.compile(rb'"head": ?(\d+)')
@@ -35,13 +36,8 @@ MISSED = re.compile(rb'"missed": ?([1-9]\d*)')
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 FAR = 2**62
 
-PATHS = {
-    "websocket": "/ws?topic=prices",
-    "sse": "/api/events?topic=prices",
-    "stream": "/api/stream?topic=prices",
-    "longpoll": "/api/longpoll?topic=prices",
-    "poll": "/api/poll?topic=prices",
-}
+REQUEST_PATHS = {t: f"{PATHS[t]}?topic=prices" for t in TRANSPORTS}
+"""Each transport's request path: the contract's, on the prices topic."""
 
 
 class Recorder:
@@ -220,7 +216,7 @@ class Conn:
 
     def opening_request(self) -> bytes:
         """The first request's bytes."""
-        return self.request(PATHS[self.transport_name])
+        return self.request(REQUEST_PATHS[self.transport_name])
 
     def request(self, path: str, extra: str = "") -> bytes:
         """A keep-alive HTTP/1.1 GET."""
@@ -312,7 +308,7 @@ class SSE(LineStream):
 
     def opening_request(self) -> bytes:
         """Ask for an event stream."""
-        return self.request(PATHS["sse"], "Accept: text/event-stream\r\n")
+        return self.request(REQUEST_PATHS["sse"], "Accept: text/event-stream\r\n")
 
 
 class NDJSON(LineStream):
@@ -330,7 +326,8 @@ class WebSocket(Conn):
         """The upgrade request with a fresh key."""
         key = base64.b64encode(os.urandom(16))
         self.accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
-        return self.request(PATHS["websocket"], "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        return self.request(REQUEST_PATHS["websocket"],
+                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                             f"Sec-WebSocket-Key: {key.decode()}\r\nSec-WebSocket-Version: 13\r\n")
 
     def accept_head(self, head: bytes) -> bool:
@@ -444,14 +441,14 @@ class Poll(Conn):
 
     def opening_request(self) -> bytes:
         """The first poll carries no ``since``."""
-        return self.request(PATHS[self.transport_name])
+        return self.request(REQUEST_PATHS[self.transport_name])
 
     def ask(self) -> None:
         """Send the next request after the newest seq held."""
         if self.transport is None or self.transport.is_closing():
             return
         since = f"&since={self.since}" if self.since is not None else ""
-        self.transport.write(self.request(PATHS[self.transport_name] + since))
+        self.transport.write(self.request(REQUEST_PATHS[self.transport_name] + since))
 
 
 def short_text_frames_end(data: bytes) -> int:
@@ -486,4 +483,4 @@ def make_conn(transport: str, idx: int, host: str, recorder: Recorder,
         return NDJSON(idx, host, recorder)
     if transport in ("longpoll", "poll"):
         return Poll(idx, host, recorder, long=transport == "longpoll", interval_s=interval_s)
-    raise ValueError(f"unknown transport {transport!r} (choose from {', '.join(PATHS)})")
+    raise ValueError(f"unknown transport {transport!r} (choose from {', '.join(TRANSPORTS)})")

@@ -15,7 +15,8 @@ import pytest
 
 from benchmarks import measure, procstats
 from benchmarks.results import Results, ResultsError, ScenarioResult, load
-from benchmarks.scenarios import PUSH_TRANSPORTS, SUITES, TRANSPORTS, all_scenarios, select
+from benchmarks.scenarios import SUITES, all_scenarios, select
+from lab.contract import PUSH_TRANSPORTS, TRANSPORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_DELAY = 25
