@@ -19,7 +19,7 @@ from rich import progress as rp
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.results import Results, ScenarioResult
+from benchmarks.results.model import Results, ScenarioResult
 from benchmarks.scenarios import Scenario
 
 if TYPE_CHECKING:

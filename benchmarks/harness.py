@@ -40,7 +40,7 @@ import orjson
 
 from benchmarks import measure, procstats
 from benchmarks.children import Child, ChildError, sleep_until
-from benchmarks.results import (
+from benchmarks.results.model import (
     LoadgenFigures,
     RelayFigures,
     ScenarioResult,

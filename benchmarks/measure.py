@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from benchmarks.results import WIRE_FIELDS, Distribution, MachineFigures, Wire
+from benchmarks.results.model import WIRE_FIELDS, Distribution, MachineFigures, Wire
 
 SATURATED_UTIL = 0.9
 """Share of one core from which a process counts as the bottleneck."""

@@ -23,8 +23,6 @@ import base64
 import contextlib
 import dataclasses
 import hashlib
-import importlib
-import importlib.util
 import os
 import platform
 import signal
@@ -38,16 +36,14 @@ import aiohttp
 
 from benchmarks import console
 from benchmarks.harness import Outcome, run_scenario
-from benchmarks.results import (
-    SAMPLES_COLUMNS,
-    STALENESS_COLUMNS,
+from benchmarks.report.build import build
+from benchmarks.results.files import SAMPLES_COLUMNS, STALENESS_COLUMNS, append_rows, save
+from benchmarks.results.model import (
     Anatomy,
     Environment,
     ReportSettings,
     Results,
     ScenarioResult,
-    append_rows,
-    save,
 )
 from benchmarks.scenarios import DEFAULT_SUITE, SUITES, Scenario, select
 
@@ -184,13 +180,9 @@ async def _main_task(run: Run, scenarios: list[Scenario], seed: int) -> bool:
         loop.remove_signal_handler(signal.SIGINT)
 
 
-def build_report(out_dir: Path) -> Path | None:
-    """Build the report if :mod:`benchmarks.report` exists; return its path, if any."""
-    if importlib.util.find_spec("benchmarks.report") is None:
-        return None
-    report = importlib.import_module("benchmarks.report")
-    built = report.build(out_dir)
-    return Path(built) if built else out_dir
+def build_report(out_dir: Path) -> Path:
+    """Build the report (:func:`benchmarks.report.build.build`); return report.html's path."""
+    return build(out_dir)
 
 
 def _run_scale(args: argparse.Namespace) -> int:

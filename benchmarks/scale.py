@@ -51,15 +51,9 @@ import orjson
 from benchmarks import cpuspeed, procstats
 from benchmarks.children import Child, ChildError, sleep_until
 from benchmarks.measure import machine_figures
-from benchmarks.results import ScenarioResult
-from benchmarks.scale_figures import (
-    ServerReadings,
-    build,
-    holds,
-    scenario_dict,
-    step_settled,
-    step_verdict,
-)
+from benchmarks.results.model import ScenarioResult
+from benchmarks.results.scale_verdicts import holds, step_settled, step_verdict
+from benchmarks.scale_figures import ServerReadings, build, scenario_dict
 from benchmarks.scale_output import ScaleRun
 from benchmarks.scale_procs import tree_sample
 from lab.contract import now_us

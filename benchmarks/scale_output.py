@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import os
 import signal
 import sys
 import time
@@ -23,17 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from benchmarks.results import (
-    SAMPLES_COLUMNS,
-    ReportSettings,
-    Results,
-    ResultsError,
-    ScenarioResult,
-    append_rows,
-)
-from benchmarks.scale_figures import STEP_MARK, scenario_dict
+from benchmarks.report.build import build
+from benchmarks.results.files import SAMPLES_COLUMNS, append_rows, write_document
+from benchmarks.results.model import ReportSettings, Results, ResultsError, ScenarioResult
+from benchmarks.results.scale_verdicts import STEP_MARK
+from benchmarks.scale_figures import scenario_dict
 
 if TYPE_CHECKING:
     from benchmarks.scale import Case
@@ -78,10 +69,7 @@ class ScaleRun:
             Results.from_dict(doc)
         except ResultsError as exc:  # our own bug: say so, keep the file for inspection
             print(f"warning: results.json does not validate: {exc}", file=sys.stderr)
-        path = self.out_dir / "results.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        os.replace(tmp, path)
+        write_document(doc, self.out_dir)
 
     async def run(self, case: Case, seed: int) -> dict[str, Any]:
         """Run one case, record it, print one line; returns its scenario."""
@@ -148,10 +136,9 @@ class ScaleRun:
         with contextlib.suppress(OSError):
             self.log_dir.rmdir()
         print(summary_table(self.scenarios, self.breaking_points))
-        if finished and build_report and importlib.util.find_spec("benchmarks.report"):
+        if finished and build_report:
             try:
-                built = importlib.import_module("benchmarks.report").build(self.out_dir)
-                print(f"report: {built or self.out_dir}")
+                print(f"report: {build(self.out_dir)}")
             except Exception as exc:  # noqa: BLE001 - the results stand without a report
                 print(f"report: could not be built ({type(exc).__name__}: {exc})",
                       file=sys.stderr)

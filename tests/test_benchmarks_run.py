@@ -14,7 +14,14 @@ import orjson
 import pytest
 
 from benchmarks import measure, procstats
-from benchmarks.results import Results, ResultsError, ScenarioResult, load
+from benchmarks.results.files import load
+from benchmarks.results.model import (
+    LoadgenFigures,
+    Results,
+    ResultsError,
+    ScenarioResult,
+    ServerFigures,
+)
 from benchmarks.scenarios import SUITES, all_scenarios, select
 from lab.contract import PUSH_TRANSPORTS, TRANSPORTS
 
@@ -109,7 +116,6 @@ def test_results_model_keeps_the_scale_figures() -> None:
 def test_machine_figures_divide_by_the_wall_clock() -> None:
     """Busy cores = Δbusy / wall time, even when /proc/stat's total lags (it read 11.8 of 2)."""
     from benchmarks.harness import Outcome, _with_machine
-    from benchmarks.results import LoadgenFigures, ServerFigures
 
     # 5 s window: 9 CPU-s busy (1.8 cores), 1 s of it interrupts; the total advanced
     # only 1.5 s per core because the idle counter lagged.

@@ -18,7 +18,14 @@ import pytest
 
 from benchmarks import cpuspeed, procstats, swarm_socket
 from benchmarks.measure import percentile
-from benchmarks.results import MachineFigures, Results
+from benchmarks.results.model import MachineFigures, Results
+from benchmarks.results.scale_verdicts import (
+    LOADGEN_FLAGS,
+    READ_TOGETHER,
+    holds,
+    step_settled,
+    step_verdict,
+)
 from benchmarks.scale import (
     BREAKING_STEPS,
     LOOPBACK_BACKLOG,
@@ -28,17 +35,7 @@ from benchmarks.scale import (
     plan,
     run_case,
 )
-from benchmarks.scale_figures import (
-    LOADGEN_FLAGS,
-    READ_TOGETHER,
-    ServerReadings,
-    build,
-    holds,
-    loss,
-    lower_bounds,
-    step_settled,
-    step_verdict,
-)
+from benchmarks.scale_figures import ServerReadings, build, loss, lower_bounds
 from benchmarks.swarm import (
     HOLD_S,
     SWEEP_AFTER_S,

@@ -3,16 +3,23 @@
 Every sentence here is built from comparisons between table rows, so it
 changes when the measurements do (the tests check this). A sentence whose
 inputs are missing is left out rather than written with blanks. Money and
-units are formatted here; Markdown structure is :mod:`benchmarks.render`'s job.
+units are formatted here; Markdown structure is :mod:`benchmarks.report.render`'s job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benchmarks import costs
-from benchmarks.tables import PUSH, BandwidthRow, StalenessCostRow, TraderRow
-from benchmarks.tables_groups import FaultRow, ScaleRow, SweepRow, WorstCaseRow, staleness_fit
+from benchmarks.report.tables import BandwidthRow, StalenessCostRow, TraderRow
+from benchmarks.report.tables_groups import (
+    FaultRow,
+    ScaleRow,
+    SweepRow,
+    WorstCaseRow,
+    staleness_fit,
+)
+from benchmarks.results import costs
+from benchmarks.results.transports import STREAMED
 
 
 def usd(value: float) -> str:
@@ -31,7 +38,7 @@ def ratio(a: float, b: float) -> str:
 
 def latency(rows: Sequence[TraderRow]) -> str | None:
     """Push against polling at the reference delay, in medians."""
-    push = [r for r in rows if r.transport in PUSH and r.p50_ms is not None]
+    push = [r for r in rows if r.transport in STREAMED and r.p50_ms is not None]
     poll = next((r for r in rows if r.transport == "poll" and r.p50_ms is not None), None)
     if not push or poll is None or poll.p50_ms is None:
         return None

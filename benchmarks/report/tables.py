@@ -2,8 +2,8 @@
 
 Each function returns rows (frozen dataclasses) that name the scenario they
 come from, so every figure in the report traces back to results.json or the
-CSVs. Nothing here formats text or draws; :mod:`benchmarks.render` and
-:mod:`benchmarks.plots` do that. Missing data gives ``None`` fields or no
+CSVs. Nothing here formats text or draws; :mod:`benchmarks.report.render` and
+:mod:`benchmarks.report.charts` do that. Missing data gives ``None`` fields or no
 rows, never an exception: a run may lack whole groups.
 """
 
@@ -14,19 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import costs
-from benchmarks.rundata import RunData
-
-PUSH = ("stream", "sse", "websocket")
-"""Transports where the server writes as soon as it publishes."""
-
-ORDER = ("poll", "longpoll", "stream", "sse", "websocket")
-"""Display order of the lab's transports; others (baselines) follow by name."""
-
+from benchmarks.results import costs
+from benchmarks.results.rundata import RunData
+from benchmarks.results.transports import TRANSPORTS
 
 def transport_key(name: str) -> tuple[int, str]:
-    """Sort key putting the lab's transports first, in contract order."""
-    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+    """Sort key putting the lab's transports first, in contract order; others (the baselines)
+    follow by name."""
+    return (TRANSPORTS.index(name) if name in TRANSPORTS else len(TRANSPORTS), name)
 
 
 def number(value: Any) -> float | None:

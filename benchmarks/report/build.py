@@ -1,44 +1,40 @@
 """Build the charts and ``report.md`` / ``report.html`` of one saved run, without rerunning it.
 
-``python -m benchmarks.report reports/<run>`` (or :func:`build`, which the
-runner calls at the end of a run) reads only ``results.json``,
-``samples.csv`` and ``staleness.csv``, writes PNG + SVG charts and the two
-reports into the same directory, and returns. Prices and assumptions come
-from the run's ``settings``, then from the flags; every one has a default.
-This module only wires things together: tables are computed in
-:mod:`benchmarks.tables` / :mod:`benchmarks.tables_groups`, sentences in
-:mod:`benchmarks.narrative`, Markdown in :mod:`benchmarks.render`.
+:func:`build` (which both suites call at the end of a run, and
+``python -m benchmarks.report`` calls on a saved one) reads only
+``results.json``, ``samples.csv`` and ``staleness.csv``, writes PNG + SVG charts
+and the two reports into the same directory, and returns. Prices and
+assumptions come from the run's ``settings``, then from the caller's overrides;
+every one has a default. This module only wires things together: tables are
+computed in :mod:`benchmarks.report.tables` / :mod:`benchmarks.report.tables_groups`,
+sentences in :mod:`benchmarks.report.narrative`, Markdown in
+:mod:`benchmarks.report.render`.
 
 A run of the scale suite (:mod:`benchmarks.scale`, issue 6) gets its own
 chapter instead, from ``reports/template/scale.md`` and
-:mod:`benchmarks.scale_chapter`: it has no trader, sweep or relay to report on.
+:mod:`benchmarks.report.scale_chapter`: it has no trader, sweep or relay to report on.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import string
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks import anatomy, narrative, plots, render, scale_chapter
-from benchmarks.costs import CostSettings
-from benchmarks.rundata import RunData, load_run
-from benchmarks.scale_tables import is_scale_suite
-from benchmarks.tables import (
-    ORDER,
-    PUSH,
+from benchmarks.report import anatomy, charts, narrative, render, scale_chapter
+from benchmarks.report.scale_tables import is_scale_suite
+from benchmarks.report.tables import (
     at_delay,
     bandwidth_rows,
     reference_delay,
     staleness_cost_rows,
     trader_rows,
+    transport_key,
 )
-from benchmarks.tables_groups import (
+from benchmarks.report.tables_groups import (
     burst_rows,
     fault_rows,
     longpoll_worst_rows,
@@ -46,8 +42,11 @@ from benchmarks.tables_groups import (
     sweep_rows,
     theory_points,
 )
+from benchmarks.results.costs import CostSettings
+from benchmarks.results.rundata import RunData, load_run
+from benchmarks.results.transports import STREAMED
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "template"
+TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "template"
 """Where ``report.md`` (Markdown with ``${placeholders}``) and ``report.html`` (the shell) live."""
 
 PROVENANCE = """\
@@ -130,20 +129,20 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
     band = bandwidth_rows(run, settings)
     worst, sweep, scale = longpoll_worst_rows(run), sweep_rows(run), scale_rows(run)
     faults, bursts = fault_rows(run), burst_rows(run)
-    freshest_push = min((c for c in cost if c.transport in PUSH),
+    freshest_push = min((c for c in cost if c.transport in STREAMED),
                         key=lambda c: c.staleness_mean_ms, default=None)
     push_staleness = {r.transport: r.staleness_mean_ms for r in reference
-                      if r.transport in PUSH and r.staleness_mean_ms is not None}
-    charts = [
-        plots.chart_latency_cdf(run_dir, _latency_by_delay(run)),
-        plots.chart_latency_vs_delay(run_dir, theory_points(run)),
-        plots.chart_staleness_sweep(run_dir, sweep, push_staleness),
-        plots.chart_bytes_per_update(run_dir, reference),
-        plots.chart_requests_per_minute(run_dir, reference),
-        plots.chart_scale(run_dir, scale),
+                      if r.transport in STREAMED and r.staleness_mean_ms is not None}
+    drawn = [
+        charts.chart_latency_cdf(run_dir, _latency_by_delay(run)),
+        charts.chart_latency_vs_delay(run_dir, theory_points(run)),
+        charts.chart_staleness_sweep(run_dir, sweep, push_staleness),
+        charts.chart_bytes_per_update(run_dir, reference),
+        charts.chart_requests_per_minute(run_dir, reference),
+        charts.chart_scale(run_dir, scale),
     ]
     captured = run.results.get("anatomy") or {}
-    order = sorted(captured, key=lambda t: (ORDER.index(t) if t in ORDER else len(ORDER), t))
+    order = sorted(captured, key=transport_key)
     fields = {
         "run_info": run_info(run, run_dir),
         "run_dir": str(run_dir),
@@ -168,7 +167,7 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "assumptions": render.assumptions(settings, changed),
         "provenance": PROVENANCE,
     }
-    fields.update({f"chart_{c.name.replace('-', '_')}": render.chart(c) for c in charts})
+    fields.update({f"chart_{c.name.replace('-', '_')}": render.chart(c) for c in drawn})
     return _write(run_dir, "report.md", fields, "report")
 
 
@@ -182,37 +181,3 @@ def _write(run_dir: Path, template_name: str, fields: dict[str, str], kind: str)
     target = run_dir / "report.html"
     target.write_text(html, encoding="utf-8")
     return target
-
-
-def parser() -> argparse.ArgumentParser:
-    """The command line: a run directory and one flag per report setting."""
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.report",
-        description="Rebuild the charts and report of a saved run from its results.json "
-        "and samples.csv, without rerunning anything.",
-    )
-    p.add_argument("run_dir", type=Path, help="a run directory, e.g. reports/20261127-031000")
-    defaults = CostSettings()
-    for name, meaning in CostSettings.describe().items():
-        kind = int if name == "clients" else float
-        fallback = getattr(defaults, name)
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
-                       help=f"{meaning} (default: the run's value, else {fallback:g})")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status."""
-    args = parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k != "run_dir" and v is not None}
-    try:
-        path = build(args.run_dir, overrides)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"report: {path}\n        {path.with_suffix('.md')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

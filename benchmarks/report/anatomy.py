@@ -14,12 +14,11 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from benchmarks.results.transports import PATHS
+
 OPCODES = {0x0: "continuation", 0x1: "text", 0x2: "binary", 0x8: "close", 0x9: "ping", 0xA: "pong"}
 PREVIEW_BYTES = 160
 """Bodies longer than this are cut in the report (the byte counts stay exact)."""
-ENDPOINTS = {"poll": "/api/poll", "longpoll": "/api/longpoll", "stream": "/api/stream",
-             "sse": "/api/events", "websocket": "/ws"}
-"""The request path that shows each transport (a capture may start with a plain poll)."""
 CLOSE_CODES = {1000: "normal closure", 1001: "going away", 1003: "unsupported data",
                1008: "policy violation", 1009: "message too big"}
 
@@ -146,11 +145,12 @@ def pick_exchange(
 ) -> tuple[tuple[bytes, bytes] | None, tuple[bytes, bytes] | None, int]:
     """The first request that shows ``transport`` and its response, plus its index.
 
-    Requests and responses pair up in order (HTTP/1.1 without pipelining).
-    Without a request to the transport's own endpoint the first exchange is used.
+    Requests and responses pair up in order (HTTP/1.1 without pipelining). The
+    exchange that shows a transport is the first request to its own path (a
+    capture may start with a plain poll); without one, the first exchange is used.
     """
     requests, responses = _heads(upstream), _heads(downstream)
-    target = ENDPOINTS.get(transport, "")
+    target = PATHS.get(transport, "")
     index = next((i for i, (head, _) in enumerate(requests)
                   if target and head.split(b" ")[1:2] and
                   head.split(b" ")[1].decode("latin-1").startswith(target)), 0)

@@ -1,6 +1,6 @@
 """The report's charts: matplotlib figures drawn from computed table rows, saved as PNG and SVG.
 
-Each ``chart_*`` function takes rows from :mod:`benchmarks.tables` (never
+Each ``chart_*`` function takes rows from :mod:`benchmarks.report.tables` (never
 the raw files), draws one figure with the object API (``Figure`` + the Agg
 canvas, no pyplot state), saves ``NAME.png`` and ``NAME.svg`` and returns a
 :class:`Chart`. With nothing to draw it returns a :class:`Chart` whose
@@ -21,8 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from benchmarks.tables import TraderRow, transport_key
-from benchmarks.tables_groups import ScaleRow, SweepRow, TheoryPoint
+from benchmarks.report.tables import TraderRow, transport_key
+from benchmarks.report.tables_groups import ScaleRow, SweepRow, TheoryPoint
 
 matplotlib.rcParams["svg.hashsalt"] = "right-now-lab"
 
@@ -51,7 +51,8 @@ def colour(transport: str) -> str:
     return OTHER_COLOURS[sum(map(ord, transport)) % len(OTHER_COLOURS)]
 
 
-def _figure(width: float = 9.0, height: float = 4.2) -> Figure:
+def new_figure(width: float = 9.0, height: float = 4.2) -> Figure:
+    """An empty figure on the Agg canvas (no pyplot state), sized in inches."""
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -66,7 +67,8 @@ def _plain_log(ax: Axes) -> None:
             axis.set_minor_formatter(NullFormatter())
 
 
-def _save(figure: Figure, out_dir: Path, name: str, title: str) -> Chart:
+def save_chart(figure: Figure, out_dir: Path, name: str, title: str) -> Chart:
+    """Write ``NAME.png`` and ``NAME.svg`` (log axes labelled plainly, no dates in the files)."""
     png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
     for ax in figure.axes:
         _plain_log(ax)
@@ -83,7 +85,7 @@ def chart_latency_cdf(
     panels = [(d, series) for d, series in by_delay if any(v.size for v in series.values())]
     if not panels:
         return Chart(name, title, skipped="no trader scenarios with latency samples")
-    figure = _figure(4.0 * len(panels) + 1.0, 4.0)
+    figure = new_figure(4.0 * len(panels) + 1.0, 4.0)
     axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (delay, series) in zip(axes, panels, strict=True):
         for transport in sorted(series, key=transport_key):
@@ -99,7 +101,7 @@ def chart_latency_cdf(
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("fraction of messages")
     axes[-1].legend(loc="lower right", fontsize="small")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_staleness_sweep(
@@ -110,7 +112,7 @@ def chart_staleness_sweep(
     rows = [r for r in rows if r.staleness_mean_ms is not None]
     if not rows:
         return Chart(name, title, skipped="no poll-sweep scenarios with staleness")
-    figure = _figure(10.0, 4.2)
+    figure = new_figure(10.0, 4.2)
     left, right = figure.subplots(1, 2)
     for transport in sorted({r.transport for r in rows}, key=transport_key):
         mine = [r for r in rows if r.transport == transport]
@@ -140,7 +142,7 @@ def chart_staleness_sweep(
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
     left.legend(fontsize="x-small")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_bytes_per_update(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
@@ -149,7 +151,7 @@ def chart_bytes_per_update(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
     rows = [r for r in rows if r.split is not None]
     if not rows:
         return Chart(name, title, skipped="no trader scenarios with wire counters")
-    figure = _figure(8.0, 4.2)
+    figure = new_figure(8.0, 4.2)
     ax = figure.subplots()
     labels = [r.transport for r in rows]
     bottom = np.zeros(len(rows))
@@ -163,7 +165,7 @@ def chart_bytes_per_update(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
     ax.set_title(f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_requests_per_minute(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
@@ -172,7 +174,7 @@ def chart_requests_per_minute(out_dir: Path, rows: Sequence[TraderRow]) -> Chart
     rows = [r for r in rows if r.requests_per_min is not None]
     if not rows:
         return Chart(name, title, skipped="no trader scenarios with request counts")
-    figure = _figure(8.0, 4.0)
+    figure = new_figure(8.0, 4.0)
     ax = figure.subplots()
     values = [r.requests_per_min or 0.0 for r in rows]
     ax.bar([r.transport for r in rows], values, color=[colour(r.transport) for r in rows])
@@ -181,7 +183,7 @@ def chart_requests_per_minute(out_dir: Path, rows: Sequence[TraderRow]) -> Chart
     ax.set_ylabel("requests per minute per client")
     ax.set_title(f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_scale(out_dir: Path, rows: Sequence[ScaleRow]) -> Chart:
@@ -189,7 +191,7 @@ def chart_scale(out_dir: Path, rows: Sequence[ScaleRow]) -> Chart:
     name, title = "scale", "Server cost and latency vs number of clients"
     if not rows:
         return Chart(name, title, skipped="no scale scenarios")
-    figure = _figure(12.0, 4.0)
+    figure = new_figure(12.0, 4.0)
     axes = figure.subplots(1, 3)
     panels = (
         ("cpu_us_per_message", "server CPU per delivered message (µs)"),
@@ -207,7 +209,7 @@ def chart_scale(out_dir: Path, rows: Sequence[ScaleRow]) -> Chart:
         ax.set(xscale="log", yscale="log", xlabel="clients (log)", title=label)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize="small")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_latency_vs_delay(out_dir: Path, points: Sequence[TheoryPoint]) -> Chart:
@@ -216,7 +218,7 @@ def chart_latency_vs_delay(out_dir: Path, points: Sequence[TheoryPoint]) -> Char
     transports = sorted({p.transport for p in points}, key=transport_key)
     if len({p.delay_ms for p in points}) < 2:
         return Chart(name, title, skipped="fewer than two one-way delays in the trader scenarios")
-    figure = _figure(3.2 * len(transports) + 0.8, 3.8)
+    figure = new_figure(3.2 * len(transports) + 0.8, 3.8)
     axes = figure.subplots(1, len(transports), squeeze=False)[0]
     for ax, transport in zip(axes, transports, strict=True):
         mine = sorted((p for p in points if p.transport == transport), key=lambda p: p.delay_ms)
@@ -234,7 +236,7 @@ def chart_latency_vs_delay(out_dir: Path, points: Sequence[TheoryPoint]) -> Char
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="x-small")
     axes[0].set_ylabel("latency (ms)")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def _typical_label(transport: str) -> str:

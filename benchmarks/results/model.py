@@ -1,29 +1,24 @@
-"""The model of results.json: frozen, versioned, validated on load.
+"""The model of results.json: frozen, versioned, validated on construction from JSON.
 
 One :class:`Results` per run: the environment, the report settings, one
 :class:`ScenarioResult` per scenario and the wire anatomy. ``to_dict`` gives the
-JSON document described in the results-schema note; :func:`load` checks every
-field's presence and type and raises :class:`ResultsError` with the path of the
-first bad field. Fields the note does not list are optional (``None`` by default)
-so that a hand-written fixture following the note loads; the scale suite's
-figures (:mod:`benchmarks.scale_figures`) are such optional fields too.
+JSON document described in the results-schema note; :meth:`Results.from_dict`
+checks every field's presence and type and raises :class:`ResultsError` with the
+path of the first bad field. Fields the note does not list are optional (``None``
+by default) so that a hand-written fixture following the note loads; the scale
+suite's figures (:mod:`benchmarks.scale.figures`) are such optional fields too.
 
-This module knows nothing of how the figures are measured; see
-:mod:`benchmarks.harness`.
+This module does no I/O (reading and writing the files is
+:mod:`benchmarks.results.files`) and knows nothing of how the figures are
+measured (see :mod:`benchmarks.suite.harness`).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import os
 import types
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
-
-import orjson
 
 SCHEMA = "right-now-lab/results"
 VERSION = 1
@@ -280,31 +275,6 @@ class Results:
         raise KeyError(name)
 
 
-def load(path: str | Path) -> Results:
-    """Read and validate a results.json (a directory means its results.json)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ResultsError(f"{path}: {exc.strerror}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: not JSON ({exc})") from exc
-    return Results.from_dict(data)
-
-
-def save(results: Results, path: str | Path) -> Path:
-    """Write results.json atomically (a reader never sees half a file); returns the path."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(results.to_dict(), option=orjson.OPT_INDENT_2))
-    os.replace(tmp, path)
-    return path
-
-
 def _build(cls: type, data: Any, where: str) -> Any:
     """Construct dataclass ``cls`` from ``data``, checking every field's type."""
     if not isinstance(data, dict):
@@ -356,26 +326,3 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if hint in (int, float) and isinstance(value, bool) or not isinstance(value, hint):
         raise ResultsError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
-
-
-SAMPLES_COLUMNS = ("scenario", "transport", "client", "seq", "t_us", "recv_us", "latency_us",
-                   "arrival_us")
-"""Columns of samples.csv: one row per message delivered inside a window.
-
-``recv_us`` is when the client process read the message; ``arrival_us`` (the
-scale suite only, else empty) when the kernel queued it on the client's socket.
-``latency_us`` is the latency the scenario's figures use: ``arrival_us − t_us``
-where there is an arrival time, else ``recv_us − t_us``.
-"""
-STALENESS_COLUMNS = ("scenario", "client", "t_us", "staleness_us")
-"""Columns of staleness.csv: the age of the newest price a client held, on a fixed clock."""
-
-
-def append_rows(path: Path, columns: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> None:
-    """Append CSV rows to ``path``, writing the header first if the file is new."""
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(columns)
-        writer.writerows(rows)

@@ -18,8 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.scale_figures import P95_LIMIT_MS, loadgen_flag, read_late_only, straddles
-from benchmarks.scale_tables import PUSH, BreakingRow, ScalePoint, Soak, compare_clients, find
+from benchmarks.report.scale_tables import BreakingRow, ScalePoint, Soak, compare_clients, find
+from benchmarks.results.scale_verdicts import (
+    P95_LIMIT_MS,
+    loadgen_flag,
+    read_late_only,
+    straddles,
+)
+from benchmarks.results.transports import STREAMED
 
 PLAIN = {"websocket": "plain-ws", "sse": "plain-sse", "stream": "plain-sse",
          "longpoll": "plain-longpoll"}
@@ -70,7 +76,7 @@ def one_core(rows: Sequence[ScalePoint], n: int) -> list[Target]:
     """Item 1: CPU per delivery ≤ the plain loop's and p99 ≤ 1.1 × the floor's fan-out, no loss."""
     out = []
     floor = next((p for p in rows if p.clients == n and p.fanout_p99_ms), None)
-    for t in PUSH:
+    for t in STREAMED:
         ours = find(rows, t, "lab", n)
         plain = find(rows, "websocket" if PLAIN[t] == "plain-ws" else "sse", PLAIN[t], n)
         item = f"1. {t}, N = {n:,}, one process"
@@ -99,7 +105,7 @@ def one_core(rows: Sequence[ScalePoint], n: int) -> list[Target]:
 def two_workers(rows: Sequence[ScalePoint], n: int) -> list[Target]:
     """Item 2: two workers' p99 ≤ 0.6 × the best single-process server's p99 (same transport, N)."""
     out = []
-    for t in PUSH:
+    for t in STREAMED:
         item, goal = f"2. {t}, N = {n:,}, two workers", (
             f"p99 ≤ {TWO_WORKERS_P99:g} × best single-process p99")
         two = find(rows, t, "lab-2workers", n)

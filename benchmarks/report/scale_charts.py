@@ -1,7 +1,7 @@
 """Charts of the scale chapter: cost and latency against N per transport, and the memory soak.
 
-Drawn from :mod:`benchmarks.scale_tables` rows only, with the helpers of
-:mod:`benchmarks.plots` (object API, deterministic PNG + SVG). One panel per
+Drawn from :mod:`benchmarks.report.scale_tables` rows only, with the helpers of
+:mod:`benchmarks.report.charts` (object API, deterministic PNG + SVG). One panel per
 transport; in each, one line per server: the lab with one worker and with two,
 the plain baseline serving that transport, and the floor (a bare ``send()``
 loop) drawn in every panel as the reference no server can beat on one core.
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 
-from benchmarks.plots import Chart, _figure, _save
-from benchmarks.scale_tables import ScalePoint, Soak
-from benchmarks.tables import transport_key
+from benchmarks.report.charts import Chart, new_figure, save_chart
+from benchmarks.report.scale_tables import ScalePoint, Soak
+from benchmarks.report.tables import transport_key
 
 SERVER_STYLE = {
     "lab": ("#1f77b4", "o-"), "lab-2workers": ("#2ca02c", "s--"), "floor": ("#444444", "v:"),
@@ -51,7 +51,7 @@ def _per_transport(out_dir: Path, name: str, title: str, rows: Sequence[ScalePoi
     if not transports:
         return Chart(name, title, skipped="no push or long-poll scale-suite scenarios")
     floor = [p for p in rows if p.server == "floor"]
-    figure = _figure(3.4 * len(transports) + 0.6, 3.3 * len(fields) + 0.4)
+    figure = new_figure(3.4 * len(transports) + 0.6, 3.3 * len(fields) + 0.4)
     grid = figure.subplots(len(fields), len(transports), squeeze=False)
     for r, (field, label) in enumerate(fields):
         for c, transport in enumerate(transports):
@@ -63,7 +63,7 @@ def _per_transport(out_dir: Path, name: str, title: str, rows: Sequence[ScalePoi
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize="x-small")
     figure.suptitle(f"{title} (red circle: flagged point)", fontsize="medium")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)
 
 
 def chart_cost(out_dir: Path, rows: Sequence[ScalePoint]) -> Chart:
@@ -83,7 +83,7 @@ def chart_soak(out_dir: Path, soaked: Soak | None) -> Chart:
     name, title = "scale-soak", "Server memory over the soak"
     if soaked is None or len(soaked.series) < 2:
         return Chart(name, title, skipped="no memory soak in this run")
-    figure = _figure(7.5, 3.6)
+    figure = new_figure(7.5, 3.6)
     ax = figure.subplots()
     ts = [t for t, _ in soaked.series]
     mb = [r / 1e6 for _, r in soaked.series]
@@ -97,4 +97,4 @@ def chart_soak(out_dir: Path, soaked: Soak | None) -> Chart:
            title=f"{soaked.transport} on {soaked.server}, {soaked.clients:,} clients")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(figure, out_dir, name, title)
+    return save_chart(figure, out_dir, name, title)

@@ -1,6 +1,6 @@
 """Tables for the poll sweep, long-poll worst case, scale, bursts and faults.
 
-Pure functions on :class:`RunData` like :mod:`benchmarks.tables` (which
+Pure functions on :class:`RunData` like :mod:`benchmarks.report.tables` (which
 holds the trader, cost and bandwidth tables); every row names its scenario.
 """
 
@@ -10,15 +10,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import costs
-from benchmarks.rundata import RunData
-from benchmarks.tables import (
+from benchmarks.report.tables import (
     number,
     requests_per_min_per_client,
     stat,
     trader_rows,
     transport_key,
 )
+from benchmarks.results import costs
+from benchmarks.results.rundata import RunData
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from benchmarks import costs
-from benchmarks.narrative import usd
-from benchmarks.plots import Chart
-from benchmarks.tables import CLIENT_COUNTS, BandwidthRow, StalenessCostRow, TraderRow
-from benchmarks.tables_groups import BurstRow, FaultRow, ScaleRow, SweepRow, WorstCaseRow
+from benchmarks.report.charts import Chart
+from benchmarks.report.narrative import usd
+from benchmarks.report.tables import CLIENT_COUNTS, BandwidthRow, StalenessCostRow, TraderRow
+from benchmarks.report.tables_groups import BurstRow, FaultRow, ScaleRow, SweepRow, WorstCaseRow
+from benchmarks.results import costs
 
 
 def fmt(value: float | None, digits: int = 1) -> str:

@@ -2,7 +2,7 @@
 
 :func:`fields` fills ``reports/template/scale.md``. Tables show each
 scenario's flags in the same row as the figures they affect; sentences are
-written from the numbers (:mod:`benchmarks.narrative` style: a sentence whose
+written from the numbers (:mod:`benchmarks.report.narrative` style: a sentence whose
 figures are missing is left out, never guessed). Nothing here computes a
 figure or a verdict beyond unit conversions and ratios of two shown numbers.
 """
@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import scale_charts
-from benchmarks.narrative import ratio
-from benchmarks.render import bullets, chart, fmt, table
-from benchmarks.rundata import RunData
-from benchmarks.scale_figures import P95_LIMIT_MS, STEP_MARK
-from benchmarks.scale_tables import (
-    PUSH,
+from benchmarks.report import scale_charts
+from benchmarks.report.narrative import ratio
+from benchmarks.report.render import bullets, chart, fmt, table
+from benchmarks.report.scale_tables import (
     BreakingRow,
     FanoutRow,
     MachineSpeed,
@@ -32,7 +29,10 @@ from benchmarks.scale_tables import (
     points,
     soak,
 )
-from benchmarks.scale_targets import Target, targets
+from benchmarks.report.scale_targets import Target, targets
+from benchmarks.results.rundata import RunData
+from benchmarks.results.scale_verdicts import P95_LIMIT_MS, STEP_MARK
+from benchmarks.results.transports import STREAMED
 
 
 def _flags(flags: Sequence[str]) -> str:
@@ -149,7 +149,7 @@ def one_core(rows: Sequence[ScalePoint], n: int | None) -> str | None:
     """The lab's CPU per delivery against the floor and the plain loops at the comparison N."""
     floor = find(rows, "websocket", "floor", n)
     parts = []
-    for t in PUSH:
+    for t in STREAMED:
         lab = find(rows, t, "lab", n)
         if lab is None or lab.cpu_us_per_delivery is None:
             continue
@@ -169,7 +169,7 @@ def workers(rows: Sequence[ScalePoint], n: int | None) -> str | None:
     """What the second worker did to p99 at the comparison N, per transport (and its first flag:
     two workers saturate this machine's two cores sooner, which can make them slower)."""
     parts = []
-    for t in (*PUSH, "longpoll"):
+    for t in (*STREAMED, "longpoll"):
         one, two = find(rows, t, "lab", n), find(rows, t, "lab-2workers", n)
         if one and two and one.p99_ms and two.p99_ms:
             flag = f"; flagged: {two.flags[0]}" if two.flags else ""

@@ -1,10 +1,10 @@
 """Load one saved run (results.json + samples.csv + staleness.csv) for the report.
 
 The report reads only these files (see notes/RESULTS_SCHEMA.md). results.json
-is validated by the runner's model (:func:`benchmarks.results.load`) and then
+is validated by the runner's model (:func:`benchmarks.results.files.load`) and then
 kept as the plain dict it serialises to, so the tables read exactly the
 documented JSON; the CSVs become per-scenario arrays of milliseconds. This
-module computes nothing: tables live in :mod:`benchmarks.tables`.
+module computes nothing: tables live in :mod:`benchmarks.report.tables`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import results as model
+from benchmarks.results.files import load
+from benchmarks.results.model import ResultsError
 
 
 class RunDataError(ValueError):
@@ -49,8 +50,8 @@ class RunData:
 def _read_results(path: Path) -> dict[str, Any]:
     """Validate with the runner's model, then return the JSON-shaped dict."""
     try:
-        results = model.load(path).to_dict()
-    except model.ResultsError as exc:
+        results = load(path).to_dict()
+    except ResultsError as exc:
         raise RunDataError(f"{path}: {exc}") from exc
     for scenario in results["scenarios"]:
         if "transport" not in scenario["params"]:

@@ -5,8 +5,8 @@ with one or two workers, or a baseline of :mod:`benchmarks.baselines`); the
 standard suite's small scale group has no such field and is not read here.
 Every row keeps its scenario's name and flags, so a table can show the flag
 next to the figure it affects. Pure functions over :class:`RunData`: no I/O,
-no formatting (:mod:`benchmarks.scale_chapter`), no verdicts
-(:mod:`benchmarks.scale_targets`).
+no formatting (:mod:`benchmarks.report.scale_chapter`), no verdicts
+(:mod:`benchmarks.report.scale_targets`).
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ from dataclasses import dataclass, replace
 from statistics import median
 from typing import Any
 
-from benchmarks.rundata import RunData
-from benchmarks.scale_figures import holds, step_verdict
-from benchmarks.tables import number, stat, transport_key
+from benchmarks.report.tables import number, stat, transport_key
+from benchmarks.results.rundata import RunData
+from benchmarks.results.scale_verdicts import LOSS_KEYS, holds, lost_nothing, step_verdict
+from benchmarks.results.transports import STREAMED
 
-PUSH = ("websocket", "sse", "stream")
 BASELINES = ("floor", "plain-ws", "plain-sse", "plain-longpoll", "constant")
 """The floor and the textbook servers, each drawn as its own series beside ours."""
-LOSS_KEYS = ("gaps", "missed", "undelivered", "failed_clients", "late_clients",
-             "incomplete_clients")
-"""Ways to lose a message or a client; duplicates are not a loss (a poll sees a price twice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +67,7 @@ class ScalePoint:
     @property
     def lossless(self) -> bool:
         """Nothing lost (for polls only gaps, missed notices and failed clients count)."""
-        keys = ("gaps", "missed", "failed_clients") if self.transport == "poll" else LOSS_KEYS
-        return not any(self.lost.get(k) for k in keys)
+        return lost_nothing(self.lost, poll=self.transport == "poll")
 
 
 def is_scale_suite(scenario: dict[str, Any]) -> bool:
@@ -207,7 +203,7 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
                 steps=tuple((x["clients"], ok) for x, (ok, _) in zip(steps, verdicts, strict=True)),
             ))
     else:
-        for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in PUSH):
+        for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in STREAMED):
             mine = sorted((p for p in rows if (p.server, p.transport) == key),
                           key=lambda p: p.clients)
             verdicts = [(p, *holds(by_name[p.scenario])) for p in mine]
@@ -262,7 +258,7 @@ def fanout_rows(rows: Sequence[ScalePoint]) -> list[FanoutRow]:
     return [FanoutRow(p.clients, p, floors[p.clients].fanout_p50_ms or 0.0,
                       floors[p.clients].fanout_p99_ms or 0.0)
             for p in sorted(rows, key=lambda p: p.clients)
-            if p.clients in floors and p.transport in (*PUSH, "longpoll")
+            if p.clients in floors and p.transport in (*STREAMED, "longpoll")
             and p.purpose != "soak"]
 
 
