@@ -16,8 +16,6 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks import cpuspeed, procstats, swarm_socket
-from benchmarks.measure import percentile
 from benchmarks.results.model import MachineFigures, Results
 from benchmarks.results.scale_verdicts import (
     LOADGEN_FLAGS,
@@ -26,17 +24,13 @@ from benchmarks.results.scale_verdicts import (
     step_settled,
     step_verdict,
 )
-from benchmarks.scale import (
-    BREAKING_STEPS,
-    LOOPBACK_BACKLOG,
-    Case,
-    backlog_warning,
-    breaking_point,
-    plan,
-    run_case,
-)
-from benchmarks.scale_figures import ServerReadings, build, loss, lower_bounds
-from benchmarks.swarm import (
+from benchmarks.scale import cpuspeed, swarm_socket
+from benchmarks.scale.cases import BREAKING_STEPS, Case, plan
+from benchmarks.scale.cli import LOOPBACK_BACKLOG, backlog_warning
+from benchmarks.scale.figures import ServerReadings, build, loss, lower_bounds
+from benchmarks.scale.runner import run_case
+from benchmarks.scale.search import breaking_point
+from benchmarks.scale.swarm import (
     HOLD_S,
     SWEEP_AFTER_S,
     SWEEP_S,
@@ -45,7 +39,9 @@ from benchmarks.swarm import (
     next_timed_read,
     sweep_due,
 )
-from benchmarks.swarm_wire import FAR, Recorder, make_conn
+from benchmarks.scale.swarm_protocols import FAR, Recorder, make_conn
+from benchmarks.suite import procstats
+from benchmarks.suite.measure import percentile
 from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
 
@@ -118,7 +114,7 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     lab = await make_lab(Settings(rate=40, steady=True))
     timed_every = 1 if transport in ("longpoll", "poll") else 4
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.swarm", "--url", lab.base, "--transport", transport,
+        sys.executable, "-m", "benchmarks.scale.swarm", "--url", lab.base, "--transport", transport,
         "--clients", "20", "--timed-every", str(timed_every), "--timed-read-ms", "5",
         "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
         "--warmup-s", "0.1", "--drain-s", "3", "--interval", "0.02", "--max-duration", "15",
@@ -345,7 +341,7 @@ async def test_a_socket_watched_once_reads_the_next_arrival_and_stops_watching()
 async def test_swarm_refuses_untimed_pollers() -> None:
     """A poller must read at once to ask again: ``--timed-every`` is refused, no traceback."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.swarm", "--url", "http://127.0.0.1:9",
+        sys.executable, "-m", "benchmarks.scale.swarm", "--url", "http://127.0.0.1:9",
         "--transport", "longpoll", "--clients", "4", "--timed-every", "2", "--window-s", "1",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -514,7 +510,7 @@ def test_read_together_messages_bound_the_p95_and_flag_above_one_percent(batched
 
 
 class FakeRun:
-    """Stands in for :class:`benchmarks.scale_output.ScaleRun`: N up to ``limit`` holds."""
+    """Stands in for :class:`benchmarks.scale.output.ScaleRun`: N up to ``limit`` holds."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.swarm_wire import Recorder, WebSocket, short_text_frames_end
+from benchmarks.scale.swarm_protocols import Recorder, WebSocket, short_text_frames_end
 from lab.hub import Message, ws_text_frame
 
 START_US, END_US = 1_000, 2_000

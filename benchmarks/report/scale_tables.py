@@ -300,7 +300,7 @@ def soak(run: RunData) -> Soak | None:
 
 @dataclass(frozen=True, slots=True)
 class MachineSpeed:
-    """The fixed loop's timings on every core before every case (:mod:`benchmarks.cpuspeed`)."""
+    """The fixed loop's timings on every core before every case (:mod:`benchmarks.scale.cpuspeed`)."""
 
     readings: int
     fastest_ms: float

@@ -172,7 +172,7 @@ class ScenarioResult:
     share of one core), ``window_requests``, ``ready_s`` (time to connect every
     client), ``latency_lower_ms`` (the least p95 and p99 could be when some timed
     messages were read together with a later one), ``machine_speed_ms`` (per core,
-    the CPU ms of one fixed loop just before the case: :mod:`benchmarks.cpuspeed`)
+    the CPU ms of one fixed loop just before the case: :mod:`benchmarks.scale.cpuspeed`)
     and, for the soak, ``rss_series`` (``[seconds into the window, bytes]`` pairs)
     with its least-squares ``rss_growth_bytes_per_min``.
     """

@@ -4,8 +4,8 @@ Three kinds of process take part, and none measures itself:
 
 - the **server**: ``python -m lab`` in its own process (and session); its CPU
   seconds and memory are read from /proc at the window's edges
-  (:mod:`benchmarks.procstats`), its counters from ``/api/stats``;
-- the **load generator**: one or more ``python -m benchmarks.loadgen`` workers
+  (:mod:`benchmarks.suite.procstats`), its counters from ``/api/stats``;
+- the **load generator**: one or more ``python -m benchmarks.suite.loadgen`` workers
   holding the clients; each reports its own CPU over the window;
 - the **relay** (:class:`lab.netem.Relay`) with the scenario's network
   conditions runs *inside this runner's process*, so its CPU is neither the
@@ -38,15 +38,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from benchmarks import measure, procstats
-from benchmarks.children import Child, ChildError, sleep_until
 from benchmarks.results.model import (
     LoadgenFigures,
     RelayFigures,
     ScenarioResult,
     ServerFigures,
 )
-from benchmarks.scenarios import Scenario
+from benchmarks.suite import measure, procstats
+from benchmarks.suite.children import Child, ChildError, sleep_until
+from benchmarks.suite.scenarios import Scenario
 from lab.contract import now_us
 from lab.netem import NetemConfig, Relay
 
@@ -107,7 +107,7 @@ async def start_workers(scenario: Scenario, seed: int, log_dir: Path,
         }
         child = Child(f"load generator {i}", log_dir / f"{scenario.name}.worker{i}.log")
         stack.push_async_callback(child.stop)
-        await child.start("-m", "benchmarks.loadgen", "--job", orjson.dumps(job).decode(),
+        await child.start("-m", "benchmarks.suite.loadgen", "--job", orjson.dumps(job).decode(),
                           stdin=True)
         workers.append((child, out))
         offset += count

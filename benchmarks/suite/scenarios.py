@@ -1,7 +1,7 @@
 """Benchmark scenarios as data, grouped into suites.
 
 A scenario is a handful of fields (transport, clients, network conditions, feed
-rate, window); :mod:`benchmarks.harness` knows how to run any of them. Adding a
+rate, window); :mod:`benchmarks.suite.harness` knows how to run any of them. Adding a
 variant means adding a row here, never a new script.
 
 Suites:

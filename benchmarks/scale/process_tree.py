@@ -1,6 +1,6 @@
 """What /proc says about the scale suite's child processes.
 
-(The children themselves are :class:`benchmarks.children.Child`.)
+(The children themselves are :class:`benchmarks.suite.children.Child`.)
 :func:`tree_sample` sums CPU seconds and resident memory over a process and all
 its descendants (the lab's primary and its workers). Linux only.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from benchmarks import procstats
+from benchmarks.suite import procstats
 
 
 def descendants(pid: int) -> list[int]:
@@ -45,9 +45,9 @@ class TreeSample:
 
 
 def tree_sample(pid: int) -> TreeSample:
-    """Sum :func:`benchmarks.procstats.sample` over ``pid`` and its descendants.
+    """Sum :func:`benchmarks.suite.procstats.sample` over ``pid`` and its descendants.
 
-    Raises :class:`benchmarks.procstats.ProcessGone` if ``pid`` itself is gone;
+    Raises :class:`benchmarks.suite.procstats.ProcessGone` if ``pid`` itself is gone;
     a descendant that vanishes mid-read is skipped.
     """
     cpu, rss, peak, count = 0.0, 0, 0, 0

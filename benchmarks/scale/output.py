@@ -1,6 +1,6 @@
-"""The scale suite's run directory: results.json, samples.csv, progress and summary lines.
+"""The scale suite's run directory: results.json, samples.csv, the plan, progress and summary lines.
 
-results.json follows the runner's model (:mod:`benchmarks.results`; it is
+results.json follows the runner's model (:mod:`benchmarks.results.model`; it is
 validated on every save), including its optional scale fields: per scenario
 ``server.cpu_us_per_delivery``, ``server.rss_per_connection_bytes``,
 ``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``,
@@ -15,19 +15,20 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from benchmarks.report.build import build
 from benchmarks.results.files import SAMPLES_COLUMNS, append_rows, write_document
 from benchmarks.results.model import ReportSettings, Results, ResultsError, ScenarioResult
 from benchmarks.results.scale_verdicts import STEP_MARK
-from benchmarks.scale_figures import scenario_dict
-
-if TYPE_CHECKING:
-    from benchmarks.scale import Case
+from benchmarks.scale.cases import Case
+from benchmarks.scale.figures import scenario_dict
+from benchmarks.scale.runner import run_case
+from benchmarks.suite.console import terminal
+from benchmarks.suite.rundir import environment
 
 EXIT_INTERRUPTED = 130
 
@@ -48,8 +49,6 @@ class ScaleRun:
     @classmethod
     def create(cls, out_dir: Path | None, seed: int) -> ScaleRun:
         """A new run directory (default ``reports/<timestamp>-scale``)."""
-        from benchmarks.run import environment  # the same environment record as other suites
-
         out_dir = out_dir or Path("reports") / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-scale")
         base = Results(created=datetime.now(UTC).isoformat(timespec="seconds"), suite="scale",
                        seed=seed, environment=environment(), settings=ReportSettings())
@@ -73,8 +72,6 @@ class ScaleRun:
 
     async def run(self, case: Case, seed: int) -> dict[str, Any]:
         """Run one case, record it, print one line; returns its scenario."""
-        from benchmarks.scale import run_case
-
         print(f"{self.elapsed()} {case.name} ({case.swarms} swarm process"
               f"{'es' if case.swarms > 1 else ''}) …", flush=True)
         try:
@@ -178,3 +175,24 @@ def summary_table(scenarios: list[dict[str, Any]], breaking: list[dict[str, Any]
                   + ", ".join(f"{x['clients']}{STEP_MARK[x['holds']]}" for x in b["steps"]) + ")"
                   for b in breaking]
     return "\n".join(lines)
+
+
+def print_plan(cases: Sequence[Case], steps: Sequence[int]) -> None:
+    """The suite's fixed cases (:func:`benchmarks.scale.cases.plan`) and its breaking-point steps.
+
+    The estimate counts each case's connect, warm-up, window and drain; the
+    breaking-point search adds one case per step it needs, which depends on the results.
+    """
+    estimate = sum(3.0 + c.clients / 1000 + c.warmup_s + c.duration_s + c.drain_s for c in cases)
+    terminal.print(f"[bold]scale[/]: {len(cases)} cases, about {estimate:.0f} s, then a "
+                   "breaking-point search (python -m benchmarks.scale)")
+    for c in cases:
+        detail = f"{c.transport} on {c.server}, {c.clients:,} clients, {c.swarms} swarm process"
+        detail += "es" if c.swarms > 1 else ""
+        if c.interval_s is not None:
+            detail += f", poll every {c.interval_s:g} s" if c.interval_s else ", closed-loop polls"
+        if c.soak_every_s:
+            detail += f", {c.duration_s:g} s soak, RSS every {c.soak_every_s:g} s"
+        terminal.print(f"  {c.name:<44} {c.purpose:<8} {detail}")
+    terminal.print(f"  breaking points: push transports stepped over N = "
+                   f"{', '.join(f'{n:,}' for n in steps)} until p95 ≥ 100 ms or a loss")

@@ -1,6 +1,6 @@
 """Turning one scale run's raw readings into a results.json scenario: pure functions, no I/O.
 
-Inputs are the swarm processes' reports (:func:`benchmarks.swarm.report`) and
+Inputs are the swarm processes' reports (:func:`benchmarks.scale.swarm.report`) and
 the server's process-tree readings; the output is a
 :class:`benchmarks.results.model.ScenarioResult` plus the scale-only extras that
 results.json carries beside it (see :func:`scenario_dict`):
@@ -33,7 +33,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks import measure
 from benchmarks.results.model import (
     LoadgenFigures,
     MachineFigures,
@@ -41,15 +40,16 @@ from benchmarks.results.model import (
     ServerFigures,
 )
 from benchmarks.results.scale_verdicts import BACKLOG_FLAG, OUTSIDE_FLAG, READ_TOGETHER
+from benchmarks.suite import measure
 
 
 @dataclass(frozen=True, slots=True)
 class ServerReadings:
     """The server's process tree as /proc saw it, the floor's fan-out times (µs), and how far
     the machine's TCP receive-pressure counters moved from the window's start to the swarms'
-    reports (:func:`benchmarks.procstats.receive_pressure`), and the packets the kernel
+    reports (:func:`benchmarks.suite.procstats.receive_pressure`), and the packets the kernel
     dropped on full input backlogs (``backlog_limit`` deep) from the swarms' start to their
-    reports (:func:`benchmarks.procstats.backlog_drops`)."""
+    reports (:func:`benchmarks.suite.procstats.backlog_drops`)."""
 
     cpu_s: float
     processes: int

@@ -1,6 +1,6 @@
 """The load generator: one worker process holding many clients of one transport.
 
-The runner starts one or more of these (``python -m benchmarks.loadgen --job JSON``)
+The runner starts one or more of these (``python -m benchmarks.suite.loadgen --job JSON``)
 so that receiving messages never shares a process, or a GIL, with the server or
 the relay. Each worker speaks a line protocol, JSON on stdin/stdout:
 
@@ -266,7 +266,7 @@ def _delta(start: dict[str, int] | None, end: dict[str, int] | None) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m benchmarks.loadgen --job JSON``."""
+    """Entry point: ``python -m benchmarks.suite.loadgen --job JSON``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", required=True, help="the job as a JSON object")
     args = parser.parse_args(argv)

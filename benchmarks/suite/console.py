@@ -13,28 +13,26 @@ import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from rich import progress as rp
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.results.model import Results, ScenarioResult
-from benchmarks.scenarios import Scenario
+from benchmarks.suite.scenarios import Scenario
 
-if TYPE_CHECKING:
-    from benchmarks.scale import Case
-
-_console = Console()
-if not _console.is_terminal:  # a pipe or a file: don't wrap at 80 columns
-    _console = Console(width=160)
+terminal = Console()
+"""Where both suites print for a person (rich markup allowed)."""
+if not terminal.is_terminal:  # a pipe or a file: don't wrap at 80 columns
+    terminal = Console(width=160)
 
 
 def print_list(suites: Mapping[str, Sequence[Scenario]]) -> None:
     """Every suite with its scenarios and an estimated duration."""
     for name, scenarios in suites.items():
         estimate = sum(s.estimate_s() for s in scenarios)
-        _console.print(f"[bold]{name}[/]: {len(scenarios)} scenarios, about {estimate:.0f} s")
+        terminal.print(f"[bold]{name}[/]: {len(scenarios)} scenarios, about {estimate:.0f} s")
         for s in scenarios:
             detail = f"{s.transport}, {s.clients} client{'s' if s.clients > 1 else ''}"
             if s.interval_s:
@@ -47,28 +45,7 @@ def print_list(suites: Mapping[str, Sequence[Scenario]]) -> None:
                 detail += f", cut every {s.cut_every_s:g} s"
             if not s.relay:
                 detail += ", no relay"
-            _console.print(f"  {s.name:<34} {s.group:<10} {detail}")
-
-
-def print_scale_plan(cases: Sequence[Case], steps: Sequence[int]) -> None:
-    """The scale suite's fixed cases (:func:`benchmarks.scale.plan`) and its breaking-point steps.
-
-    The estimate counts each case's connect, warm-up, window and drain; the
-    breaking-point search adds one case per step it needs, which depends on the results.
-    """
-    estimate = sum(3.0 + c.clients / 1000 + c.warmup_s + c.duration_s + c.drain_s for c in cases)
-    _console.print(f"[bold]scale[/]: {len(cases)} cases, about {estimate:.0f} s, then a "
-                   "breaking-point search (python -m benchmarks.scale)")
-    for c in cases:
-        detail = f"{c.transport} on {c.server}, {c.clients:,} clients, {c.swarms} swarm process"
-        detail += "es" if c.swarms > 1 else ""
-        if c.interval_s is not None:
-            detail += f", poll every {c.interval_s:g} s" if c.interval_s else ", closed-loop polls"
-        if c.soak_every_s:
-            detail += f", {c.duration_s:g} s soak, RSS every {c.soak_every_s:g} s"
-        _console.print(f"  {c.name:<44} {c.purpose:<8} {detail}")
-    _console.print(f"  breaking points: push transports stepped over N = "
-                   f"{', '.join(f'{n:,}' for n in steps)} until p95 ≥ 100 ms or a loss")
+            terminal.print(f"  {s.name:<34} {s.group:<10} {detail}")
 
 
 class Progress:
@@ -78,7 +55,7 @@ class Progress:
         self._bar = rp.Progress(
             rp.SpinnerColumn(), rp.TextColumn("{task.description}"), rp.BarColumn(),
             rp.TextColumn("{task.fields[count]}"), rp.TimeElapsedColumn(),
-            rp.TextColumn("ETA"), rp.TimeRemainingColumn(), console=_console, transient=True,
+            rp.TextColumn("ETA"), rp.TimeRemainingColumn(), console=terminal, transient=True,
         )
         self._total = len(scenarios)
         self._task = self._bar.add_task("starting", total=sum(s.estimate_s() for s in scenarios),
@@ -172,4 +149,4 @@ def print_summary(results: Results, elapsed_s: float) -> None:
             _fmt(cpu_per, 0), "; ".join(r.flags) or (r.error or ""),
         )
     with contextlib.suppress(BrokenPipeError):
-        _console.print(table)
+        terminal.print(table)

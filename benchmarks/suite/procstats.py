@@ -93,7 +93,7 @@ def machine_cpu() -> tuple[float, float, float]:
     ``interrupts`` (hard and soft IRQ, which is where loopback TCP is processed)
     is part of ``busy`` and charged to no process. Between two readings,
     ``Δbusy`` over the *wall-clock* time between them is the number of cores
-    busy (:func:`benchmarks.measure.machine_figures`); ``elapsed`` (the sum of
+    busy (:func:`benchmarks.suite.measure.machine_figures`); ``elapsed`` (the sum of
     every counter) is not a clock on every kernel: here the idle counter lags.
     """
     with open("/proc/stat", "rb") as f:

@@ -5,7 +5,7 @@ load generators through :class:`Child`: each in its own session, stderr to a
 log file, stdout a channel of JSON lines (long ones allowed: a load
 generator's report carries its latency samples). ``stop`` signals only the
 child's own process group. What it does not do: restart, or read /proc (that
-is :mod:`benchmarks.procstats`).
+is :mod:`benchmarks.suite.procstats`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Lean client protocols for :mod:`benchmarks.swarm`: one small class per transport.
+"""Lean client protocols for :mod:`benchmarks.scale.swarm`: one small class per transport.
 
 Thousands of these live in one process, so each parses only what the swarm
 needs: the status line, the end of the response head, and every message's
@@ -10,7 +10,7 @@ complete lines are scanned as they are), reconnect, or count bytes.
 Each message goes to :meth:`Recorder.record`, which keeps exact per-connection
 counts (gaps, duplicates) and a uniform reservoir of latency samples, each with
 two receive times: when the kernel queued the bytes on the client's socket and
-when this process read them (see :mod:`benchmarks.swarm_socket`).
+when this process read them (see :mod:`benchmarks.scale.swarm_socket`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.swarm_socket import TimestampedSocket
+from benchmarks.scale.swarm_socket import TimestampedSocket
 from lab.contract import PATHS, TRANSPORTS
 
 MESSAGE = re.compile(rb'"seq": ?(\d+), ?"t_us": ?(\d+)')

@@ -1,8 +1,8 @@
-"""``python -m benchmarks.swarm``: a lean load-generator process for thousands of connections.
+"""``python -m benchmarks.scale.swarm``: a lean load-generator process for thousands of connections.
 
 One process holds up to :data:`MAX_CLIENTS` connections of one transport
 (WebSocket, SSE, NDJSON stream, long poll or short poll; see
-:mod:`benchmarks.swarm_wire`), spread over several loopback source addresses
+:mod:`benchmarks.scale.swarm_protocols`), spread over several loopback source addresses
 (``--sources``, e.g. ``127.0.0.2,127.0.0.3``) so that no single address runs
 out of ephemeral ports. It measures per-message latency (receive time minus
 ``t_us``) on a uniform subsample, exact counts, gaps and duplicates per
@@ -12,7 +12,7 @@ for latency — and the others are read in sweeps from their first message on,
 seldom until the window is over (see :meth:`Swarm.sweep_untimed`). Each
 latency sample carries two receive times: when the kernel queued the bytes on
 the client's socket and when this process read them
-(:mod:`benchmarks.swarm_socket`). It measures nothing about the server.
+(:mod:`benchmarks.scale.swarm_socket`). It measures nothing about the server.
 
 Line protocol (JSON, one object per line on stdout):
 
@@ -49,8 +49,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from benchmarks import swarm_socket
-from benchmarks.swarm_wire import Conn, Recorder, make_conn
+from benchmarks.scale import swarm_socket
+from benchmarks.scale.swarm_protocols import Conn, Recorder, make_conn
 from lab.contract import TRANSPORTS
 
 MAX_CLIENTS = 19_000
@@ -95,7 +95,7 @@ no SYN is dropped (a dropped SYN is retried only after 1, 3, 7… seconds)."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.swarm", description=__doc__
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale.swarm", description=__doc__
                                      .splitlines()[0], formatter_class=argparse
                                      .ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
