@@ -30,16 +30,17 @@ from benchmarks.scale.cli import LOOPBACK_BACKLOG, backlog_warning
 from benchmarks.scale.figures import ServerReadings, build, loss, lower_bounds
 from benchmarks.scale.runner import run_case
 from benchmarks.scale.search import breaking_point
-from benchmarks.scale.swarm import (
+from benchmarks.scale.swarm import build_parser
+from benchmarks.scale.swarm_connections import (
     HOLD_S,
     SWEEP_AFTER_S,
     SWEEP_S,
     Swarm,
-    build_parser,
     next_timed_read,
     sweep_due,
 )
-from benchmarks.scale.swarm_protocols import FAR, Recorder, make_conn
+from benchmarks.scale.swarm_protocols import make_conn
+from benchmarks.scale.swarm_recorder import FAR, Recorder
 from benchmarks.suite import procstats
 from benchmarks.suite.measure import percentile
 from lab.__main__ import build_parser as lab_parser

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.scale.swarm_protocols import Recorder, WebSocket, short_text_frames_end
+from benchmarks.scale.swarm_protocols import WebSocket, short_text_frames_end
+from benchmarks.scale.swarm_recorder import Recorder
 from lab.hub import Message, ws_text_frame
 
 START_US, END_US = 1_000, 2_000

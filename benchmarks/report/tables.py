@@ -18,6 +18,7 @@ from benchmarks.results import costs
 from benchmarks.results.rundata import RunData
 from benchmarks.results.transports import TRANSPORTS
 
+
 def transport_key(name: str) -> tuple[int, str]:
     """Sort key putting the lab's transports first, in contract order; others (the baselines)
     follow by name."""

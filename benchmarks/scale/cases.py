@@ -43,7 +43,7 @@ CLIENTS_PER_SWARM = 3000
 TIMED_CLIENTS = 1000
 """Push clients timed per case (at least): every ``N // TIMED_CLIENTS``-th is read once per
 interval between messages, midway between two publishes, and gives latency samples; the rest
-are read in sweeps (see :mod:`benchmarks.scale.swarm`)."""
+are read in sweeps (see :mod:`benchmarks.scale.swarm_connections`)."""
 COMPARE_WINDOW_S = 10.0
 """The side-by-side cases' timed window: 100 fan-outs, so that one stretch of a slow machine
 (half a second of 50 % slower sends was seen here) weighs less on a p99 than in 5 s."""
@@ -66,10 +66,10 @@ QUIET_HEARTBEAT_S = 600.0
 """The lab's WebSocket ping interval where a swarm reads some connections seldom: longer than
 any case, so no ping goes out. aiohttp closes a peer that has not answered a ping within half
 the interval (7.5 s at the default 15 s), and an untimed connection is read only every
-:data:`benchmarks.scale.swarm.HOLD_S` until the window is over, so at 15,000 clients, whose
-connecting alone can take 20 s, pings closed thousands of healthy clients. No baseline
-sends pings either; the soak, whose clients are all timed and read every 100 ms, keeps the
-default."""
+:data:`benchmarks.scale.swarm_connections.HOLD_S` until the window is over, so at 15,000
+clients, whose connecting alone can take 20 s, pings closed thousands of healthy clients. No
+baseline sends pings either; the soak, whose clients are all timed and read every 100 ms,
+keeps the default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ addresses. The timeline of a case:
 2. start the swarms; once every connection has received a message, read the
    RSS again (memory per connection = the difference / N, before the feed's
    messages can pile up anywhere); each swarm reads what its untimed
-   connections hold (:meth:`benchmarks.scale.swarm.Swarm.catch_up`),
+   connections hold (:meth:`benchmarks.scale.swarm_connections.Swarm.catch_up`),
    then wait ``warmup_s``;
 3. time a steady window on a shared wall clock: server CPU (summed over the
    primary and its workers, from /proc), the machine's CPU (/proc/stat), each

@@ -7,10 +7,12 @@ they deliberately do not do: follow redirects, decode chunked framing (NDJSON
 and SSE messages never span the server's chunks, and each ends in a newline, so
 complete lines are scanned as they are), reconnect, or count bytes.
 
-Each message goes to :meth:`Recorder.record`, which keeps exact per-connection
-counts (gaps, duplicates) and a uniform reservoir of latency samples, each with
-two receive times: when the kernel queued the bytes on the client's socket and
-when this process read them (see :mod:`benchmarks.scale.swarm_socket`).
+Each message goes to :meth:`~benchmarks.scale.swarm_recorder.Recorder.record`,
+which keeps exact per-connection counts (gaps, duplicates) and a uniform
+reservoir of latency samples, each with two receive times: when the kernel
+queued the bytes on the client's socket and when this process read them (see
+:mod:`benchmarks.scale.swarm_socket`). Counting is not done here, nor is
+deciding when a connection is read (:mod:`benchmarks.scale.swarm_connections`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import math
 import os
-import random
 import re
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
 
+from benchmarks.scale.swarm_recorder import Counts, Recorder
 from benchmarks.scale.swarm_socket import TimestampedSocket
 from lab.contract import PATHS, TRANSPORTS
 
@@ -34,178 +33,30 @@ MESSAGE = re.compile(rb'"seq": ?(\d+), ?"t_us": ?(\d+)')
 HEAD = re.compile(rb'"head": ?(\d+)')
 MISSED = re.compile(rb'"missed": ?([1-9]\d*)')
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-FAR = 2**62
 
 REQUEST_PATHS = {t: f"{PATHS[t]}?topic=prices" for t in TRANSPORTS}
 """Each transport's request path: the contract's, on the prices topic."""
-
-
-class Recorder:
-    """Everything the swarm measures, shared by all its connections.
-
-    Messages with ``t_us`` inside ``[start_us, end_us)`` count as delivered; a
-    connection is finished at its first message published at or after
-    ``end_us``. Only timed connections (``Conn.timed``) give latency samples;
-    ``timed_delivered`` counts their in-window messages. ``batched`` counts
-    pushed messages of timed connections read together with an
-    earlier one: the kernel stamps a read with its last segment's arrival, so
-    for all but the last message of a read the arrival time is an upper bound
-    (a poll's answer carries its messages together, so its time is exact). Latency samples are a uniform reservoir (Li's algorithm L) of
-    at most ``max_samples`` in-window messages: one comparison per message.
-    """
-
-    def __init__(self, clients: int, max_samples: int, seed: int) -> None:
-        self.clients = clients
-        self.start_us = FAR
-        self.end_us = FAR
-        self.ready = 0
-        self.finished = 0
-        self.delivered = 0
-        self.timed_delivered = 0
-        self.batched = 0
-        self.latest_t_us = 0
-        self.min_seq: int | None = None
-        self.max_seq: int | None = None
-        self.all_ready = asyncio.Event()
-        self.all_finished = asyncio.Event()
-        self.failed = 0
-        self.samples: list[tuple[int, int, int, int, int]] = []
-        self._max = max_samples
-        self._rng = random.Random(seed)
-        self._w = 1.0
-        self._next = max_samples
-        self.poll_times: list[int] = []
-        self.on_ready: Callable[[Conn], None] | None = None
-
-    def open_window(self, start_us: int, end_us: int) -> None:
-        """Set the timed window (wall-clock microseconds)."""
-        self.start_us, self.end_us = start_us, end_us
-
-    def mark_ready(self) -> None:
-        """A connection got its first message."""
-        self.ready += 1
-        if self.ready + self.failed >= self.clients:
-            self.all_ready.set()
-
-    def mark_failed(self) -> None:
-        """A connection failed or ended before finishing."""
-        self.failed += 1
-        if self.ready + self.failed >= self.clients:
-            self.all_ready.set()
-        if self.finished + self.failed >= self.clients:
-            self.all_finished.set()
-
-    def mark_finished(self) -> None:
-        """A connection saw a message from after the window."""
-        self.finished += 1
-        if self.finished + self.failed >= self.clients:
-            self.all_finished.set()
-
-    def record(self, conn: Conn, seq: int, t_us: int, recv_us: int) -> None:
-        """One received message of ``conn``: the hot path."""
-        last = conn.last_seq
-        if seq <= last:
-            conn.duplicates += 1
-            return
-        if last and seq != last + 1:
-            conn.gaps += seq - last - 1
-        conn.last_seq = seq
-        if t_us > self.latest_t_us:
-            self.latest_t_us = t_us
-        if not conn.ready:
-            conn.ready = True
-            self.mark_ready()
-            if self.on_ready is not None:
-                self.on_ready(conn)
-        if t_us < self.start_us:
-            return
-        if t_us >= self.end_us:
-            if not conn.finished:
-                conn.finished = True
-                self.mark_finished()
-            return
-        conn.delivered += 1
-        self.delivered += 1
-        if not conn.timed:
-            return
-        self.timed_delivered += 1
-        if recv_us == conn.read_us and conn.pushed:
-            self.batched += 1
-        conn.read_us = recv_us
-        if self.min_seq is None or seq < self.min_seq:
-            self.min_seq = seq
-        if self.max_seq is None or seq > self.max_seq:
-            self.max_seq = seq
-        n = self.timed_delivered
-        if n <= self._max:
-            self.samples.append((conn.idx, seq, t_us, recv_us, conn.arrival_us))
-            if n == self._max:
-                self._skip()
-        elif n == self._next:
-            self.samples[self._rng.randrange(self._max)] = (conn.idx, seq, t_us, recv_us,
-                                                             conn.arrival_us)
-            self._skip()
-
-    def record_run(self, conn: Conn, found: list[tuple[bytes, bytes]], recv_us: int) -> None:
-        """Messages of an untimed connection read together (``(seq, t_us)`` digits, in order).
-
-        The usual case takes one check for the whole run: the next seqs in a
-        row, all before the window or all inside it. Anything else (a gap, a
-        duplicate, a window edge, the first message) goes one by one through
-        :meth:`record`, so the counts stay exact.
-        """
-        seqs = [int(seq) for seq, _ in found]
-        first = seqs[0]
-        if conn.ready and first == conn.last_seq + 1 and seqs == list(range(first, first + len(seqs))):
-            times = [int(t_us) for _, t_us in found]
-            latest = max(times)
-            if latest < self.start_us:
-                conn.last_seq = seqs[-1]
-                return
-            if self.start_us <= min(times) and latest < self.end_us:
-                conn.last_seq = seqs[-1]
-                conn.delivered += len(seqs)
-                self.delivered += len(seqs)
-                return
-        for seq, (_, t_us) in zip(seqs, found, strict=True):
-            self.record(conn, seq, int(t_us), recv_us)
-
-    def _skip(self) -> None:
-        rng = self._rng
-        self._w *= math.exp(math.log(rng.random() or 1e-300) / self._max)
-        self._next += int(math.log(rng.random() or 1e-300) / math.log1p(-self._w)) + 1
 
 
 _SHARED = memoryview(bytearray(256 * 1024))
 """One receive buffer for every connection of the process: a read is handled before the next."""
 
 
-class Conn:
+class Conn(Counts):
     """Common state of one client connection; subclasses speak one transport."""
 
     transport_name = ""
-    pushed = True
-    """Messages arrive one per write (pushes); a poll's answer carries several at once."""
 
-    def __init__(self, idx: int, host: str, recorder: Recorder) -> None:
-        self.idx = idx
-        self.timed = True  # read often, sampled for latency (else read in sweeps)
+    def __init__(self, idx: int, host: str, recorder: Recorder[Conn]) -> None:
+        super().__init__(idx)
         self.host = host
         self.rec = recorder
         self.transport: TimestampedSocket | None = None
-        self.arrival_us = 0
-        self.read_us = 0
         self.head_done = False
         self.buf = b""
-        self.last_seq = 0
         self.seq_at_timed_read = 0  # last_seq after the swarm's previous scheduled read
-        self.delivered = 0
-        self.gaps = 0
-        self.duplicates = 0
         self.missed = 0
         self.requests = 0
-        self.ready = False
-        self.finished = False
         self.failed = False
         self.error: str | None = None
 
@@ -281,11 +132,6 @@ class Conn:
         """A close before this connection finished is a failure."""
         if not self.finished:
             self.fail(type(exc).__name__ if exc else "closed by server")
-
-    def counters(self) -> dict[str, Any]:
-        """This connection's exact counts."""
-        return {"delivered": self.delivered, "gaps": self.gaps, "duplicates": self.duplicates,
-                "missed": self.missed, "requests": self.requests}
 
 
 class LineStream(Conn):
@@ -383,7 +229,7 @@ class Poll(Conn):
 
     pushed = False
 
-    def __init__(self, idx: int, host: str, recorder: Recorder, *, long: bool,
+    def __init__(self, idx: int, host: str, recorder: Recorder[Conn], *, long: bool,
                  interval_s: float = 0.0) -> None:
         super().__init__(idx, host, recorder)
         self.long = long
@@ -472,7 +318,7 @@ def masked_frame(opcode: int, payload: bytes) -> bytes:
     return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked
 
 
-def make_conn(transport: str, idx: int, host: str, recorder: Recorder,
+def make_conn(transport: str, idx: int, host: str, recorder: Recorder[Conn],
               interval_s: float = 0.0) -> Conn:
     """A protocol instance for ``transport``."""
     if transport == "websocket":
