@@ -14,23 +14,19 @@ breaking-point search, and the same results.json model.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.report.build import build
-from benchmarks.results.model import ReportSettings, Results
+from benchmarks.results.model import ReportSettings
 from benchmarks.scale import cli as scale_cli
 from benchmarks.scale.cases import BREAKING_STEPS, plan
 from benchmarks.scale.output import print_plan
 from benchmarks.suite import console
-from benchmarks.suite.rundir import environment
-from benchmarks.suite.runner import Run, _main_task
+from benchmarks.suite.rundir import default_out_dir, new_results, run_until_stopped
+from benchmarks.suite.runner import Run, run_all
 from benchmarks.suite.scenarios import DEFAULT_SUITE, SUITES, select
 
-EXIT_INTERRUPTED = 130
 SCALE_SUITE = "scale"
 """The suite :mod:`benchmarks.scale` runs (not in :data:`SUITES`: its cases are its own)."""
 
@@ -60,11 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("--usd-per-gb", type=float, default=d.usd_per_gb, help="price of a GB transferred (report)")
     add("--no-report", action="store_true", help="write results only; do not build the report")
     return parser
-
-
-def build_report(out_dir: Path) -> Path:
-    """Build the report (:func:`benchmarks.report.build.build`); return report.html's path."""
-    return build(out_dir)
 
 
 def _run_scale(args: argparse.Namespace) -> int:
@@ -99,39 +90,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    out_dir = args.out or Path("reports") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = args.out or default_out_dir()
     settings = ReportSettings(
         volatility=args.volatility, trade_volume_usd_per_day=args.trade_volume,
         usd_per_million_requests=args.usd_per_million_requests, usd_per_gb=args.usd_per_gb,
     )
-    results = Results(
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        suite="custom" if args.only else args.suite, seed=args.seed,
-        environment=environment(), settings=settings,
-    )
+    results = new_results("custom" if args.only else args.suite, args.seed, settings)
     try:
         run = Run(out_dir, results)
     except OSError as exc:
         print(f"error: cannot write to {out_dir}: {exc.strerror}", file=sys.stderr)
         return 2
     started = time.monotonic()
-    finished = asyncio.run(_main_task(run, scenarios, args.seed))
+    finished = run_until_stopped(run_all(run, scenarios, args.seed))
     run.cleanup_logs()
     console.print_summary(run.results, time.monotonic() - started)
-    results_path = out_dir / "results.json"
-    if finished and not args.no_report:
-        try:
-            report = build_report(out_dir)
-        except Exception as exc:  # noqa: BLE001 - the results stand without a report
-            print(f"report: could not be built ({type(exc).__name__}: {exc})", file=sys.stderr)
-            report = None
-        if report is not None:
-            print(f"report: {report}")
-    print(f"results: {results_path}")
-    if not finished:
-        print("interrupted: finished scenarios are kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 1 if any(s.status != "ok" for s in run.results.scenarios) else 0
+    failed = any(s.status != "ok" for s in run.results.scenarios)
+    return run.close(finished, not args.no_report, failed, "scenarios")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,18 @@ def chart_staleness_sweep(
     return save_chart(figure, out_dir, name, title)
 
 
+def _label_bars(ax: Axes, tops: Sequence[float], value_format: str, ylabel: str,
+                title: str) -> None:
+    """Write each bar's value above it (``value_format``), then the y label, the title and
+    horizontal grid lines."""
+    for x, top in enumerate(tops):
+        ax.annotate(value_format.format(top), (x, top), ha="center", va="bottom",
+                    fontsize="small")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.3)
+
+
 def chart_bytes_per_update(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
     """Bytes per delivered update, stacked header / framing / payload, per transport."""
     name, title = "bytes-per-update", "Bytes per delivered update"
@@ -159,12 +171,9 @@ def chart_bytes_per_update(out_dir: Path, rows: Sequence[TraderRow]) -> Chart:
         values = np.array([getattr(r.split, part) for r in rows])
         ax.bar(labels, values, bottom=bottom, label=part, color=shade)
         bottom += values
-    for x, total in enumerate(bottom):
-        ax.annotate(f"{total:,.0f} B", (x, total), ha="center", va="bottom", fontsize="small")
-    ax.set_ylabel("bytes per delivered update (both directions)")
-    ax.set_title(f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
     ax.legend()
-    ax.grid(True, axis="y", alpha=0.3)
+    _label_bars(ax, list(bottom), "{:,.0f} B", "bytes per delivered update (both directions)",
+                f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
     return save_chart(figure, out_dir, name, title)
 
 
@@ -178,11 +187,8 @@ def chart_requests_per_minute(out_dir: Path, rows: Sequence[TraderRow]) -> Chart
     ax = figure.subplots()
     values = [r.requests_per_min or 0.0 for r in rows]
     ax.bar([r.transport for r in rows], values, color=[colour(r.transport) for r in rows])
-    for x, value in enumerate(values):
-        ax.annotate(f"{value:,.1f}", (x, value), ha="center", va="bottom", fontsize="small")
-    ax.set_ylabel("requests per minute per client")
-    ax.set_title(f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
-    ax.grid(True, axis="y", alpha=0.3)
+    _label_bars(ax, values, "{:,.1f}", "requests per minute per client",
+                f"{title} (one-way delay {rows[0].delay_ms:g} ms)")
     return save_chart(figure, out_dir, name, title)
 
 

@@ -19,6 +19,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from benchmarks.results.model import ReportSettings
+from benchmarks.results.transports import STREAMED
+
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
 """252 trading days of 6.5 hours: the convention the feed uses to annualise σ."""
 
@@ -36,19 +39,14 @@ RFC6202_WORST_TRANSITS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class CostSettings:
-    """Prices and assumptions behind every money figure; each has a stated default."""
+class CostSettings(ReportSettings):
+    """Prices and assumptions behind every money figure; each has a stated default.
 
-    volatility: float = 0.2
-    """Annual σ of the feed's GBM (the run's own value unless overridden)."""
-    rate: float = 10.0
-    """Feed price changes per second, all symbols together."""
-    trade_volume_usd_per_day: float = 1_000_000.0
-    """Dollar volume the desk trades per day at the price it sees."""
-    usd_per_million_requests: float = 0.40
-    """Price of one million HTTP requests (API gateway / load balancer style)."""
-    usd_per_gb: float = 0.09
-    """Price of one GB (10⁹ bytes) of egress."""
+    The first ones are those a run records in results.json
+    (:class:`~benchmarks.results.model.ReportSettings`, with their defaults); the
+    rest are the report's own.
+    """
+
     trading_seconds_per_year: float = TRADING_SECONDS_PER_YEAR
     """Seconds in a trading year, to turn annual σ into σ per √second."""
     hours_per_day: float = 6.5
@@ -160,7 +158,7 @@ def theoretical_latency_ms(
     §2.2). Short poll every ``I`` seconds: ``d + I/2`` on average, ``d + I``
     at worst (server time spent is ignored: these are lower bounds).
     """
-    if transport in ("stream", "sse", "websocket"):
+    if transport in STREAMED:
         return delay_ms, delay_ms
     if transport == "longpoll":
         return delay_ms, RFC6202_WORST_TRANSITS * delay_ms

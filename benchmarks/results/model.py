@@ -63,10 +63,15 @@ class ReportSettings:
     """Assumptions the report prices things with; all settable on the command line."""
 
     volatility: float = 0.2
+    """Annual σ of the feed's GBM (the run's own value unless overridden)."""
     rate: float = 10.0
+    """Feed price changes per second, all symbols together."""
     trade_volume_usd_per_day: float = 1_000_000.0
+    """Dollar volume the desk trades per day at the price it sees."""
     usd_per_million_requests: float = 0.40
+    """Price of one million HTTP requests (API gateway / load balancer style)."""
     usd_per_gb: float = 0.09
+    """Price of one GB (10⁹ bytes) of egress."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ full one. What a case is and how it runs is in the rest of
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from benchmarks.scale.cases import BREAKING_STEPS, COMPARE_REPEATS, COMPARE_WIND
 from benchmarks.scale.output import ScaleRun
 from benchmarks.scale.search import run_suite
 from benchmarks.suite import procstats
+from benchmarks.suite.rundir import run_until_stopped
 
 LOOPBACK_BACKLOG = 50_000
 """``net.core.netdev_max_backlog`` the suite asks for (Linux's default is 1,000). Its held
@@ -76,5 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         print(warning, file=sys.stderr)
     cases = plan(args.clients, args.duration, args.soak_minutes * 60, args.repeats)
     steps = tuple(sorted({*BREAKING_STEPS, args.clients}))
-    finished = run.execute(run_suite(run, args.seed, cases, not args.no_breaking, steps))
+    finished = run_until_stopped(run_suite(run, args.seed, cases, not args.no_breaking, steps),
+                                 (signal.SIGINT, signal.SIGTERM))
     return run.finish(finished, build_report=not args.no_report)

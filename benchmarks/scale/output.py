@@ -1,45 +1,40 @@
-"""The scale suite's run directory: results.json, samples.csv, the plan, progress and summary lines.
+"""The scale suite's run directory and what it prints: the plan, a line per case, a summary.
 
 results.json follows the runner's model (:mod:`benchmarks.results.model`; it is
 validated on every save), including its optional scale fields: per scenario
 ``server.cpu_us_per_delivery``, ``server.rss_per_connection_bytes``,
 ``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``,
-``machine_speed_ms`` and, for the soak, ``rss_series``; at the top level ``breaking_points``. The
-file is rewritten after every case, so an interrupted run keeps what it finished.
+``machine_speed_ms`` and, for the soak, ``rss_series``; at the top level
+``breaking_points``. The file is rewritten after every case, so an interrupted
+run keeps what it finished. What every run directory shares (logs, Ctrl-C, the
+report, the exit status) is :mod:`benchmarks.suite.rundir`'s; running a case is
+:mod:`benchmarks.scale.runner`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report.build import build
 from benchmarks.results.files import SAMPLES_COLUMNS, append_rows, write_document
-from benchmarks.results.model import ReportSettings, Results, ResultsError, ScenarioResult
+from benchmarks.results.model import Results, ResultsError, ScenarioResult
 from benchmarks.results.scale_verdicts import STEP_MARK
 from benchmarks.scale.cases import Case
 from benchmarks.scale.figures import scenario_dict
 from benchmarks.scale.runner import run_case
 from benchmarks.suite.console import terminal
-from benchmarks.suite.rundir import environment
-
-EXIT_INTERRUPTED = 130
+from benchmarks.suite.rundir import RunDirectory, default_out_dir, new_results
 
 
-class ScaleRun:
+class ScaleRun(RunDirectory):
     """One run directory and the scenarios recorded so far."""
 
     def __init__(self, out_dir: Path, base: Results) -> None:
-        self.out_dir = out_dir
-        self.log_dir = out_dir / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(out_dir)
         self.base = base
         self.scenarios: list[dict[str, Any]] = []
         self.breaking_points: list[dict[str, Any]] = []
@@ -49,10 +44,7 @@ class ScaleRun:
     @classmethod
     def create(cls, out_dir: Path | None, seed: int) -> ScaleRun:
         """A new run directory (default ``reports/<timestamp>-scale``)."""
-        out_dir = out_dir or Path("reports") / (datetime.now().strftime("%Y%m%d-%H%M%S") + "-scale")
-        base = Results(created=datetime.now(UTC).isoformat(timespec="seconds"), suite="scale",
-                       seed=seed, environment=environment(), settings=ReportSettings())
-        return cls(out_dir, base)
+        return cls(out_dir or default_out_dir("-scale"), new_results("scale", seed))
 
     def document(self) -> dict[str, Any]:
         """The results.json document."""
@@ -109,41 +101,12 @@ class ScaleRun:
         s = int(time.monotonic() - self.started)
         return f"[{s // 60:02d}:{s % 60:02d}]"
 
-    def execute(self, work: Coroutine[Any, Any, None]) -> bool:
-        """Run ``work``; Ctrl-C or SIGTERM cancels it (children are stopped). True if finished."""
-
-        async def main() -> bool:
-            task = asyncio.ensure_future(work)
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, task.cancel)
-            try:
-                await task
-                return True
-            except asyncio.CancelledError:
-                return False
-
-        return asyncio.run(main())
-
     def finish(self, finished: bool, build_report: bool) -> int:
-        """Print the summary, drop empty logs, build the report; return the exit status."""
-        for path in self.log_dir.iterdir():
-            if path.stat().st_size == 0:
-                path.unlink()
-        with contextlib.suppress(OSError):
-            self.log_dir.rmdir()
+        """Drop spent logs, print the summary, build the report; return the exit status."""
+        self.cleanup_logs()
         print(summary_table(self.scenarios, self.breaking_points))
-        if finished and build_report:
-            try:
-                print(f"report: {build(self.out_dir)}")
-            except Exception as exc:  # noqa: BLE001 - the results stand without a report
-                print(f"report: could not be built ({type(exc).__name__}: {exc})",
-                      file=sys.stderr)
-        print(f"results: {self.out_dir / 'results.json'}")
-        if not finished:
-            print("interrupted: finished cases are kept", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        return 1 if any(s["status"] != "ok" for s in self.scenarios) else 0
+        failed = any(s["status"] != "ok" for s in self.scenarios)
+        return self.close(finished, build_report, failed, "cases")
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

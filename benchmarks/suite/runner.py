@@ -6,16 +6,15 @@ through :func:`benchmarks.suite.harness.run_scenario`. After every scenario
 ``staleness.csv``, so an interrupted run keeps what it finished. Ctrl-C stops
 the scenario in progress (recorded as ``interrupted``); the harness kills its
 child processes. Choosing the scenarios and the command line are
-:mod:`benchmarks.run`'s.
+:mod:`benchmarks.run`'s; what every run directory shares is
+:mod:`benchmarks.suite.rundir`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
-import signal
 import time
 from pathlib import Path
 
@@ -23,16 +22,15 @@ from benchmarks.results.files import SAMPLES_COLUMNS, STALENESS_COLUMNS, append_
 from benchmarks.results.model import Anatomy, Results, ScenarioResult
 from benchmarks.suite import console
 from benchmarks.suite.harness import Outcome, run_scenario
+from benchmarks.suite.rundir import RunDirectory
 from benchmarks.suite.scenarios import Scenario
 
 
-class Run:
+class Run(RunDirectory):
     """One run's output directory and the results accumulated so far."""
 
     def __init__(self, out_dir: Path, results: Results) -> None:
-        self.out_dir = out_dir
-        self.log_dir = out_dir / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(out_dir)
         self.results = results
         save(results, out_dir)
 
@@ -60,14 +58,6 @@ class Run:
         self.results = results
         save(results, self.out_dir)
 
-    def cleanup_logs(self) -> None:
-        """Drop empty log files and the workers' raw reports (now in the CSV files)."""
-        for path in self.log_dir.iterdir():
-            if path.suffix == ".json" or path.stat().st_size == 0:
-                path.unlink()
-        with contextlib.suppress(OSError):
-            self.log_dir.rmdir()
-
 
 def interrupted(scenario: Scenario) -> ScenarioResult:
     """The record of a scenario cut short by Ctrl-C."""
@@ -75,8 +65,9 @@ def interrupted(scenario: Scenario) -> ScenarioResult:
                           status="interrupted", error="stopped by Ctrl-C")
 
 
-async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> bool:
-    """Run ``scenarios`` in order; return False if the user interrupted."""
+async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> None:
+    """Run ``scenarios`` in order, recording each; a cancellation (Ctrl-C) records the
+    scenario it cut short as interrupted and propagates."""
     with console.Progress(scenarios) as progress:
         for scenario in scenarios:
             progress.begin(scenario)
@@ -86,33 +77,9 @@ async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> bool:
             except asyncio.CancelledError:
                 run.record(Outcome(interrupted(scenario)))
                 progress.note(f"[yellow]interrupted[/] {scenario.name}")
-                return False
+                raise
             elapsed = round(time.monotonic() - started, 2)
             outcome = dataclasses.replace(
                 outcome, result=dataclasses.replace(outcome.result, elapsed_s=elapsed))
             run.record(outcome)
             progress.done(outcome.result)
-    return True
-
-
-async def _main_task(run: Run, scenarios: list[Scenario], seed: int) -> bool:
-    """Run with Ctrl-C cancelling the work once; further presses are ignored while it stops."""
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    stopping = False
-
-    def on_sigint() -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            task.cancel()
-
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
-    try:
-        return await run_all(run, scenarios, seed)
-    except asyncio.CancelledError:
-        task.uncancel()
-        return False
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
