@@ -350,7 +350,8 @@ def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], Non
                                   ("receive queues short of room (machine-wide TCP counters: "
                                   "PruneCalled 2)")])
 def test_load_generator_target_counts_every_loadgen_flag(flag: str) -> None:
-    """Item 6 is met on a run with no flags, missed once one case carries ``flag``."""
+    """The load-generator target is met on a run with no flags, missed once one case carries
+    ``flag``."""
 
     def verdict(extra: list[str]) -> str:
         def mutate(results: dict[str, Any]) -> None:
@@ -394,12 +395,11 @@ def _read_late(tmp_path: Path, scenario: str, least_p95: float, lossless: bool =
     ("scale-websocket-lab-5000", 98.0, False, "missed"),  # compared side by side: every flag
 ], ids=["fails-either-way", "undetermined-off-target", "undetermined-on-target",
         "holds-either-way", "lossy-and-slow", "lossy", "compared"])
-def test_late_reads_miss_item_6_only_where_they_could_change_a_target(
+def test_late_reads_miss_the_load_generator_target_only_where_they_could_change_one(
         tmp_path: Path, scenario: str, least_p95: float, lossless: bool, verdict: str) -> None:
-    """A breaking-point step whose swarms read messages together is named under item 6, but
-    misses it only when a target's verdict could differ between the step's p95 and the least
-    p95 possible."""
-
+    """A breaking-point step whose swarms read messages together is named under the
+    load-generator target, but misses it only when a target's verdict could differ between the
+    step's p95 and the least p95 possible."""
     run = _read_late(tmp_path, scenario, least_p95, lossless)
     (target,) = scale_targets.load_generator(scale_tables.points(run))
     assert target.verdict == verdict
@@ -407,14 +407,13 @@ def test_late_reads_miss_item_6_only_where_they_could_change_a_target(
     assert (f"{scenario} (p95 {least_p95:,.1f}–" in target.measured) == (verdict == "met")
 
 
-@pytest.mark.parametrize(("least_p95", "mark", "item_3"), [
+@pytest.mark.parametrize(("least_p95", "mark", "breaking_target"), [
     (95.0, None, "not measured"), (105.0, False, "missed")], ids=["straddles", "fails"])
 def test_breaking_step_read_late_across_the_bar_is_undetermined(
-        tmp_path: Path, least_p95: float, mark: bool | None, item_3: str) -> None:
+        tmp_path: Path, least_p95: float, mark: bool | None, breaking_target: str) -> None:
     """A lossless step that missed the p95 bar, but could have met it had the messages read
     late arrived as published, is marked undetermined ("?") in the breaking-point table, and
     the target resting on it is not measured rather than missed."""
-
     run = _read_late(tmp_path, "scale-websocket-lab-10000", least_p95, lossless=True)
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     lab = next(r for r in rows if (r.server, r.transport) == ("lab", "websocket"))
@@ -422,7 +421,7 @@ def test_breaking_step_read_late_across_the_bar_is_undetermined(
     assert (lab.why or "").startswith("undetermined") == (mark is None)
     assert ("10,000 ?" in scale_chapter.breaking(rows)) == (mark is None)
     target = next(t for t in scale_targets.breaking(rows) if t.item.endswith("lab"))
-    assert target.verdict == item_3
+    assert target.verdict == breaking_target
 
 
 def test_repeated_runs_merge_into_medians() -> None:
@@ -450,7 +449,6 @@ def test_repeated_runs_merge_into_medians() -> None:
 
 def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     """Without ``breaking_points`` the largest N holding p95 < 100 ms comes from the scenarios."""
-
     run = _scale_run(lambda r: r.pop("breaking_points"))
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))
@@ -487,7 +485,6 @@ def _floor_10k_tried(p95s: tuple[float, ...], held: int) -> Callable[[dict[str, 
 def test_a_steps_tries_decide_its_breaking_point(p95s: tuple[float, ...], held: int,
                                                  failed_at: int | None, why: str | None) -> None:
     """A step recorded with several tries takes the verdict two of them share, and says which."""
-
     run = _scale_run(_floor_10k_tried(p95s, held))
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))

@@ -1,4 +1,4 @@
-"""Reference servers the scale suite measures the lab against (issue 6).
+"""Reference servers the scale suite measures the lab against.
 
 Each module is a deliberately plain server for one transport, runnable as
 ``python -m benchmarks.baselines.<name> --port P --rate R [--seed S]``. It prints

@@ -10,9 +10,10 @@ computed in :mod:`benchmarks.report.tables` / :mod:`benchmarks.report.tables_gro
 sentences in :mod:`benchmarks.report.narrative`, Markdown in
 :mod:`benchmarks.report.render`.
 
-A run of the scale suite (:mod:`benchmarks.scale`, issue 6) gets its own
-chapter instead, from ``reports/template/scale.md`` and
-:mod:`benchmarks.report.scale_chapter`: it has no trader, sweep or relay to report on.
+A run of the scale suite (:mod:`benchmarks.scale`) gets its own chapter
+instead, from ``reports/template/scale.md`` and
+:mod:`benchmarks.report.scale_chapter`: it has no trader, sweep or relay to
+report on.
 """
 
 from __future__ import annotations

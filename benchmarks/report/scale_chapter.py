@@ -1,4 +1,4 @@
-"""The scale chapter (issue 6): its tables and sentences in Markdown, from a scale run's rows.
+"""The scale chapter: its tables and sentences in Markdown, from a scale run's rows.
 
 :func:`fields` fills ``reports/template/scale.md``. Tables show each
 scenario's flags in the same row as the figures they affect; sentences are
@@ -84,7 +84,7 @@ def fanout(rows: Sequence[FanoutRow]) -> str:
 
 
 def target_table(rows: Sequence[Target]) -> str:
-    """Issue 6's targets: what was measured, the target, the verdict and the flags that bear."""
+    """The scale targets: what was measured, the target, the verdict and the flags that bear."""
     if not rows:
         return "*No comparison cases in this run: no target can be judged.*"
     body = [[t.item, t.measured, t.target, f"**{t.verdict}**", _flags(t.flags)] for t in rows]

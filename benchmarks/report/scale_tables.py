@@ -1,4 +1,4 @@
-"""Rows of the scale chapter (issue 6), computed from a scale run's results.json alone.
+"""Rows of the scale chapter, computed from a scale run's results.json alone.
 
 A scale-suite scenario is one whose ``params`` name its ``server`` (the lab
 with one or two workers, or a baseline of :mod:`benchmarks.baselines`); the

@@ -1,9 +1,12 @@
-"""Issue 6's targets, judged from a scale run's numbers: one :class:`Target` per comparison.
+"""The scale targets, judged from a scale run's numbers: one :class:`Target` per comparison.
 
 Each target names what was measured and against what, with the verdict
 computed here (``met`` is ``None`` when the run lacks a case it needs), so the
-table's words change when the numbers do. Thresholds are issue 6's; where the
-issue leaves a choice, the docstring of the function says what was chosen:
+table's words change when the numbers do. The targets come in six groups, numbered
+in the table as the report's template refers to them: one process, two workers,
+the breaking points, the polls, memory, the load generator. The thresholds are
+the constants below; where a target's wording leaves a choice, the docstring of
+the function says what was chosen:
 
 - "the floor's time for one fan-out" is the floor's fan-out **p99** at the same N
   (the slowest ticks' send loop, the counterpart of a p99 latency);
@@ -73,7 +76,8 @@ def _ms(value: float | None) -> str:
 
 
 def one_core(rows: Sequence[ScalePoint], n: int) -> list[Target]:
-    """Item 1: CPU per delivery ≤ the plain loop's and p99 ≤ 1.1 × the floor's fan-out, no loss."""
+    """The one-process targets: CPU per delivery ≤ the plain loop's and p99 ≤ 1.1 × the floor's
+    fan-out, no loss."""
     out = []
     floor = next((p for p in rows if p.clients == n and p.fanout_p99_ms), None)
     for t in STREAMED:
@@ -103,7 +107,8 @@ def one_core(rows: Sequence[ScalePoint], n: int) -> list[Target]:
 
 
 def two_workers(rows: Sequence[ScalePoint], n: int) -> list[Target]:
-    """Item 2: two workers' p99 ≤ 0.6 × the best single-process server's p99 (same transport, N)."""
+    """The two-worker targets: p99 ≤ 0.6 × the best single-process server's p99 (same
+    transport, N)."""
     out = []
     for t in STREAMED:
         item, goal = f"2. {t}, N = {n:,}, two workers", (
@@ -124,7 +129,8 @@ def two_workers(rows: Sequence[ScalePoint], n: int) -> list[Target]:
 
 
 def breaking(rows: Sequence[BreakingRow]) -> list[Target]:
-    """Item 3: the largest N holding p95 < 100 ms with zero loss, against issue 6's N.
+    """The breaking-point targets: the largest N holding p95 < 100 ms with zero loss, against
+    the N each server is set (:data:`BREAKING`).
 
     A search that never failed below the target N (``--no-breaking``, or a short
     step list) is not a miss: it is ``not measured``.
@@ -149,7 +155,8 @@ def breaking(rows: Sequence[BreakingRow]) -> list[Target]:
 
 
 def polls(rows: Sequence[ScalePoint], n: int) -> list[Target]:
-    """Item 4: long poll's p50, loss and CPU against the plain long poll; short poll's req/CPU-s."""
+    """The poll targets: long poll's p50, loss and CPU against the plain long poll; short poll's
+    requests per CPU-second against the constant handler's."""
     out = []
     ours, plain = find(rows, "longpoll", "lab", n), find(rows, "longpoll", "plain-longpoll", n)
     item = f"4. long poll, N = {n:,}"
@@ -187,7 +194,7 @@ def polls(rows: Sequence[ScalePoint], n: int) -> list[Target]:
 
 
 def memory(rows: Sequence[ScalePoint], n: int, soaked: Soak | None) -> list[Target]:
-    """Item 5: KB per idle WebSocket connection and a flat RSS over the soak."""
+    """The memory targets: KB per idle WebSocket connection and a flat RSS over the soak."""
     out = []
     lab = find(rows, "websocket", "lab", n)
     item, goal = f"5. memory, websocket N = {n:,}", f"≤ {KB_PER_IDLE_WS:g} KB per idle connection"
@@ -231,7 +238,7 @@ def _late_reads_change_nothing(p: ScalePoint) -> bool:
 
 def _undetermined_off_target(p: ScalePoint) -> bool:
     """Whether ``p`` is an undetermined breaking-point step (lossless, read late, its p95's
-    range across the bar) that no item 3 target rests on: not a server and transport of
+    range across the bar) that no breaking-point target rests on: not a server and transport of
     :data:`BREAKING` at or below the N that target asks for."""
     return (p.purpose == "breaking" and p.lossless and read_late_only(p.flags)
             and straddles(p.p95_ms, p.p95_lower_ms)
@@ -245,9 +252,9 @@ def _ranges(points: Sequence[ScalePoint]) -> str:
 
 
 def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
-    """Item 6: no case where the load generator saturated, fell behind, left its receive
-    queues short of room, outside processes took CPU, or loopback dropped packets, and so
-    could have changed a verdict.
+    """The load-generator target: no case where the load generator saturated, fell behind,
+    left its receive queues short of room, outside processes took CPU, or loopback dropped
+    packets, and so could have changed a verdict.
 
     Two kinds of breaking-point step whose swarms read some messages late are named,
     not counted: one whose verdict is the same whatever those messages' true arrival
@@ -277,7 +284,7 @@ def load_generator(rows: Sequence[ScalePoint]) -> list[Target]:
 
 def targets(rows: Sequence[ScalePoint], breaking_rows: Sequence[BreakingRow],
             soaked: Soak | None) -> list[Target]:
-    """Every target of issue 6, in the issue's order, at the run's comparison N."""
+    """Every scale target, group by group in the table's order, at the run's comparison N."""
     n = compare_clients(rows)
     if n is None:
         return []

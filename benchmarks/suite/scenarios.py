@@ -11,7 +11,7 @@ Suites:
 - ``standard`` (the default): the trader at three delays, the poll-interval
   sweep, 1–1,000 clients per transport, bursts faster than the round trip and
   cut connections; under five minutes on two cores.
-- ``scale`` is not here: it is the issue 6 suite of :mod:`benchmarks.scale`
+- ``scale`` is not here: it is the suite of :mod:`benchmarks.scale`
   (thousands of clients per server, beside the floor and the baselines), to
   which ``python -m benchmarks.run --suite scale`` hands over.
 
