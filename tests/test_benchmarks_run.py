@@ -172,7 +172,8 @@ def test_list_shows_every_suite() -> None:
 
 
 def test_scale_suite_is_benchmarks_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--suite scale`` hands --out/--seed/--no-report to benchmarks.scale; --list shows its plan."""
+    """``--suite scale`` hands --out/--seed/--no-report to benchmarks.scale; --list shows its
+    plan."""
     seen: list[list[str]] = []
     monkeypatch.setattr(scale_cli, "main", lambda argv: seen.append(argv) or 0)
     assert run.main(["--suite", "scale", "--out", "x", "--seed", "3", "--no-report"]) == 0

@@ -297,7 +297,8 @@ def test_scale_conclusions_give_the_machines_own_speed(tmp_path: Path) -> None:
 
 
 def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> None:
-    """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is explained."""
+    """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is
+    explained."""
     saturated = "machine saturated (2.00 of 2 cores busy)"
 
     def flag_two_workers(results: dict[str, Any]) -> None:
@@ -479,8 +480,8 @@ def _floor_10k_tried(p95s: tuple[float, ...], held: int) -> Callable[[dict[str, 
 
 @pytest.mark.parametrize(("p95s", "held", "failed_at", "why"), [
     ((111.999, 90.0, 95.0), 10_000, None, None),
-    ((111.999, 90.0, 120.0), 7500, 10_000, "failed in 2 of 3 tries (try 1: p95 111.999 ms; "
-     "try 2: p95 90.0 ms, no loss; try 3: p95 120.0 ms)"),
+    ((111.999, 90.0, 120.0), 7500, 10_000, ("failed in 2 of 3 tries (try 1: p95 111.999 ms; "
+                                            "try 2: p95 90.0 ms, no loss; try 3: p95 120.0 ms)")),
 ], ids=["held-2-of-3", "failed-2-of-3"])
 def test_a_steps_tries_decide_its_breaking_point(p95s: tuple[float, ...], held: int,
                                                  failed_at: int | None, why: str | None) -> None:

@@ -431,9 +431,9 @@ async def test_scale_case_flags_packets_the_kernel_dropped(tmp_path: Path,
                                       warmup_s=0.1), 1, tmp_path)
     assert scenario["backlog_drops"] == 1_242
     flagged = [f for f in scenario["flags"] if any(map(f.startswith, LOADGEN_FLAGS))]
-    assert flagged == ["loopback dropped 1,242 packets (a CPU's input backlog, "
-                       "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
-                       "after a timeout): see the README's scale suite"]
+    assert flagged == [("loopback dropped 1,242 packets (a CPU's input backlog, "
+                        "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
+                        "after a timeout): see the README's scale suite")]
 
 
 def test_backlog_drops_reads_the_kernels_counter() -> None:
@@ -591,7 +591,8 @@ def test_plan_repeats_the_comparison_in_rounds() -> None:
 
 
 def test_loss_counts_a_client_failing_after_the_window_opened_once() -> None:
-    """Ready when the window opened, failed later: a failed client, not also a (negative) late one."""
+    """Ready when the window opened, failed later: a failed client, not also a (negative) late
+    one."""
     report = {"delivered": 90, "gaps": 0, "duplicates": 0, "missed": 0, "clients": 10,
               "ready_at_window": 9, "failed": 3, "incomplete": 3}
     lost = loss([report], published=10, clients=10)

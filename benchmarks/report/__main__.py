@@ -1,4 +1,4 @@
-"""``python -m benchmarks.report reports/<run>``: see :mod:`benchmarks.report.cli`."""
+"""``python -m benchmarks.report reports/<run>``: only calls :func:`benchmarks.report.cli.main`."""
 
 import sys
 

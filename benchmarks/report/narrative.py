@@ -3,7 +3,8 @@
 Every sentence here is built from comparisons between table rows, so it
 changes when the measurements do (the tests check this). A sentence whose
 inputs are missing is left out rather than written with blanks. Money and
-units are formatted here; Markdown structure is :mod:`benchmarks.report.render`'s job.
+units are formatted here; no figure is computed here (the tables do that), and
+Markdown structure is :mod:`benchmarks.report.render`'s job.
 """
 
 from __future__ import annotations

@@ -300,7 +300,8 @@ def soak(run: RunData) -> Soak | None:
 
 @dataclass(frozen=True, slots=True)
 class MachineSpeed:
-    """The fixed loop's timings on every core before every case (:mod:`benchmarks.scale.cpuspeed`)."""
+    """The fixed loop's timings on every core before every case
+    (:mod:`benchmarks.scale.cpuspeed`)."""
 
     readings: int
     fastest_ms: float

@@ -68,7 +68,9 @@ def _absent(item: str, target: str, what: str) -> Target:
 
 
 def _lost(p: ScalePoint) -> str:
-    return "no loss" if p.lossless else "lost: " + ", ".join(f"{k} {v:,}" for k, v in p.lost.items())
+    if p.lossless:
+        return "no loss"
+    return "lost: " + ", ".join(f"{k} {v:,}" for k, v in p.lost.items())
 
 
 def _ms(value: float | None) -> str:

@@ -67,7 +67,8 @@ def wire_split(scenario: dict[str, Any]) -> WireSplit | None:
         header=header / messages,
         framing=(number(wire.get("framing_bytes")) or 0.0) / messages,
         payload=(number(wire.get("body_bytes")) or 0.0) / messages,
-        relay=None if None in relay_total else sum(relay_total) / messages,  # type: ignore[arg-type]
+        relay=None if None in relay_total
+        else sum(relay_total) / messages,  # type: ignore[arg-type]
     )
 
 

@@ -2,6 +2,7 @@
 
 Pure functions on :class:`RunData` like :mod:`benchmarks.report.tables` (which
 holds the trader, cost and bandwidth tables); every row names its scenario.
+Nothing here formats text or draws.
 """
 
 from __future__ import annotations

@@ -260,7 +260,8 @@ class Results:
     @classmethod
     def from_dict(cls, data: Any) -> Results:
         """Build and validate from a decoded JSON document."""
-        if isinstance(data, dict) and (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
+        if isinstance(data, dict) and (
+                (data.get("schema"), data.get("version")) != (SCHEMA, VERSION)):
             raise ResultsError(
                 f"not a {SCHEMA} version {VERSION} document "
                 f"(schema {data.get('schema')!r}, version {data.get('version')!r})"

@@ -7,6 +7,6 @@ starts one server and lean load-generator processes, the swarms
 (:mod:`~benchmarks.scale.swarm`), and turns their reports and the server's /proc
 readings into a scenario (:mod:`~benchmarks.scale.figures`), recorded in the run
 directory as it ends (:mod:`~benchmarks.scale.output`). The servers it measures
-against are :mod:`benchmarks.baselines`; how a scenario is judged is
-:mod:`benchmarks.results.scale_verdicts`, shared with the report.
+against are :mod:`benchmarks.baselines`. It does not judge its scenarios (that is
+:mod:`benchmarks.results.scale_verdicts`, shared with the report) nor draw them.
 """

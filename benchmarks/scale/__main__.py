@@ -1,4 +1,4 @@
-"""``python -m benchmarks.scale``: see :mod:`benchmarks.scale.cli`."""
+"""``python -m benchmarks.scale``: only calls :func:`benchmarks.scale.cli.main`."""
 
 import sys
 

@@ -21,7 +21,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from benchmarks.results.transports import STREAMED, TRANSPORTS
+from benchmarks.results.transports import STREAMED
+from lab.contract import TRANSPORTS
 
 SERVERS: dict[str, tuple[str, ...]] = {
     "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),

@@ -29,7 +29,8 @@ def _spin(loops: int) -> int:
 
 
 def loop_ms(cpu: int, loops: int = LOOPS) -> float:
-    """CPU milliseconds of the fixed loop on core ``cpu`` (this thread is pinned there meanwhile)."""
+    """CPU milliseconds of the fixed loop on core ``cpu`` (this thread is pinned there
+    meanwhile)."""
     allowed = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
     try:

@@ -6,9 +6,9 @@ validated on every save), including its optional scale fields: per scenario
 ``server.requests_per_cpu_s``, ``server.fanout_ms``, ``loss``, ``loadgen_utils``,
 ``machine_speed_ms`` and, for the soak, ``rss_series``; at the top level
 ``breaking_points``. The file is rewritten after every case, so an interrupted
-run keeps what it finished. What every run directory shares (logs, Ctrl-C, the
-report, the exit status) is :mod:`benchmarks.suite.rundir`'s; running a case is
-:mod:`benchmarks.scale.runner`'s.
+run keeps what it finished. It does not run a case (:mod:`benchmarks.scale.runner`)
+nor hold what every run directory shares: logs, Ctrl-C, the report and the exit
+status are :mod:`benchmarks.suite.rundir`'s.
 """
 
 from __future__ import annotations

@@ -112,17 +112,18 @@ def report(swarm: Swarm, ready_s: float) -> dict[str, Any]:
     """The final report: what one process saw.
 
     ``ready_at_window`` counts connections that had their first message when the
-    window was set (the rest were still connecting), ``window_late_ms`` how long after
-    its start this process learnt of it (messages it read before then are not counted);
-    ``delivered`` counts in-window messages, ``timed_delivered`` those of the
-    ``timed_clients`` (``batched`` of them read together with an earlier one);
-    ``min_seq``/``max_seq`` the seqs seen in the window; ``gaps``/``duplicates``/``missed`` are exact sums over
-    connections over their whole life; ``incomplete`` counts connections that
-    never saw a post-window message; ``cpu_window_s``/``window_wall_s`` the
-    process's CPU over the window; ``samples`` rows are
-    ``[client, seq, t_us, recv_us, arrival_us]`` of timed connections (a uniform subsample
-    when ``sampled``): ``recv_us`` when this process read the message, ``arrival_us``
-    when the kernel queued it on the client's socket.
+    window was set (the rest were still connecting), ``window_late_ms`` how long
+    after its start this process learnt of it (messages it read before then are not
+    counted); ``delivered`` counts in-window messages, ``timed_delivered`` those of
+    the ``timed_clients`` (``batched`` of them read together with an earlier one);
+    ``min_seq``/``max_seq`` the seqs seen in the window;
+    ``gaps``/``duplicates``/``missed`` are exact sums over connections over their
+    whole life; ``incomplete`` counts connections that never saw a post-window
+    message; ``cpu_window_s``/``window_wall_s`` the process's CPU over the window;
+    ``samples`` rows are ``[client, seq, t_us, recv_us, arrival_us]`` of timed
+    connections (a uniform subsample when ``sampled``): ``recv_us`` when this
+    process read the message, ``arrival_us`` when the kernel queued it on the
+    client's socket.
     """
     rec, conns = swarm.rec, swarm.conns
     for conn in conns:

@@ -240,7 +240,8 @@ async def read_in_slices(socks: list[swarm_socket.TimestampedSocket]) -> None:
 
 
 def sweep_due(now_us: int, last_us: int, end_us: int) -> bool:
-    """Whether the untimed connections are due a sweep at ``now_us`` (checked every :data:`SWEEP_S`).
+    """Whether the untimed connections are due a sweep at ``now_us`` (checked every
+    :data:`SWEEP_S`).
 
     From :data:`SWEEP_AFTER_S` after the window (ending at ``end_us``, far off
     while unknown), every check sweeps, so each connection soon sees a

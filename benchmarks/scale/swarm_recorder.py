@@ -114,7 +114,7 @@ class Recorder(Generic[C]):
         if last and seq != last + 1:
             conn.gaps += seq - last - 1
         conn.last_seq = seq
-        if t_us > self.latest_t_us:
+        if t_us > self.latest_t_us:  # noqa: PLR1730 - the hot path: no call to max()
             self.latest_t_us = t_us
         if not conn.ready:
             conn.ready = True
@@ -160,7 +160,8 @@ class Recorder(Generic[C]):
         """
         seqs = [int(seq) for seq, _ in found]
         first = seqs[0]
-        if conn.ready and first == conn.last_seq + 1 and seqs == list(range(first, first + len(seqs))):
+        in_a_row = seqs == list(range(first, first + len(seqs)))
+        if conn.ready and first == conn.last_seq + 1 and in_a_row:
             times = [int(t_us) for _, t_us in found]
             latest = max(times)
             if latest < self.start_us:

@@ -28,7 +28,8 @@ class Reader(Protocol):
     """What a :class:`TimestampedSocket` hands its reads to."""
 
     def received(self, buffer: memoryview, nbytes: int, arrival_us: int) -> None:
-        """``nbytes`` new bytes at the start of ``buffer``, queued by the kernel at ``arrival_us``."""
+        """``nbytes`` new bytes at the start of ``buffer``, queued by the kernel at
+        ``arrival_us``."""
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The peer closed (``None``) or the socket failed."""

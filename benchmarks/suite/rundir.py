@@ -65,11 +65,13 @@ def run_until_stopped(work: Coroutine[Any, Any, None],
     """
 
     async def main() -> bool:
+        """Run ``work`` as a task of its own, with the signal handlers installed around it."""
         task = asyncio.ensure_future(work)
         loop = asyncio.get_running_loop()
         stopping = False
 
         def stop() -> None:
+            """Cancel ``work`` on the first signal only."""
             nonlocal stopping
             if not stopping:
                 stopping = True
