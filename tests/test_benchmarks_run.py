@@ -13,9 +13,21 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks import measure, procstats
-from benchmarks.results import Results, ResultsError, ScenarioResult, load
-from benchmarks.scenarios import PUSH_TRANSPORTS, SUITES, TRANSPORTS, all_scenarios, select
+from benchmarks import run
+from benchmarks.results.files import load
+from benchmarks.results.model import (
+    LoadgenFigures,
+    Results,
+    ResultsError,
+    ScenarioResult,
+    ServerFigures,
+)
+from benchmarks.scale import cli as scale_cli
+from benchmarks.scale.cases import plan
+from benchmarks.suite import measure, procstats
+from benchmarks.suite.harness import Outcome, _with_machine
+from benchmarks.suite.scenarios import SUITES, all_scenarios, select
+from lab.contract import PUSH_TRANSPORTS, TRANSPORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_DELAY = 25
@@ -107,9 +119,6 @@ def test_results_model_keeps_the_scale_figures() -> None:
 
 def test_machine_figures_divide_by_the_wall_clock() -> None:
     """Busy cores = Δbusy / wall time, even when /proc/stat's total lags (it read 11.8 of 2)."""
-    from benchmarks.harness import Outcome, _with_machine
-    from benchmarks.results import LoadgenFigures, ServerFigures
-
     # 5 s window: 9 CPU-s busy (1.8 cores), 1 s of it interrupts; the total advanced
     # only 1.5 s per core because the idle counter lagged.
     m1, m2 = (100.0, 10.0, 1000.0), (109.0, 11.0, 1003.0)
@@ -163,16 +172,15 @@ def test_list_shows_every_suite() -> None:
 
 
 def test_scale_suite_is_benchmarks_scale(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--suite scale`` hands --out/--seed/--no-report to benchmarks.scale; --list shows its plan."""
-    from benchmarks import run, scale
-
+    """``--suite scale`` hands --out/--seed/--no-report to benchmarks.scale; --list shows its
+    plan."""
     seen: list[list[str]] = []
-    monkeypatch.setattr(scale, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(scale_cli, "main", lambda argv: seen.append(argv) or 0)
     assert run.main(["--suite", "scale", "--out", "x", "--seed", "3", "--no-report"]) == 0
     assert seen == [["--seed", "3", "--out", "x", "--no-report"]]
     listed = runner("--list", "--suite", "scale")
     assert listed.returncode == 0
-    assert all(case.name in listed.stdout for case in scale.plan())
+    assert all(case.name in listed.stdout for case in plan())
     assert "trader-" not in listed.stdout and "scale-sse-1000" not in listed.stdout
 
 

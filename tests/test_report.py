@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks import costs, narrative, report, scale_chapter
-from benchmarks.anatomy import parse_chunk, parse_frame, pick_exchange, render_transport
-from benchmarks.rundata import RunData, RunDataError, load_run
-from benchmarks.tables import at_delay, bandwidth_rows, staleness_cost_rows, trader_rows
-from benchmarks.tables_groups import longpoll_worst_rows
+from benchmarks.report import narrative, scale_chapter, scale_tables, scale_targets
+from benchmarks.report.anatomy import parse_chunk, parse_frame, pick_exchange, render_transport
+from benchmarks.report.build import build, resolve_settings
+from benchmarks.report.cli import main as report_main
+from benchmarks.report.tables import at_delay, bandwidth_rows, staleness_cost_rows, trader_rows
+from benchmarks.report.tables_groups import longpoll_worst_rows
+from benchmarks.results import costs
+from benchmarks.results.rundata import RunData, RunDataError, load_run
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
 CHARTS = ("latency-cdf", "latency-vs-delay", "staleness-sweep", "bytes-per-update",
@@ -28,7 +31,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture run copied to a temporary directory and built once for the module."""
     run_dir = tmp_path_factory.mktemp("run") / "fixture-run"
     shutil.copytree(FIXTURE, run_dir)
-    report.build(run_dir)
+    build(run_dir)
     return run_dir
 
 
@@ -120,7 +123,7 @@ def _more_volume(results: dict[str, Any]) -> None:
 
 
 def _conclusions(run: RunData) -> dict[str, str | None]:
-    settings, _ = report.resolve_settings(run.results, None)
+    settings, _ = resolve_settings(run.results, None)
     trader = trader_rows(run)
     reference = at_delay(trader, 25.0)
     return {
@@ -157,13 +160,13 @@ def test_conclusions_follow_the_numbers(
 def test_settings_overrides_and_bad_settings() -> None:
     """Flags override the run's settings and are listed; unknown or negative ones are refused."""
     results = json.loads((FIXTURE / "results.json").read_text(encoding="utf-8"))
-    settings, changed = report.resolve_settings(results, {"usd_per_gb": 0.05, "clients": 10})
+    settings, changed = resolve_settings(results, {"usd_per_gb": 0.05, "clients": 10})
     assert settings.usd_per_gb == 0.05 and settings.volatility == 0.2
     assert changed == ["clients = 10 (run: 1000)", "usd_per_gb = 0.05 (run: 0.09)"]
     with pytest.raises(ValueError, match="unknown report setting"):
-        report.resolve_settings(results, {"colour": 1})
+        resolve_settings(results, {"colour": 1})
     with pytest.raises(ValueError, match="volatility must be a non-negative"):
-        report.resolve_settings(results, {"volatility": -1.0})
+        resolve_settings(results, {"volatility": -1.0})
 
 
 def test_missing_groups_skip_charts_with_a_note(tmp_path: Path) -> None:
@@ -172,7 +175,7 @@ def test_missing_groups_skip_charts_with_a_note(tmp_path: Path) -> None:
     results["scenarios"] = [s for s in results["scenarios"] if s["group"] == "trader"]
     (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
     shutil.copy(FIXTURE / "samples.csv", tmp_path / "samples.csv")
-    report.build(tmp_path)
+    build(tmp_path)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "*Chart skipped — Server cost and latency vs number of clients: no scale" in md
     assert "*Chart skipped — Staleness vs poll interval" in md
@@ -184,7 +187,7 @@ def test_cli_reports_a_bad_directory_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A directory without results.json gives exit status 2 and one clear line."""
-    assert report.main([str(tmp_path)]) == 2
+    assert report_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no results.json" in err and "Traceback" not in err
     (tmp_path / "results.json").write_text('{"schema": "other"}', encoding="utf-8")
@@ -253,7 +256,7 @@ def built_scale(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The scale fixture (cut from a real scale run) copied and built once for the module."""
     run_dir = tmp_path_factory.mktemp("run") / "scale-run"
     shutil.copytree(SCALE_FIXTURE, run_dir)
-    report.build(run_dir)
+    build(run_dir)
     return run_dir
 
 
@@ -294,7 +297,8 @@ def test_scale_conclusions_give_the_machines_own_speed(tmp_path: Path) -> None:
 
 
 def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> None:
-    """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is explained."""
+    """The one-vs-two-workers line carries the two-worker case's flag, so a slowdown is
+    explained."""
     saturated = "machine saturated (2.00 of 2 cores busy)"
 
     def flag_two_workers(results: dict[str, Any]) -> None:
@@ -329,7 +333,6 @@ def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> N
 def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], None], item: str,
                                           before: str, after: str) -> None:
     """Changing one measured number flips the verdict of the target computed from it."""
-    from benchmarks import scale_tables, scale_targets
 
     def verdict(run: RunData) -> str:
         rows = scale_tables.points(run)
@@ -348,8 +351,8 @@ def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], Non
                                   ("receive queues short of room (machine-wide TCP counters: "
                                   "PruneCalled 2)")])
 def test_load_generator_target_counts_every_loadgen_flag(flag: str) -> None:
-    """Item 6 is met on a run with no flags, missed once one case carries ``flag``."""
-    from benchmarks import scale_tables, scale_targets
+    """The load-generator target is met on a run with no flags, missed once one case carries
+    ``flag``."""
 
     def verdict(extra: list[str]) -> str:
         def mutate(results: dict[str, Any]) -> None:
@@ -393,13 +396,11 @@ def _read_late(tmp_path: Path, scenario: str, least_p95: float, lossless: bool =
     ("scale-websocket-lab-5000", 98.0, False, "missed"),  # compared side by side: every flag
 ], ids=["fails-either-way", "undetermined-off-target", "undetermined-on-target",
         "holds-either-way", "lossy-and-slow", "lossy", "compared"])
-def test_late_reads_miss_item_6_only_where_they_could_change_a_target(
+def test_late_reads_miss_the_load_generator_target_only_where_they_could_change_one(
         tmp_path: Path, scenario: str, least_p95: float, lossless: bool, verdict: str) -> None:
-    """A breaking-point step whose swarms read messages together is named under item 6, but
-    misses it only when a target's verdict could differ between the step's p95 and the least
-    p95 possible."""
-    from benchmarks import scale_tables, scale_targets
-
+    """A breaking-point step whose swarms read messages together is named under the
+    load-generator target, but misses it only when a target's verdict could differ between the
+    step's p95 and the least p95 possible."""
     run = _read_late(tmp_path, scenario, least_p95, lossless)
     (target,) = scale_targets.load_generator(scale_tables.points(run))
     assert target.verdict == verdict
@@ -407,15 +408,13 @@ def test_late_reads_miss_item_6_only_where_they_could_change_a_target(
     assert (f"{scenario} (p95 {least_p95:,.1f}–" in target.measured) == (verdict == "met")
 
 
-@pytest.mark.parametrize(("least_p95", "mark", "item_3"), [
+@pytest.mark.parametrize(("least_p95", "mark", "breaking_target"), [
     (95.0, None, "not measured"), (105.0, False, "missed")], ids=["straddles", "fails"])
 def test_breaking_step_read_late_across_the_bar_is_undetermined(
-        tmp_path: Path, least_p95: float, mark: bool | None, item_3: str) -> None:
+        tmp_path: Path, least_p95: float, mark: bool | None, breaking_target: str) -> None:
     """A lossless step that missed the p95 bar, but could have met it had the messages read
     late arrived as published, is marked undetermined ("?") in the breaking-point table, and
     the target resting on it is not measured rather than missed."""
-    from benchmarks import scale_chapter, scale_tables, scale_targets
-
     run = _read_late(tmp_path, "scale-websocket-lab-10000", least_p95, lossless=True)
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     lab = next(r for r in rows if (r.server, r.transport) == ("lab", "websocket"))
@@ -423,12 +422,11 @@ def test_breaking_step_read_late_across_the_bar_is_undetermined(
     assert (lab.why or "").startswith("undetermined") == (mark is None)
     assert ("10,000 ?" in scale_chapter.breaking(rows)) == (mark is None)
     target = next(t for t in scale_targets.breaking(rows) if t.item.endswith("lab"))
-    assert target.verdict == item_3
+    assert target.verdict == breaking_target
 
 
 def test_repeated_runs_merge_into_medians() -> None:
     """Three runs of a case make one point: median figures, losses added, every flag kept."""
-    from benchmarks import scale_tables
 
     def repeat(results: dict[str, Any]) -> None:
         first = _scenario(results, "scale-websocket-lab-5000")
@@ -452,8 +450,6 @@ def test_repeated_runs_merge_into_medians() -> None:
 
 def test_breaking_points_read_off_the_scenarios_when_not_recorded() -> None:
     """Without ``breaking_points`` the largest N holding p95 < 100 ms comes from the scenarios."""
-    from benchmarks import scale_tables
-
     run = _scale_run(lambda r: r.pop("breaking_points"))
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))
@@ -484,14 +480,12 @@ def _floor_10k_tried(p95s: tuple[float, ...], held: int) -> Callable[[dict[str, 
 
 @pytest.mark.parametrize(("p95s", "held", "failed_at", "why"), [
     ((111.999, 90.0, 95.0), 10_000, None, None),
-    ((111.999, 90.0, 120.0), 7500, 10_000, "failed in 2 of 3 tries (try 1: p95 111.999 ms; "
-     "try 2: p95 90.0 ms, no loss; try 3: p95 120.0 ms)"),
+    ((111.999, 90.0, 120.0), 7500, 10_000, ("failed in 2 of 3 tries (try 1: p95 111.999 ms; "
+                                            "try 2: p95 90.0 ms, no loss; try 3: p95 120.0 ms)")),
 ], ids=["held-2-of-3", "failed-2-of-3"])
 def test_a_steps_tries_decide_its_breaking_point(p95s: tuple[float, ...], held: int,
                                                  failed_at: int | None, why: str | None) -> None:
     """A step recorded with several tries takes the verdict two of them share, and says which."""
-    from benchmarks import scale_tables
-
     run = _scale_run(_floor_10k_tried(p95s, held))
     rows = scale_tables.breaking_rows(run, scale_tables.points(run))
     floor = next(r for r in rows if (r.server, r.transport) == ("floor", "websocket"))
@@ -502,7 +496,6 @@ def test_a_steps_tries_decide_its_breaking_point(p95s: tuple[float, ...], held: 
 
 def test_breaking_point_never_failing_below_the_target_is_not_a_miss() -> None:
     """A search that stopped before failing (e.g. ``--no-breaking``) is "not measured"."""
-    from benchmarks import scale_tables, scale_targets
 
     def lab_ws(run: RunData) -> scale_targets.Target:
         rows = scale_tables.points(run)
@@ -526,7 +519,7 @@ def test_scale_chapter_without_floor_or_soak(tmp_path: Path) -> None:
                             if s["params"]["server"] != "floor" and "soak" not in s["name"]]
     (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
     shutil.copy(SCALE_FIXTURE / "samples.csv", tmp_path / "samples.csv")
-    report.build(tmp_path)
+    build(tmp_path)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "*The floor did not run in this run" in md
     assert "*Chart skipped — Server memory over the soak: no memory soak" in md

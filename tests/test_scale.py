@@ -16,39 +16,33 @@ import aiohttp
 import orjson
 import pytest
 
-from benchmarks import cpuspeed, procstats, swarm_socket
-from benchmarks.measure import percentile
-from benchmarks.results import MachineFigures, Results
-from benchmarks.scale import (
-    BREAKING_STEPS,
-    LOOPBACK_BACKLOG,
-    Case,
-    backlog_warning,
-    breaking_point,
-    plan,
-    run_case,
-)
-from benchmarks.scale_figures import (
+from benchmarks.results.model import MachineFigures, Results
+from benchmarks.results.scale_verdicts import (
     LOADGEN_FLAGS,
     READ_TOGETHER,
-    ServerReadings,
-    build,
     holds,
-    loss,
-    lower_bounds,
     step_settled,
     step_verdict,
 )
-from benchmarks.swarm import (
+from benchmarks.scale import cpuspeed, swarm_socket
+from benchmarks.scale.cases import BREAKING_STEPS, Case, plan
+from benchmarks.scale.cli import LOOPBACK_BACKLOG, backlog_warning
+from benchmarks.scale.figures import ServerReadings, build, loss, lower_bounds
+from benchmarks.scale.runner import run_case
+from benchmarks.scale.search import breaking_point
+from benchmarks.scale.swarm import build_parser
+from benchmarks.scale.swarm_connections import (
     HOLD_S,
     SWEEP_AFTER_S,
     SWEEP_S,
     Swarm,
-    build_parser,
     next_timed_read,
     sweep_due,
 )
-from benchmarks.swarm_wire import FAR, Recorder, make_conn
+from benchmarks.scale.swarm_protocols import make_conn
+from benchmarks.scale.swarm_recorder import FAR, Recorder
+from benchmarks.suite import procstats
+from benchmarks.suite.measure import percentile
 from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
 
@@ -121,7 +115,7 @@ async def test_swarm_counts_every_message(make_lab, transport: str) -> None:
     lab = await make_lab(Settings(rate=40, steady=True))
     timed_every = 1 if transport in ("longpoll", "poll") else 4
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.swarm", "--url", lab.base, "--transport", transport,
+        sys.executable, "-m", "benchmarks.scale.swarm", "--url", lab.base, "--transport", transport,
         "--clients", "20", "--timed-every", str(timed_every), "--timed-read-ms", "5",
         "--sources", "127.0.0.2,127.0.0.3", "--window-s", "0.5",
         "--warmup-s", "0.1", "--drain-s", "3", "--interval", "0.02", "--max-duration", "15",
@@ -348,7 +342,7 @@ async def test_a_socket_watched_once_reads_the_next_arrival_and_stops_watching()
 async def test_swarm_refuses_untimed_pollers() -> None:
     """A poller must read at once to ask again: ``--timed-every`` is refused, no traceback."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.swarm", "--url", "http://127.0.0.1:9",
+        sys.executable, "-m", "benchmarks.scale.swarm", "--url", "http://127.0.0.1:9",
         "--transport", "longpoll", "--clients", "4", "--timed-every", "2", "--window-s", "1",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -437,9 +431,9 @@ async def test_scale_case_flags_packets_the_kernel_dropped(tmp_path: Path,
                                       warmup_s=0.1), 1, tmp_path)
     assert scenario["backlog_drops"] == 1_242
     flagged = [f for f in scenario["flags"] if any(map(f.startswith, LOADGEN_FLAGS))]
-    assert flagged == ["loopback dropped 1,242 packets (a CPU's input backlog, "
-                       "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
-                       "after a timeout): see the README's scale suite"]
+    assert flagged == [("loopback dropped 1,242 packets (a CPU's input backlog, "
+                        "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
+                        "after a timeout): see the README's scale suite")]
 
 
 def test_backlog_drops_reads_the_kernels_counter() -> None:
@@ -517,7 +511,7 @@ def test_read_together_messages_bound_the_p95_and_flag_above_one_percent(batched
 
 
 class FakeRun:
-    """Stands in for :class:`benchmarks.scale_output.ScaleRun`: N up to ``limit`` holds."""
+    """Stands in for :class:`benchmarks.scale.output.ScaleRun`: N up to ``limit`` holds."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -597,7 +591,8 @@ def test_plan_repeats_the_comparison_in_rounds() -> None:
 
 
 def test_loss_counts_a_client_failing_after_the_window_opened_once() -> None:
-    """Ready when the window opened, failed later: a failed client, not also a (negative) late one."""
+    """Ready when the window opened, failed later: a failed client, not also a (negative) late
+    one."""
     report = {"delivered": 90, "gaps": 0, "duplicates": 0, "missed": 0, "clients": 10,
               "ready_at_window": 9, "failed": 3, "incomplete": 3}
     lost = loss([report], published=10, clients=10)

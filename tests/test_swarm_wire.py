@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.swarm_wire import Recorder, WebSocket, short_text_frames_end
+from benchmarks.scale.swarm_protocols import WebSocket, short_text_frames_end
+from benchmarks.scale.swarm_recorder import Recorder
 from lab.hub import Message
 from lab.transports.websocket import encode_frame
 

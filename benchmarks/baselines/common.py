@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lab.contract import now_us
+
 SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
 HOST = "127.0.0.1"
 
@@ -54,11 +56,6 @@ def parse_args(prog: str, description: str, argv: Sequence[str] | None = None,
 def announce(port: int) -> None:
     """The line the scale suite (and a human) waits for."""
     print(f"serving on http://{HOST}:{port}/", flush=True)
-
-
-def now_us() -> int:
-    """Wall-clock microseconds: the clock publisher and clients share."""
-    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,12 @@
+"""The scale suite: thousands of clients per server, the lab beside a floor and textbook baselines.
+
+``python -m benchmarks.scale`` (:mod:`~benchmarks.scale.cli`) runs the fixed
+cases of :mod:`~benchmarks.scale.cases` and then a breaking-point search
+(:mod:`~benchmarks.scale.search`); each case (:mod:`~benchmarks.scale.runner`)
+starts one server and lean load-generator processes, the swarms
+(:mod:`~benchmarks.scale.swarm`), and turns their reports and the server's /proc
+readings into a scenario (:mod:`~benchmarks.scale.figures`), recorded in the run
+directory as it ends (:mod:`~benchmarks.scale.output`). The servers it measures
+against are :mod:`benchmarks.baselines`. It does not judge its scenarios (that is
+:mod:`benchmarks.results.scale_verdicts`, shared with the report) nor draw them.
+"""
