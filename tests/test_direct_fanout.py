@@ -191,7 +191,7 @@ async def test_a_lost_connection_leaves_before_its_socket_closes(pair: Pair) -> 
         while sock.fileno() != -1:  # the socket closes after connection_lost
             await asyncio.sleep(0)
     topic.publish(PRICE)
-    assert pair.box.direct == 0 and len(pair.box) == 1  # write_now declined: queued
+    assert pair.box.direct == 0 and len(pair.box) == 1  # deliver_now declined: queued
 
 
 async def test_the_guard_passes_every_event_on_to_the_sockets_own_protocol() -> None:

@@ -53,7 +53,7 @@ from aiohttp import web
 from lab.delivery import Delivery, Unit
 from lab.fast.answers import PollAnswers
 from lab.fast.fanout import Outlet, SocketMailbox, link_socket, socket_fd
-from lab.fast.front import Front
+from lab.fast.front import FrontDoors
 from lab.fast.held import HeldPolls
 from lab.hub import Mailbox
 from lab.mailbox import Owner
@@ -70,7 +70,7 @@ class FastDelivery(Delivery):
         self.answers = PollAnswers()
         self.held_polls = HeldPolls(self.answers)
         self.outlets: dict[str, Outlet] = {}
-        self.front: Front | None = None
+        self.front: FrontDoors | None = None
 
     def mailbox(self, request: web.Request, transport: str, unit: Unit, owner: Owner,
                 maxsize: int) -> Mailbox:
@@ -89,8 +89,8 @@ class FastDelivery(Delivery):
     def entrance(self, server: web.Server) -> Callable[[], asyncio.BaseProtocol]:
         """The front door: polls answered at the socket, the rest handed to ``server``."""
         app = self.app
-        self.front = Front(server, app[HUB_KEY], app[SETTINGS_KEY], app[STATS_KEY], self.answers,
-                           self.held_polls)
+        self.front = FrontDoors(server, app[HUB_KEY], app[SETTINGS_KEY], app[STATS_KEY],
+                                self.answers, self.held_polls)
         return self.front.door
 
     def shutdown(self) -> None:

@@ -114,7 +114,7 @@ def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
     return PollRequest("longpoll" if line[1] else "poll", topic, since, timeout, len(head))
 
 
-class Front:
+class FrontDoors:
     """What every front door shares: the hub, answers and held polls, and the open doors."""
 
     def __init__(self, server: web.Server, hub: Hub, settings: Settings, stats: ServerStats,
@@ -172,7 +172,7 @@ class FrontDoor(asyncio.BufferedProtocol):
 
     __slots__ = ("_paused", "front", "held", "last_active", "pending", "transport")
 
-    def __init__(self, front: Front) -> None:
+    def __init__(self, front: FrontDoors) -> None:
         self.front = front
         self.transport: asyncio.Transport | None = None
         self.held: HeldSocket | None = None
