@@ -13,7 +13,6 @@ import aiohttp
 import orjson
 
 
-
 async def read(
     session: aiohttp.ClientSession, base: str, transport: str, since: int | None = None,
     topic: str = "prices",

@@ -11,10 +11,12 @@ import pytest
 
 from lab.contract import PATHS, PUSH_TRANSPORTS, TRANSPORTS
 from lab.settings import Settings
-from tests.conftest import Lab
+from tests.conftest import SERVING, Lab
 from tests.readers import read
 
 STREAMS = ("stream", "sse", "websocket")
+
+pytestmark = pytest.mark.parametrize("serving", SERVING)  # ids read test[sse-plain]
 
 
 @pytest.fixture

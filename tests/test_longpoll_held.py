@@ -9,8 +9,10 @@ import orjson
 import pytest
 
 from lab.settings import Settings
-from tests.conftest import Lab
+from tests.conftest import SERVING, Lab
 from tests.rawhttp import held, open_poll, read_answer, waiting
+
+pytestmark = pytest.mark.parametrize("serving", SERVING)
 
 
 @pytest.fixture
