@@ -25,9 +25,11 @@ from benchmarks.results.scale_verdicts import (
     step_verdict,
 )
 from benchmarks.scale import cpuspeed, swarm_socket
-from benchmarks.scale.cases import BREAKING_STEPS, Case, plan
+from benchmarks.scale.cases import BREAKING_STEPS, Case, Source, plan
 from benchmarks.scale.cli import LOOPBACK_BACKLOG, backlog_warning
 from benchmarks.scale.figures import ServerReadings, build, loss, lower_bounds
+from benchmarks.scale.paired import schedule
+from benchmarks.scale.paired_table import mid, paired_markdown, pairs, ratio
 from benchmarks.scale.runner import run_case
 from benchmarks.scale.search import breaking_point
 from benchmarks.scale.swarm import build_parser
@@ -42,6 +44,7 @@ from benchmarks.scale.swarm_connections import (
 from benchmarks.scale.swarm_protocols import make_conn
 from benchmarks.scale.swarm_recorder import FAR, Recorder
 from benchmarks.suite import procstats
+from benchmarks.suite.children import Child
 from benchmarks.suite.measure import percentile
 from lab.__main__ import build_parser as lab_parser
 from lab.settings import Settings
@@ -616,3 +619,80 @@ def test_no_ping_outlives_a_swarm_that_holds_connections(case: Case) -> None:
         assert settings.heartbeat / 2 > life_s + HOLD_S
     else:
         assert settings.heartbeat == Settings().heartbeat
+
+
+PAIRED_SOURCES = {label: Source(label, Path(f"/tmp/{label}"), f"{label}-commit")
+                  for label in ("base", "head")}
+
+
+def test_paired_runs_alternate_base_and_head_abba() -> None:
+    """Each transport's two versions run back to back; the first of a pair alternates."""
+    cases = schedule(PAIRED_SOURCES, ["websocket", "sse"], pairs=3, clients=200, duration_s=2)
+    assert [(c.repeat, c.transport, c.source.label) for c in cases if c.source] == [
+        (1, "websocket", "base"), (1, "websocket", "head"),
+        (1, "sse", "base"), (1, "sse", "head"),
+        (2, "websocket", "head"), (2, "websocket", "base"),
+        (2, "sse", "head"), (2, "sse", "base"),
+        (3, "websocket", "base"), (3, "websocket", "head"),
+        (3, "sse", "base"), (3, "sse", "head"),
+    ]
+    assert len({c.name for c in cases}) == len(cases)
+    assert {c.server for c in cases} == {"lab"}
+    assert cases[4].name == "scale-websocket-lab-200-head-r2"
+    assert cases[4].params()["source"] == {"label": "head", "commit": "head-commit"}
+    assert "source" not in Case("lab", "websocket", 200).params()
+
+
+@pytest.mark.timeout(20)
+async def test_a_case_with_a_source_runs_the_lab_from_that_tree(tmp_path: Path) -> None:
+    """A server child started with a tree runs there and imports from there first."""
+    probe, tree = tmp_path / "probe.py", tmp_path / "tree"
+    tree.mkdir()
+    probe.write_text("import os; print(os.getcwd()); "
+                     "print(os.environ['PYTHONPATH'].split(os.pathsep)[0])\n")
+    child = Child("probe", tmp_path / "probe.log")
+    await child.start(str(probe), tree=tree)
+    try:
+        cwd, first_on_path = await child.read_line(10), await child.read_line(10)
+    finally:
+        await child.stop()
+    assert cwd.strip() == first_on_path.strip() == str(tree).encode()
+
+
+def paired_scenario(transport: str, label: str, pair: int, cpu: float | None,
+                    p99: float | None, flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A made-up paired scenario with only what the paired table reads."""
+    case = Case("lab", transport, 200, purpose="paired", repeat=pair,
+                source=PAIRED_SOURCES[label])
+    ok = cpu is not None
+    return {"name": case.name, "status": "ok" if ok else "error", "params": case.params(),
+            "server": {"cpu_us_per_delivery": cpu} if ok else None,
+            "latency_ms": {"p99": p99} if ok else None, "flags": list(flags)}
+
+
+def test_paired_table_takes_medians_of_the_pairs_and_head_over_base() -> None:
+    """Per pair base, head and head/base; the median row's head/base divides the medians."""
+    scenarios = [
+        paired_scenario("websocket", "base", 1, 10.0, 4.0),
+        paired_scenario("websocket", "head", 1, 9.0, 5.0, ("outside load: other processes",)),
+        paired_scenario("websocket", "head", 2, 8.0, 3.0),
+        paired_scenario("websocket", "base", 2, 12.0, 6.0),
+        paired_scenario("websocket", "base", 3, 11.0, 2.0),
+        paired_scenario("websocket", "head", 3, None, None),
+    ]
+    runs = pairs(scenarios)["websocket"]
+    assert [(p.number, p.first) for p in runs] == [(1, "base"), (2, "head"), (3, "base")]
+    text = paired_markdown(scenarios)
+    assert "base `base-commit`, head `head-commit`" in text
+    assert "### websocket (measured)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "pair" not in line]
+    assert rows == [
+        "| 1 | base | 10.00 | 9.00 | 90.0 % | 4.0 | 5.0 | 125.0 % |",
+        "| 2 | head | 12.00 | 8.00 | 66.7 % | 6.0 | 3.0 | 50.0 % |",
+        "| 3 | base | 11.00 | — | — | 2.0 | — | — |",
+        # medians: base 11 µs, 4 ms; head (9, 8) → 8.5 µs, (5, 3) → 4 ms
+        "| median of 3 |  | 11.00 | 8.50 | 77.3 % | 4.0 | 4.0 | 100.0 % |",
+    ]
+    assert "`scale-websocket-lab-200-head-r3`" in text
+    assert "- ⚑ `scale-websocket-lab-200-head`: outside load: other processes" in text
+    assert ratio(5.0, 0.0) is None and mid([None, None]) is None

@@ -7,6 +7,9 @@ starts one server and lean load-generator processes, the swarms
 (:mod:`~benchmarks.scale.swarm`), and turns their reports and the server's /proc
 readings into a scenario (:mod:`~benchmarks.scale.figures`), recorded in the run
 directory as it ends (:mod:`~benchmarks.scale.output`). The servers it measures
-against are :mod:`benchmarks.baselines`. It does not judge its scenarios (that is
-:mod:`benchmarks.results.scale_verdicts`, shared with the report) nor draw them.
+against are :mod:`benchmarks.baselines`. ``python -m benchmarks.scale.paired``
+(:mod:`~benchmarks.scale.paired`) runs the lab's case for two versions of the
+lab, alternating, to check that a change keeps the figures within noise. It does
+not judge its scenarios (that is :mod:`benchmarks.results.scale_verdicts`, shared
+with the report) nor draw them.
 """

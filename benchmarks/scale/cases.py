@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from benchmarks.results.transports import STREAMED
@@ -74,12 +75,27 @@ keeps the default."""
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """Another checkout of the lab that a case's server runs from (its working directory and
+    first on ``PYTHONPATH``), for paired runs of two versions
+    (:mod:`benchmarks.scale.paired`); the swarms always run from this tree.
+
+    ``label`` (``base``, ``head``) goes into the case's name, ``commit`` into its params.
+    """
+
+    label: str
+    path: Path
+    commit: str
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One measured configuration of the scale suite.
 
     ``interval_s`` is the short poll's pause between polls (0: closed loop);
     ``soak_every_s`` samples the server's RSS that often over the window;
-    ``history`` (the lab only) sets ``--history``, the messages each topic keeps.
+    ``history`` (the lab only) sets ``--history``, the messages each topic keeps;
+    ``source`` (the lab only) runs the server from another checkout (None: this one).
     """
 
     server: str
@@ -93,6 +109,7 @@ class Case:
     soak_every_s: float | None = None
     history: int | None = None
     repeat: int = 1
+    source: Source | None = None
 
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
@@ -103,11 +120,14 @@ class Case:
             raise ValueError("clients must be 1..152000")
         if self.history is not None and not self.server.startswith("lab"):
             raise ValueError("only the lab takes a history")
+        if self.source is not None and not self.server.startswith("lab"):
+            raise ValueError("only the lab runs from another checkout")
 
     @property
     def name(self) -> str:
-        """Unique within a run: transport, server, clients (and the soak)."""
+        """Unique within a run: transport, server, clients (and the soak, the source's label)."""
         tail = "-soak" if self.purpose == "soak" else ""
+        tail += f"-{self.source.label}" if self.source else ""
         again = f"-r{self.repeat}" if self.repeat > 1 else ""
         return f"scale-{self.transport}-{self.server}-{self.clients}{tail}{again}"
 
@@ -159,7 +179,10 @@ class Case:
                 *self.server_options)
 
     def params(self) -> dict[str, Any]:
-        """``params`` of results.json (``loadgen_processes`` = swarm processes, as elsewhere)."""
+        """``params`` of results.json (``loadgen_processes`` = swarm processes, as elsewhere;
+        ``source``, with its label and commit, only for a case that has one)."""
+        source = {"source": {"label": self.source.label, "commit": self.source.commit}
+                  } if self.source else {}
         return {
             "server": self.server, "server_workers": 2 if self.server == "lab-2workers" else 1,
             "transport": self.transport, "clients": self.clients, "rate": self.rate,
@@ -169,7 +192,7 @@ class Case:
             "loadgen_priority": "idle" if self.idle_loadgen else "normal", "history": self.history,
             "timed_every": self.timed_every, "repeat": self.repeat,
             "server_options": list(self.server_options),
-            "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None,
+            "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None, **source,
         }
 
 

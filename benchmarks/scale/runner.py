@@ -2,7 +2,8 @@
 
 For each case one server runs in its own process (the lab with ``--workers 1``
 or ``2`` and ``--steady --log-level WARNING``, or a baseline from
-:mod:`benchmarks.baselines`), and N connections are spread over
+:mod:`benchmarks.baselines`; a case with a ``source`` runs the lab from that
+checkout, see :class:`~benchmarks.scale.cases.Source`), and N connections are spread over
 :data:`~benchmarks.scale.cases.CLIENTS_PER_SWARM`-sized swarm processes
 (:mod:`benchmarks.scale.swarm`), each bound to its own loopback source
 addresses. The timeline of a case:
@@ -55,7 +56,8 @@ the baselines use it."""
 async def start_server(case: Case, seed: int, log_dir: Path) -> tuple[Child, int]:
     """Start the case's server on a free port; return it and the port once /healthz answers."""
     server = Child(f"server {case.server}", log_dir / f"{case.name}.server.log")
-    await server.start(*case.server_args(seed), "--port", "0")
+    await server.start(*case.server_args(seed), "--port", "0",
+                       tree=case.source.path if case.source else None)
     return server, await server.wait_serving(30.0)
 
 

@@ -64,13 +64,22 @@ class Child:
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
 
-    async def start(self, *args: str, stdin: bool = False) -> None:
-        """Spawn ``python args…`` with stderr going to the log file."""
+    async def start(self, *args: str, stdin: bool = False, tree: Path | None = None) -> None:
+        """Spawn ``python args…`` with stderr going to the log file.
+
+        ``tree``: another checkout of the project to run from, as its working directory and
+        first on ``PYTHONPATH``, so that ``-m lab`` imports that version (the interpreter
+        and its installed packages stay this one's).
+        """
+        env = None
+        if tree is not None:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])])}
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", ORPHAN_GUARD, *args, stdout=asyncio.subprocess.PIPE,
                 stderr=log, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                start_new_session=True, limit=LINE_LIMIT,
+                start_new_session=True, limit=LINE_LIMIT, cwd=tree, env=env,
             )
 
     @property
