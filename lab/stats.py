@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from lab.contract import TRANSPORTS
+
 if TYPE_CHECKING:
     from lab.hub import Message
 
-TRANSPORTS: tuple[str, ...] = ("poll", "longpoll", "stream", "sse", "websocket")
-"""Transport names, in the order the contract lists them."""
 
 
 @dataclass(slots=True)
