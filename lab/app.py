@@ -142,6 +142,7 @@ async def handle_stats(request: web.Request) -> web.Response:
         "topics": topics,
         "uptime_s": round(time.monotonic() - app[STARTED_KEY], 3),
         "workers": workers,
+        "serving": app[DELIVERY_KEY].name,
     }
     return json_response(orjson.dumps(body))
 

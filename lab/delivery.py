@@ -35,6 +35,7 @@ class Delivery:
     """The textbook answers; :mod:`lab.fast` overrides each one."""
 
     name = "plain"
+    """How the lab serves, as ``/api/stats`` reports it (``plain`` or ``fast``)."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app

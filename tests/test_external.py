@@ -233,11 +233,12 @@ async def test_ws_chat_presence(server) -> None:
     ]
 
 
-async def test_stats_and_health(server) -> None:
-    """The counters and the health check answer."""
+async def test_stats_and_health(server, request: pytest.FixtureRequest) -> None:
+    """The counters and the health check answer; the counters say how the lab serves."""
     status, _, body = await run(get, server, "/api/stats")
     stats = json.loads(body)
     assert status == 200
+    assert stats["serving"] == request.node.callspec.params["server"]
     assert set(stats["transports"]) == {"poll", "longpoll", "stream", "sse", "websocket"}
     assert stats["transports"]["poll"]["requests"] >= 1
     assert (await run(get, server, "/healthz"))[0] == 200
