@@ -235,6 +235,7 @@ async def test_ws_chat_presence(server) -> None:
 
 async def test_stats_and_health(server, request: pytest.FixtureRequest) -> None:
     """The counters and the health check answer; the counters say how the lab serves."""
+    assert (await run(get, server, "/api/poll"))[0] == 200
     status, _, body = await run(get, server, "/api/stats")
     stats = json.loads(body)
     assert status == 200
