@@ -270,15 +270,74 @@ def test_scale_chapter_builds_from_results_json(built_scale: Path) -> None:
     html = (built_scale / "report.html").read_text(encoding="utf-8")
     assert len(re.findall(r'src="data:image/png;base64,', html)) == len(SCALE_CHARTS)
     for needle in (
-        ("| 1. websocket, N = 5,000, one process | lab websocket 10.5 µs vs plain-ws 11.9 µs; "
-         "no loss | CPU/delivery ≤ plain-ws's, zero loss | **met** | lab websocket: machine "
+        ("| 1. websocket, N = 5,000, one process | lab 10.5 µs vs lab-plain 11.9 µs; "
+         "no loss | CPU/delivery ≤ lab-plain's, zero loss | **met** | lab websocket: machine "
          "saturated (1.98 of 2 cores busy)"),
+        ("| 1. sse, N = 5,000, one process | lab p99 78.0 ms vs lab-plain 143.5 ms | "
+         "p99 ≤ lab-plain's | **met** |"),
+        ("| 4. long poll, N = 5,000 | lab 23.8 µs vs 0.5 × 166.1 µs = 83.0 µs | "
+         "CPU/delivery ≤ 0.5 × lab-plain's | **met** |"),
         "| websocket | lab | 7,500 | 10,000 (search up to 15,000) | 10,000: loss: undelivered",
+        "| websocket | lab-plain | 5,000 | 7,500 (search up to 15,000) | 7,500: loss: undelivered",
         "| 5,000 | websocket | floor | 68.1 | 40.6 | 66.7 | 1.02× |",
         "| constant | 100 | 16,446 | 100% |", "| lab | 100 | 17,457 | 106% |",
-        "+6.01 MB per minute", "## 6. Memory", "`scale-websocket-lab-10000`",
+        "+6.01 MB per minute", "## 7. Memory", "`scale-websocket-lab-10000`",
     ):
         assert needle in md, needle
+
+
+def test_scale_chapter_shows_what_the_engineering_bought(built_scale: Path) -> None:
+    """Per transport, the textbook and the engineered lab (and the floor for WebSocket): each
+    measured figure beside its scenario, and the differences computed from them."""
+    md = (built_scale / "report.md").read_text(encoding="utf-8")
+    section = md[md.index("## 1. What the engineering bought"):md.index("## 2. The scale targets")]
+    assert [line for line in section.splitlines() if line.startswith("### ")] == [
+        "### websocket, N = 5,000", "### sse, N = 5,000", "### stream, N = 5,000",
+        "### longpoll, N = 5,000"]
+    headers = ("| server | how it serves | CPU µs per delivery (measured) | p99 ms (measured) "
+               "| flags | scenario in results.json |")
+    assert section.count(headers) == 4
+    for needle in (
+        ("| floor | no framework: a bare `socket.send()` loop | 7.58 | 68.1 |  | "
+        "`scale-websocket-floor-5000` |"),
+        "| lab | engineered: `python -m lab` | 10.18 | 78.0 |  | `scale-sse-lab-5000` |",
+        ("| lab-plain | textbook: `python -m lab --plain` | 12.95 | 143.5 | stand-in: measured on "
+        "plain-sse"),
+        "`scale-sse-lab-plain-5000` |",
+        # lab − lab-plain, sse: 10.177 − 12.954 µs, 78.027 − 143.477 ms
+        ("| lab − lab-plain | computed from the two rows it names | -2.78 µs (-21%): cheaper | "
+        "-65.5 ms (-46%): sooner |"),
+        # websocket: the engineered p99 is the later one in this run, and says so
+        ("| lab − lab-plain | computed from the two rows it names | -1.40 µs (-12%): cheaper | "
+        "+31.7 ms (+37%): later |"),
+        ("| lab − floor | computed from the two rows it names | +2.90 µs (+38%): dearer | "
+        "+49.1 ms (+72%): later |"),
+    ):
+        assert needle in section, needle
+    assert section.count("| lab − floor |") == 1
+    conclusions = md[md.index("## Conclusions"):md.index("## 1. What the engineering bought")]
+    assert ("textbook (`lab --plain`) → engineered (`lab`), CPU per delivery and p99: websocket "
+            "11.9 → 10.5 µs and p99 86 → 117 ms; sse 13.0 → 10.2 µs") in conclusions
+
+
+def test_what_the_engineering_bought_shows_only_what_ran(tmp_path: Path) -> None:
+    """Without the textbook lab a transport shows the lab alone, no difference, and the targets
+    against the textbook are not measured; without the floor, no floor row."""
+    def without(server: str) -> Callable[[dict[str, Any]], None]:
+        def mutate(results: dict[str, Any]) -> None:
+            results["scenarios"] = [s for s in results["scenarios"]
+                                    if s["params"]["server"] != server]
+        return mutate
+
+    no_textbook = _scale_run(without("lab-plain"))
+    text = scale_chapter.fields(no_textbook, tmp_path)["scale_bought"]
+    assert "| lab | engineered: `python -m lab` | 10.18 | 78.0 |" in text
+    assert "lab-plain" not in text and "| lab − floor |" in text
+    rows = scale_tables.points(no_textbook)
+    judged = scale_targets.targets(rows, scale_tables.breaking_rows(no_textbook, rows), None)
+    assert {t.verdict for t in judged if "lab-plain" in t.target} == {"not measured"}
+    no_floor = scale_chapter.fields(_scale_run(without("floor")), tmp_path)["scale_bought"]
+    assert "floor" not in no_floor and no_floor.count("| lab − lab-plain |") == 4
 
 
 def test_scale_conclusions_give_the_machines_own_speed(tmp_path: Path) -> None:
@@ -313,33 +372,39 @@ def test_scale_conclusions_name_the_flag_of_a_second_worker(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("mutate", "item", "before", "after"),
+    ("mutate", "item", "goal", "before", "after"),
     [
-        (lambda r: _scenario(r, "scale-websocket-plain-ws-5000")["server"].update(
-            cpu_us_per_delivery=9.0), "1. websocket", "met", "missed"),
+        (lambda r: _scenario(r, "scale-websocket-lab-plain-5000")["server"].update(
+            cpu_us_per_delivery=9.0), "1. websocket", "CPU/delivery", "met", "missed"),
+        (lambda r: _scenario(r, "scale-websocket-lab-plain-5000")["latency_ms"].update(
+            p99=120.0), "1. websocket", "p99 ≤ lab-plain's", "missed", "met"),
+        (lambda r: _scenario(r, "scale-sse-lab-5000")["latency_ms"].update(p99=150.0),
+         "1. sse", "p99 ≤ lab-plain's", "met", "missed"),
         (lambda r: _scenario(r, "scale-sse-lab-5000")["latency_ms"].update(p99=70.0),
-         "1. sse", "missed", "met"),
+         "1. sse", "floor's fan-out", "missed", "met"),
         (lambda r: _scenario(r, "scale-websocket-lab-5000")["loss"].update(gaps=3),
-         "1. websocket", "met", "missed"),
+         "1. websocket", "zero loss", "met", "missed"),
         (lambda r: _scenario(r, "scale-longpoll-lab-5000").update(
-            latency_ms={"count": 1, "p50": 90.0}), "4. long poll", "missed", "met"),
+            latency_ms={"count": 1, "p50": 90.0}), "4. long poll", "p50", "missed", "met"),
+        (lambda r: _scenario(r, "scale-longpoll-lab-plain-5000")["server"].update(
+            cpu_us_per_delivery=40.0), "4. long poll", "CPU/delivery", "met", "missed"),
         (lambda r: _scenario(r, "scale-websocket-lab-5000")["server"].update(
-            rss_per_connection_bytes=14_000), "5. memory, websocket", "missed", "met"),
-        (_lab_ws_holds_10k, "3. websocket breaking point, lab", "missed", "met"),
+            rss_per_connection_bytes=14_000), "5. memory, websocket", "KB", "missed", "met"),
+        (_lab_ws_holds_10k, "3. websocket breaking point, lab", "≥ 10,000", "missed", "met"),
     ],
-    ids=["cpu-vs-plain-ws", "p99-vs-floor-fanout", "loss", "longpoll-p50", "memory",
-         "breaking-point"],
+    ids=["cpu-vs-lab-plain", "ws-p99-vs-lab-plain", "sse-p99-vs-lab-plain", "p99-vs-floor-fanout",
+         "loss", "longpoll-p50", "longpoll-cpu-vs-lab-plain", "memory", "breaking-point"],
 )
 def test_scale_targets_follow_the_numbers(mutate: Callable[[dict[str, Any]], None], item: str,
-                                          before: str, after: str) -> None:
+                                          goal: str, before: str, after: str) -> None:
     """Changing one measured number flips the verdict of the target computed from it."""
 
     def verdict(run: RunData) -> str:
         rows = scale_tables.points(run)
         judged = scale_targets.targets(rows, scale_tables.breaking_rows(run, rows),
                                        scale_tables.soak(run))
-        return next(t.verdict for t in judged if t.item.startswith(item)
-                    and (item != "1. sse" or "p99" in t.measured))
+        (found,) = [t.verdict for t in judged if t.item.startswith(item) and goal in t.target]
+        return found
 
     assert verdict(_scale_run()) == before
     assert verdict(_scale_run(mutate)) == after

@@ -1,4 +1,5 @@
-"""Scale suite: the baselines, the swarm load generator and the orchestration, at tiny N."""
+"""Scale suite: the baselines, the swarm load generator, the orchestration and paired runs, at
+tiny N."""
 
 from __future__ import annotations
 
@@ -78,9 +79,6 @@ async def read_poll(url: str, path: str) -> dict[str, Any]:
 
 BASELINES = {
     "floor": read_ws,
-    "plain_ws": read_ws,
-    "plain_sse": read_sse,
-    "plain_longpoll": lambda url: read_poll(url, "/api/longpoll?topic=prices&since=0"),
     "constant": lambda url: read_poll(url, "/api/poll?topic=prices"),
 }
 
@@ -580,6 +578,33 @@ def test_a_step_runs_until_two_tries_agree_and_loss_fails_it(
                  for i, t in enumerate(tries, 1)]
     assert step_settled(scenarios) is settled
     assert step_verdict(scenarios)[0] is verdict
+
+
+def test_plan_serves_each_transport_textbook_and_engineered() -> None:
+    """Per transport, one round holds the textbook lab, the lab and the lab on two workers, the
+    floor beside WebSocket and the constant handler beside short poll; nothing else."""
+    servers: dict[str, list[str]] = {}
+    for case in plan(repeats=1, soak_s=0):
+        servers.setdefault(case.transport, []).append(case.server)
+    assert servers == {
+        "websocket": ["floor", "lab-plain", "lab", "lab-2workers"],
+        "sse": ["lab-plain", "lab", "lab-2workers"],
+        "stream": ["lab-plain", "lab", "lab-2workers"],
+        "longpoll": ["lab-plain", "lab", "lab-2workers"],
+        "poll": ["constant", "lab-plain", "lab", "lab-2workers"],
+    }
+
+
+@pytest.mark.parametrize("transport", ["websocket", "sse", "stream", "longpoll", "poll"])
+def test_lab_plain_is_the_lab_with_the_same_flags_and_plain(transport: str) -> None:
+    """``lab-plain`` runs ``python -m lab`` with exactly ``lab``'s settings but ``--plain``."""
+    def settings(server: str) -> Any:
+        argv = list(Case(server, transport, 5000).server_args(seed=1))
+        return lab_parser().parse_args(argv[argv.index("lab") + 1:])
+
+    plain, lab = settings("lab-plain"), settings("lab")
+    assert plain.plain and not lab.plain
+    assert vars(plain) == {**vars(lab), "plain": True}
 
 
 def test_plan_repeats_the_comparison_in_rounds() -> None:

@@ -1,25 +1,22 @@
-"""What every baseline shares: the command line, the price walk and the steady clock.
+"""What the baselines share: the command line, the price walk, serving and stopping.
 
 Messages have the lab's exact JSON shape, compact like the lab's orjson output:
 ``{"topic":"prices","seq":n,"t_us":...,"data":{"symbol":...,"price":...}}``.
-Ticks are evenly spaced (the lab's ``--steady``) on an absolute schedule, so a
-slow fan-out delays the next tick instead of shifting every later one.
-This module does no network I/O.
+The floor keeps its own clock (:mod:`~benchmarks.baselines.floor`); the constant
+handler has none. Apart from :func:`serve_app`, this module does no network I/O.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import math
 import random
 import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +57,10 @@ def announce(port: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """One published message: its seq, publish time, the message object and its compact JSON."""
+    """One published message: its seq, publish time and compact JSON."""
 
     seq: int
     t_us: int
-    message: dict[str, Any]
     text: str
 
 
@@ -85,19 +81,7 @@ class PriceWalk:
         t_us = now_us()
         message = {"topic": "prices", "seq": self.seq, "t_us": t_us,
                    "data": {"symbol": symbol, "price": round(price, 4)}}
-        return Price(self.seq, t_us, message, json.dumps(message, separators=(",", ":")))
-
-
-async def deadlines(rate: float) -> AsyncIterator[None]:
-    """Yield once per tick, ``1/rate`` s apart on an absolute monotonic schedule."""
-    period = 1.0 / rate
-    due = time.monotonic() + period
-    while True:
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        yield
-        due = max(due + period, time.monotonic() - period)  # never a catch-up burst
+        return Price(self.seq, t_us, json.dumps(message, separators=(",", ":")))
 
 
 def run_main(main: Coroutine[Any, Any, None]) -> int:
@@ -142,18 +126,3 @@ async def serve_app(app: web.Application, port: int) -> None:
 async def healthz(_request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while serving."""
     return web.Response(text="ok")
-
-
-def background(
-    work: Callable[[web.Application], Coroutine[Any, Any, None]],
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A ``cleanup_ctx`` entry running ``work(app)`` as a task for the app's lifetime."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(work(app))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context

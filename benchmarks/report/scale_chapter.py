@@ -1,6 +1,7 @@
 """The scale chapter: its tables and sentences in Markdown, from a scale run's rows.
 
-:func:`fields` fills ``reports/template/scale.md``. Tables show each
+:func:`fields` fills ``reports/template/scale.md`` (the tables of what the
+engineering bought are :mod:`benchmarks.report.scale_bought`'s). Tables show each
 scenario's flags in the same row as the figures they affect; sentences are
 written from the numbers (:mod:`benchmarks.report.narrative` style: a sentence whose
 figures are missing is left out, never guessed). Nothing here computes a
@@ -15,6 +16,7 @@ from pathlib import Path
 from benchmarks.report import scale_charts
 from benchmarks.report.narrative import ratio
 from benchmarks.report.render import bullets, chart, fmt, table
+from benchmarks.report.scale_bought import bought, scenario_cell, summary
 from benchmarks.report.scale_tables import (
     BreakingRow,
     FanoutRow,
@@ -43,17 +45,13 @@ def _lost(p: ScalePoint) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in p.lost.items()) or "0"
 
 
-def _scenario(p: ScalePoint) -> str:
-    return f"`{p.scenario}`" + (f" (median of {p.runs} runs, `-r2`…)" if p.runs > 1 else "")
-
-
 def cases(rows: Sequence[ScalePoint]) -> str:
     """Every scale-suite case with all its figures and flags."""
     body = [[p.transport, p.series, f"{p.clients:,}", p.purpose, fmt(p.p50_ms), fmt(p.p95_ms),
              fmt(p.p99_ms), fmt(p.cpu_us_per_delivery, 2), fmt(p.kb_per_connection, 2),
              fmt(p.requests_per_cpu_s, 0), _lost(p),
              "—" if p.loadgen_max_util is None else f"{p.loadgen_max_util:.0%}",
-             _flags(p.flags), _scenario(p)] for p in rows]
+             _flags(p.flags), scenario_cell(p)] for p in rows]
     return table(["transport", "server", "N", "case", "p50 (ms)", "p95 (ms)", "p99 (ms)",
                   "CPU µs/delivery", "KB/connection", "requests/CPU-s", "lost",
                   "busiest swarm", "flags", "scenario"], body)
@@ -146,7 +144,7 @@ def verdicts(rows: Sequence[Target]) -> str | None:
 
 
 def one_core(rows: Sequence[ScalePoint], n: int | None) -> str | None:
-    """The lab's CPU per delivery against the floor and the plain loops at the comparison N."""
+    """The lab's CPU per delivery against the floor's at the comparison N."""
     floor = find(rows, "websocket", "floor", n)
     parts = []
     for t in STREAMED:
@@ -226,9 +224,10 @@ def fields(run: RunData, run_dir: Path) -> dict[str, str]:
     charts = [scale_charts.chart_cost(run_dir, rows), scale_charts.chart_latency(run_dir, rows),
               scale_charts.chart_soak(run_dir, soaked)]
     return {
-        "scale_conclusions": bullets([verdicts(judged), one_core(rows, n), workers(rows, n),
-                                      broke(broken), flagged(rows),
+        "scale_conclusions": bullets([verdicts(judged), summary(rows, n), one_core(rows, n),
+                                      workers(rows, n), broke(broken), flagged(rows),
                                       machine(machine_speed(run))]),
+        "scale_bought": bought(rows, n),
         "scale_targets": target_table(judged),
         "scale_cases": cases(rows) if rows else "*No scale-suite cases in this run.*",
         "scale_breaking": breaking(broken),

@@ -3,7 +3,7 @@
 Drawn from :mod:`benchmarks.report.scale_tables` rows only, with the helpers of
 :mod:`benchmarks.report.charts` (object API, deterministic PNG + SVG). One panel per
 transport; in each, one line per server: the lab with one worker and with two,
-the plain baseline serving that transport, and the floor (a bare ``send()``
+the same lab served the textbook way (``lab-plain``), and the floor (a bare ``send()``
 loop) drawn in every panel as the reference no server can beat on one core.
 A point whose scenario carries a flag is circled in red: read it with the
 flag shown in the tables.
@@ -22,8 +22,7 @@ from benchmarks.report.tables import transport_key
 
 SERVER_STYLE = {
     "lab": ("#1f77b4", "o-"), "lab-2workers": ("#2ca02c", "s--"), "floor": ("#444444", "v:"),
-    "plain-ws": ("#ff7f0e", "^-."), "plain-sse": ("#ff7f0e", "^-."),
-    "plain-longpoll": ("#ff7f0e", "^-."), "constant": ("#d62728", "D:"),
+    "lab-plain": ("#ff7f0e", "^-."), "constant": ("#d62728", "D:"),
 }
 PANELS = ("websocket", "sse", "stream", "longpoll")
 

@@ -1,8 +1,9 @@
 """Rows of the scale chapter, computed from a scale run's results.json alone.
 
 A scale-suite scenario is one whose ``params`` name its ``server`` (the lab
-with one or two workers, or a baseline of :mod:`benchmarks.baselines`); the
-standard suite's small scale group has no such field and is not read here.
+with one or two workers, the lab served the textbook way, ``lab-plain``, or a
+baseline: the floor, the constant handler); the standard suite's small scale
+group has no such field and is not read here.
 Every row keeps its scenario's name and flags, so a table can show the flag
 next to the figure it affects. Pure functions over :class:`RunData`: no I/O,
 no formatting (:mod:`benchmarks.report.scale_chapter`), no verdicts
@@ -21,8 +22,12 @@ from benchmarks.results.rundata import RunData
 from benchmarks.results.scale_verdicts import LOSS_KEYS, holds, lost_nothing, step_verdict
 from benchmarks.results.transports import STREAMED
 
-BASELINES = ("floor", "plain-ws", "plain-sse", "plain-longpoll", "constant")
-"""The floor and the textbook servers, each drawn as its own series beside ours."""
+TEXTBOOK = "lab-plain"
+"""The lab served with ``--plain``: the textbook transports alone, without the engineered
+path; every comparison of "what the engineering bought" is against it."""
+BASELINES = ("floor", TEXTBOOK, "constant")
+"""The floor, the textbook lab and the constant handler, each drawn as its own series beside
+the engineered lab."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class ScalePoint:
 
     @property
     def ours(self) -> bool:
-        """The lab's server (one or more workers), not a baseline."""
+        """The engineered lab (one or more workers), not a baseline nor the textbook lab."""
         return self.server not in BASELINES
 
     @property

@@ -1,14 +1,16 @@
 """The scale suite's cases as data: which server, which transport, how many clients, how long.
 
 A :class:`Case` is one measured configuration: a server (the lab with one or
-two workers, or a baseline of :mod:`benchmarks.baselines`), a transport and a
-number of connections N, with what follows from them (how many swarm
-processes, how many clients are timed, how long connecting and draining may
-take, the server's command line, the ``params`` of results.json).
+two workers, the lab served the textbook way with ``--plain``, or a baseline of
+:mod:`benchmarks.baselines`), a transport and a number of connections N, with
+what follows from them (how many swarm processes, how many clients are timed,
+how long connecting and draining may take, the server's command line, the
+``params`` of results.json).
 
-:func:`plan` is the suite's fixed list: every transport at N = 5,000 against the
-floor and the textbook baselines, in interleaved rounds; short poll as
-closed-loop requests per CPU-second against a constant handler; and a memory
+:func:`plan` is the suite's fixed list: every transport at N = 5,000 served by
+the textbook lab (``lab-plain``), the engineered lab with one worker and with two,
+and for WebSocket the floor, in interleaved rounds; short poll as closed-loop
+requests per CPU-second, the same servers beside a constant handler; and a memory
 soak (1,000 WebSocket clients, RSS every few seconds after a warm-up that fills
 the ring buffer). The breaking-point steps are cases too, made by
 :mod:`benchmarks.scale.search`. This module starts nothing and measures nothing:
@@ -27,19 +29,17 @@ from lab.contract import TRANSPORTS
 
 SERVERS: dict[str, tuple[str, ...]] = {
     "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),
+    "lab-plain": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady", "--plain"),
     "lab-2workers": ("-m", "lab", "--workers", "2", "--log-level", "WARNING", "--steady"),
     "floor": ("-m", "benchmarks.baselines.floor"),
-    "plain-ws": ("-m", "benchmarks.baselines.plain_ws"),
-    "plain-sse": ("-m", "benchmarks.baselines.plain_sse"),
-    "plain-longpoll": ("-m", "benchmarks.baselines.plain_longpoll"),
     "constant": ("-m", "benchmarks.baselines.constant"),
 }
-"""Each server the suite can run, by name: its command line (``python`` and the port aside)."""
-SERVES: dict[str, tuple[str, ...]] = {
-    "floor": ("websocket",), "plain-ws": ("websocket",), "plain-sse": ("sse",),
-    "plain-longpoll": ("longpoll",), "constant": ("poll",),
-}
-"""The transports each baseline serves (the lab serves them all)."""
+"""Each server the suite can run, by name: its command line (``python`` and the port aside).
+``lab-plain`` is the lab with the same flags as ``lab`` plus ``--plain``: the textbook
+transports of ``lab/transports/`` alone, without the engineered path of ``lab/fast/``
+(the direct fan-out, the front door), the same bytes on the wire."""
+SERVES: dict[str, tuple[str, ...]] = {"floor": ("websocket",), "constant": ("poll",)}
+"""The transports each baseline serves (the lab, plain or not, serves them all)."""
 CLIENTS_PER_SWARM = 3000
 """Connections per swarm process (the per-process file limit here is 20,000)."""
 TIMED_CLIENTS = 1000
@@ -49,6 +49,9 @@ are read in sweeps (see :mod:`benchmarks.scale.swarm_connections`)."""
 COMPARE_WINDOW_S = 10.0
 """The side-by-side cases' timed window: 100 fan-outs, so that one stretch of a slow machine
 (half a second of 50 % slower sends was seen here) weighs less on a p99 than in 5 s."""
+COMPARED = ("lab-plain", "lab", "lab-2workers")
+"""The lab's servers in every side-by-side case: textbook, engineered, engineered on two
+workers (the floor and the constant handler join them where they serve the transport)."""
 COMPARE_REPEATS = 3
 """Runs of each side-by-side case (interleaved rounds; the report shows medians)."""
 BREAKING_WINDOW_S = 5.0
@@ -69,9 +72,9 @@ QUIET_HEARTBEAT_S = 600.0
 any case, so no ping goes out. aiohttp closes a peer that has not answered a ping within half
 the interval (7.5 s at the default 15 s), and an untimed connection is read only every
 :data:`benchmarks.scale.swarm_connections.HOLD_S` until the window is over, so at 15,000
-clients, whose connecting alone can take 20 s, pings closed thousands of healthy clients. No
-baseline sends pings either; the soak, whose clients are all timed and read every 100 ms,
-keeps the default."""
+clients, whose connecting alone can take 20 s, pings closed thousands of healthy clients.
+``lab-plain`` takes the same setting, and the floor sends no pings either; the soak, whose
+clients are all timed and read every 100 ms, keeps the default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,20 +201,16 @@ class Case:
 
 def plan(clients: int = 5000, duration_s: float = COMPARE_WINDOW_S, soak_s: float = 60.0,
          repeats: int = COMPARE_REPEATS) -> list[Case]:
-    """The suite's fixed cases: every transport at ``clients`` beside its baselines.
+    """The suite's fixed cases: every transport at ``clients``, textbook and engineered.
 
     The side-by-side cases run ``repeats`` times, round after round, so that a slow
     stretch of the machine falls on every server alike; the report takes medians.
     """
-    pairs = [
-        ("floor", "websocket"), ("plain-ws", "websocket"), ("lab", "websocket"),
-        ("lab-2workers", "websocket"), ("plain-sse", "sse"), ("lab", "sse"),
-        ("lab-2workers", "sse"), ("lab", "stream"), ("lab-2workers", "stream"),
-        ("plain-longpoll", "longpoll"), ("lab", "longpoll"), ("lab-2workers", "longpoll"),
-    ]
+    pairs = [("floor", "websocket")] + [(s, t) for t in ("websocket", "sse", "stream", "longpoll")
+                                        for s in COMPARED]
     cases = [Case(s, t, clients, duration_s=duration_s) for s, t in pairs]
     cases += [Case(s, "poll", min(POLL_CLIENTS, clients), duration_s=duration_s, interval_s=0.0)
-              for s in ("constant", "lab", "lab-2workers")]
+              for s in ("constant", *COMPARED)]
     cases = [replace(c, repeat=r) for r in range(1, repeats + 1) for c in cases]
     if soak_s > 0:  # the ring buffer fills during the warm-up, so the window shows what else grows
         cases.append(Case("lab", "websocket", min(1000, clients), duration_s=soak_s,

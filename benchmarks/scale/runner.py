@@ -1,9 +1,10 @@
 """Running one scale case: its server, its swarms, the readings of its window, its scenario.
 
 For each case one server runs in its own process (the lab with ``--workers 1``
-or ``2`` and ``--steady --log-level WARNING``, or a baseline from
-:mod:`benchmarks.baselines`; a case with a ``source`` runs the lab from that
-checkout, see :class:`~benchmarks.scale.cases.Source`), and N connections are spread over
+or ``2`` and ``--steady --log-level WARNING``, with ``--plain`` for ``lab-plain``,
+or a baseline from :mod:`benchmarks.baselines`; a case with a ``source`` runs the
+lab from that checkout, see :class:`~benchmarks.scale.cases.Source`), and N
+connections are spread over
 :data:`~benchmarks.scale.cases.CLIENTS_PER_SWARM`-sized swarm processes
 (:mod:`benchmarks.scale.swarm`), each bound to its own loopback source
 addresses. The timeline of a case:

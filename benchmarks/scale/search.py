@@ -64,8 +64,8 @@ async def run_suite(run: ScaleRun, seed: int, cases: list[Case], breaking: bool,
     if not breaking:
         return
     for transport in STREAMED:
-        servers = ("floor", "plain-ws", "lab", "lab-2workers") if transport == "websocket" else (
-            "lab", "lab-2workers")
+        servers = ("floor", "lab-plain", "lab", "lab-2workers") if transport == "websocket" \
+            else ("lab", "lab-2workers")
         for server in servers:
             start = [s for s in done.values() if s["params"]["server"] == server
                      and s["transport"] == transport and s["params"]["purpose"] == "compare"]
