@@ -24,7 +24,7 @@ from benchmarks.report.render import fmt, table
 from benchmarks.report.scale_tables import TEXTBOOK, ScalePoint, find
 from benchmarks.results.transports import STREAMED
 
-TRANSPORTS = (*STREAMED, "longpoll")
+COMPARED = (*STREAMED, "longpoll")
 """The transports compared, in the report's order: the pushes (short poll, measured as
 requests per CPU-second, has its own table)."""
 HOW = {"floor": "no framework: a bare `socket.send()` loop",
@@ -79,7 +79,7 @@ def transport_table(rows: Sequence[ScalePoint], transport: str, n: int) -> str |
 
 def bought(rows: Sequence[ScalePoint], n: int | None) -> str:
     """Every compared transport's table, or why there is none."""
-    tables = [t for t in (transport_table(rows, transport, n) for transport in TRANSPORTS)
+    tables = [t for t in (transport_table(rows, transport, n) for transport in COMPARED)
               if t] if n is not None else []
     return "\n\n".join(tables) or (f"*No `lab` or `{TEXTBOOK}` case at the comparison N in this "
                                    "run: nothing to compare.*")
@@ -89,7 +89,7 @@ def summary(rows: Sequence[ScalePoint], n: int | None) -> str | None:
     """One sentence: per transport, the engineered lab's CPU per delivery and p99 against the
     textbook's."""
     parts = []
-    for transport in TRANSPORTS:
+    for transport in COMPARED:
         textbook, lab = find(rows, transport, TEXTBOOK, n), find(rows, transport, "lab", n)
         if not (textbook and lab and textbook.cpu_us_per_delivery and lab.cpu_us_per_delivery
                 and textbook.p99_ms and lab.p99_ms):

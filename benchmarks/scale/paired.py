@@ -43,7 +43,7 @@ from benchmarks.suite.rundir import (
     run_until_stopped,
 )
 
-TRANSPORTS = ("websocket", "sse", "stream", "longpoll")
+COMPARED = ("websocket", "sse", "stream", "longpoll")
 """The transports a paired run may compare: the pushes, whose cases give CPU per delivery
 and a latency (a closed-loop short poll gives neither)."""
 THIS_TREE = Path(__file__).resolve().parents[2]
@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--base", required=True, help="the old version: a git revision")
     add("--head", default=str(THIS_TREE), help="the new version: a git revision or a "
         "checkout's directory (by default this tree, as it is, uncommitted changes and all)")
-    add("--transports", default=",".join(TRANSPORTS),
-        help=f"comma-separated, from {', '.join(TRANSPORTS)}")
+    add("--transports", default=",".join(COMPARED),
+        help=f"comma-separated, from {', '.join(COMPARED)}")
     add("--clients", type=int, default=5000, help="N of every case")
     add("--duration", type=float, default=COMPARE_WINDOW_S, help="timed window, seconds")
     add("--pairs", type=int, default=3, help="pairs of runs (base and head) per transport")
@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 when every case ran, 1 if one errored, 2 on bad usage, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
-    if (not transports or not set(transports) <= set(TRANSPORTS)
+    if (not transports or not set(transports) <= set(COMPARED)
             or not 1 <= args.clients <= 19_000 * 8 or args.duration <= 0
             or not 1 <= args.pairs <= 9):
-        print(f"error: --transports from {', '.join(TRANSPORTS)}, --clients 1..152000, "
+        print(f"error: --transports from {', '.join(COMPARED)}, --clients 1..152000, "
               "--duration > 0, --pairs 1..9", file=sys.stderr)
         return 2
     parent = Path(tempfile.mkdtemp(prefix="paired-"))
