@@ -82,7 +82,7 @@ class SocketMailbox(Mailbox):
         unit = outlet.unit(message)
         transport.write(unit)
         outlet.counters.add_sent(message, unit, 1)
-        if self.fd >= 0 and not transport.get_write_buffer_size():
+        if self.fd >= 0 and not transport.get_write_buffer_size() and not transport.is_closing():
             for topic in self.topics:
                 if topic.name == message.topic:
                     topic.hand_to(self, outlet.group(topic))
