@@ -112,7 +112,7 @@ def test_the_mailbox_walks_its_transition_table() -> None:
     topic.attach(mailbox)
     topic.publish({"symbol": "A", "price": 1.0})
     assert mailbox.state is State.STARTING and owner.told == []  # the backlog goes first
-    with pytest.raises(RuntimeError, match="cannot take while starting|cannot"):
+    with pytest.raises(RuntimeError, match="cannot take while starting"):
         mailbox._to(Event.TAKE)
     mailbox.go_live()
     assert mailbox.state is State.QUEUED and owner.told == ["queued"]
