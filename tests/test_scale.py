@@ -19,7 +19,6 @@ import pytest
 
 from benchmarks.results.model import MachineFigures, Results
 from benchmarks.results.scale_verdicts import (
-    LOADGEN_FLAGS,
     READ_TOGETHER,
     holds,
     step_settled,
@@ -431,7 +430,9 @@ async def test_scale_case_flags_packets_the_kernel_dropped(tmp_path: Path,
     scenario, _ = await run_case(Case("lab", "websocket", 4, rate=20, duration_s=0.3,
                                       warmup_s=0.1), 1, tmp_path)
     assert scenario["backlog_drops"] == 1_242
-    flagged = [f for f in scenario["flags"] if any(map(f.startswith, LOADGEN_FLAGS))]
+    # Only the drop's own flag: how busy the machine was (outside load, a late swarm) is
+    # flagged too when it happens, and is not this test's business.
+    flagged = [f for f in scenario["flags"] if f.startswith("loopback dropped")]
     assert flagged == [("loopback dropped 1,242 packets (a CPU's input backlog, "
                         "net.core.netdev_max_backlog = 1000, overflowed; TCP sent them again "
                         "after a timeout): see the README's scale suite")]
