@@ -59,15 +59,6 @@ async def read_ws(url: str) -> dict[str, Any]:
         return orjson.loads((await ws.receive(timeout=5)).data)
 
 
-async def read_sse(url: str) -> dict[str, Any]:
-    """First event's data line, over a plain GET."""
-    async with aiohttp.ClientSession() as s, s.get(url + "/api/events?topic=prices") as r:
-        assert r.headers["Content-Type"].startswith("text/event-stream")
-        event = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 5)
-        data = next(line for line in event.split(b"\n") if line.startswith(b"data: "))
-        return orjson.loads(data[6:])
-
-
 async def read_poll(url: str, path: str) -> dict[str, Any]:
     """First message of a (long) poll body."""
     async with aiohttp.ClientSession() as s, s.get(url + path) as r:
