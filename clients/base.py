@@ -9,7 +9,8 @@ framing so far). Everything else lives here once.
 Lifecycle, as a table of state -> event -> next state (:data:`TRANSITIONS`), in the manner of
 h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
 ``ServerUnavailable``); any drop while open moves to ``RECONNECTING``, where the client retries
-with :class:`Backoff` (50 ms doubling to 1 s, forever, until the caller closes it) and resumes
+with :class:`Backoff` (50 ms doubling to 1 s, jittered, forever, until the caller closes it)
+and resumes
 from the last ``seq`` it delivered; ``close`` from any state ends in ``CLOSED``.
 
 Pull model, deliberately: a client does I/O only while its caller awaits the next message (as an
@@ -26,6 +27,7 @@ delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or 
 from __future__ import annotations
 
 import asyncio
+import random
 from abc import ABC, abstractmethod
 from collections import deque
 from enum import Enum, auto
@@ -91,18 +93,27 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
 
 
 class Backoff:
-    """Reconnect delays: ``first`` seconds, doubling up to ``cap``; ``reset`` after success."""
+    """Reconnect delays with jitter: a ceiling of ``first`` seconds, doubling up to ``cap``, and
+    each delay drawn between half the ceiling and the ceiling ("equal jitter"); ``reset`` after
+    a success.
 
-    def __init__(self, first: float = 0.05, cap: float = 1.0) -> None:
+    Why jitter: when a server restarts, every client of a class loses its connection in the
+    same instant; without it they would all come back in the same instants too, each retry a
+    thundering herd. Half the ceiling stays fixed, so a client never retries at once.
+    """
+
+    def __init__(self, first: float = 0.05, cap: float = 1.0,
+                 rng: random.Random | None = None) -> None:
         self.first = first
         self.cap = cap
         self._next = first
+        self._rng = rng or random.Random()
 
     def next(self) -> float:
         """The delay to wait before the next attempt."""
-        delay = self._next
+        ceiling = self._next
         self._next = min(self._next * 2, self.cap)
-        return delay
+        return ceiling / 2 + self._rng.random() * ceiling / 2
 
     def reset(self) -> None:
         """Start again from ``first``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import pytest
 
@@ -177,12 +179,16 @@ def test_lifecycle_table() -> None:
     assert Event.DROPPED not in TRANSITIONS[State.CONNECTING]
 
 
-def test_backoff_doubles_to_a_cap_and_resets() -> None:
-    """50 ms doubling to 1 s, back to 50 ms after a success."""
-    backoff = Backoff()
-    assert [backoff.next() for _ in range(7)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-    backoff.reset()
-    assert backoff.next() == 0.05
+def test_backoff_doubles_to_a_cap_with_jitter_and_resets() -> None:
+    """Each delay lies between half its ceiling and the ceiling (50 ms doubling to 1 s); two
+    clients draw different delays; after a success the ceiling is 50 ms again."""
+    ceilings = [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    first, second = Backoff(rng=random.Random(1)), Backoff(rng=random.Random(2))
+    drawn = [first.next() for _ in ceilings]
+    assert all(c / 2 <= d <= c for c, d in zip(ceilings, drawn, strict=True))
+    assert drawn != [second.next() for _ in ceilings]
+    first.reset()
+    assert 0.025 <= first.next() <= 0.05
 
 
 class _Offline(BaseClient):

@@ -125,10 +125,14 @@ export class Source {
     this.setState(State.OPEN, detail);
   }
 
-  /** Something failed: wait (growing back-off) and report; resolves false if stopped meanwhile. */
+  /**
+   * Something failed: wait (growing back-off) and report; resolves false if stopped meanwhile.
+   * Each wait is drawn between half the current ceiling and the ceiling, so a class whose
+   * server restarted does not come back in the same instants.
+   */
   async backoff(reason, signal) {
     this.setState(State.RETRYING, reason);
-    const ms = this.retryMs;
+    const ms = this.retryMs / 2 + Math.random() * (this.retryMs / 2);
     this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
     const awake = await sleep(ms, signal);
     if (awake) this.meter({ reconnects: 1 });
