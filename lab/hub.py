@@ -195,7 +195,8 @@ class Hub:
 
     def __init__(self, history: int = DEFAULT_HISTORY, clock: Callable[[], int] = now_us) -> None:
         self.topics: dict[str, Topic] = {
-            name: Topic(name, history, key_field, clock) for name, key_field in self.KEY_FIELDS.items()
+            name: Topic(name, history, key_field, clock)
+            for name, key_field in self.KEY_FIELDS.items()
         }
 
     def __getitem__(self, name: str) -> Topic:

@@ -205,10 +205,6 @@ class Mailbox:
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
+    """Wake whoever awaits ``waiter`` (unless a timeout or a close already did)."""
     if not waiter.done():
         waiter.set_result(None)

@@ -237,5 +237,6 @@ def link_socket(mailbox: SocketMailbox) -> None:
     not plain, see :func:`socket_fd`, is left as it is and never joins a group)."""
     transport = mailbox.transport
     if mailbox.fd >= 0:
-        transport.set_protocol(DirectGuard(transport.get_protocol(), mailbox))  # type: ignore[arg-type]
+        guard = DirectGuard(transport.get_protocol(), mailbox)  # type: ignore[arg-type]
+        transport.set_protocol(guard)
         transport.set_write_buffer_limits(high=0)  # the first unsent byte pauses writing

@@ -3,13 +3,14 @@
 Every connection the server accepts starts with a :class:`FrontDoor`. While a
 client sends only plain keep-alive ``GET /api/poll`` and ``GET /api/longpoll``
 requests — what a poller sends, thousands of times a second — the front door
-answers them itself, with the same pre-built responses
-(:mod:`lab.fast.answers`), holding long polls in :class:`~lab.fast.held.HeldPolls`;
-the bytes on the wire and the counters are those of the textbook handlers. The first request of any
+answers them itself, with pre-built responses (:mod:`lab.fast.answers`),
+holding long polls in :class:`~lab.fast.held.HeldPolls`; the bytes on the wire
+and the counters are those of the textbook handlers. The first request of any
 other shape — another path or method, a query it would have to decode, a value
 it would have to refuse, ``Connection: close``, a body, HTTP/1.0, an oversized
 head — hands the connection, with every byte not yet answered, to aiohttp's
-own protocol for good; aiohttp then answers it (errors included) as always.
+own protocol for good; aiohttp then answers it with the textbook handlers
+(errors included).
 
 Why: with 5,000 long polls at 10 messages/s, aiohttp's per-request pipeline (a
 task and a request object per request, the router, finishing the response)

@@ -195,7 +195,7 @@ class Session:
     async def subscribe(self, command: dict[str, Any]) -> None:
         """Attach the socket to a topic, after its resume backlog; maybe join the chat."""
         name = command.get("topic")
-        if name not in self.hub:
+        if not isinstance(name, str) or name not in self.hub:
             raise CommandError(f"unknown topic {name!r}")
         topic = self.hub[name]
         if topic in self.mailbox.topics:
@@ -233,7 +233,8 @@ class Session:
     async def unsubscribe(self, command: dict[str, Any]) -> None:
         """Detach from a topic; leaving ``chat`` also leaves the room."""
         name = command.get("topic")
-        if name not in self.hub or self.hub[name] not in self.mailbox.topics:
+        if not isinstance(name, str) or name not in self.hub \
+                or self.hub[name] not in self.mailbox.topics:
             raise CommandError(f"not subscribed to {name!r}")
         self.hub[name].detach(self.mailbox)
         self.mailbox.discard_topic(name)
