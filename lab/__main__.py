@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(a shorter latency tail when each fan-out has a core)")
     add("--plain", action="store_true", help="serve the textbook transports alone, without the "
         "engineered fast path (the direct fan-out and the front door); the same bytes, slower")
+    add("--allow-origin", action="append", default=[], metavar="URL",
+        help="also let pages of this origin (http://host:port) use the lab from a browser, e.g. "
+        "one opened through a relay or a proxy; repeatable (the lab's own URLs always may)")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -77,6 +80,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         pin_workers=args.pin_workers,
         plain=args.plain,
+        allow_origins=tuple(args.allow_origin),
         log_level=args.log_level,
     )
 

@@ -23,12 +23,14 @@ from lab.fast import FastDelivery
 from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
 from lab.hub import Hub
 from lab.link import Link, RemoteChatRoom, follow_primary
+from lab.origins import OriginPolicy
 from lab.settings import Settings
 from lab.stats import ServerStats
 from lab.transports.common import (
     HUB_KEY,
     LIVE_KEY,
     NO_STORE,
+    ORIGINS_KEY,
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
@@ -36,7 +38,9 @@ from lab.transports.common import (
     LiveConnections,
     PageResponse,
     count_request,
+    json_error,
     json_response,
+    refuse_foreign,
 )
 from lab.transports.longpoll import handle_longpoll
 from lab.transports.poll import handle_poll
@@ -71,6 +75,7 @@ async def handle_unrouted(request: web.Request) -> web.Response:
     transport = TRANSPORT_BY_PATH.get(request.path, "other")
     if transport != "other":  # "other" requests are counted with their response
         count_request(request, transport)
+    refuse_foreign(request)
     allowed = ALLOWED_METHODS.get(request.path)
     if allowed is not None:
         body = orjson.dumps({"error": f"method {request.method} not allowed; use {allowed}"})
@@ -123,6 +128,7 @@ def sum_snapshots(snapshots: list[dict[str, dict[str, int]]]) -> dict[str, dict[
 
 async def handle_stats(request: web.Request) -> web.Response:
     """``GET /api/stats``: counters per transport (all workers), topic heads and subscribers."""
+    refuse_foreign(request)
     app = request.app
     link = app.get(LINK_KEY)
     if link is None:
@@ -149,20 +155,32 @@ async def handle_stats(request: web.Request) -> web.Response:
 
 async def handle_health(request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while serving."""
+    refuse_foreign(request)
     return json_response(b'{"status":"ok"}')
 
 
 async def handle_time(request: web.Request) -> web.Response:
     """``GET /api/time``: the server's wall clock, for a remote browser's offset estimate."""
+    refuse_foreign(request)
     return json_response(b'{"t_us":%d}' % now_us())
 
 
 def _page(name: str) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
+        refuse_foreign(request)
         return PageResponse(STATIC_DIR / name, headers=NO_STORE)
 
     handler.__doc__ = f"Serve {name}."
     return handler
+
+
+async def handle_static(request: web.Request) -> web.StreamResponse:
+    """``GET /static/NAME``: a file of the page (the folder is flat; nothing outside it)."""
+    refuse_foreign(request)
+    path = STATIC_DIR / request.match_info["name"]
+    if path.parent != STATIC_DIR or not path.is_file():
+        raise json_error(web.HTTPNotFound, f"no such file: {request.path}")
+    return PageResponse(path, headers=NO_STORE)
 
 
 async def follow_lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -187,6 +205,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     settings = settings or Settings()
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS_KEY] = settings
+    app[ORIGINS_KEY] = OriginPolicy(settings.allow_origins)  # the server's own: once it listens
     app[HUB_KEY] = Hub(settings.history)
     app[STATS_KEY] = ServerStats()
     app[LIVE_KEY] = LiveConnections()
@@ -215,7 +234,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     router.add_get("/healthz", handle_health)
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
-    router.add_static("/static/", STATIC_DIR)
+    router.add_get("/static/{name:[A-Za-z0-9_-][A-Za-z0-9_.-]*}", handle_static)
     router.add_route("*", "/{path:.*}", handle_unrouted)
     return app
 

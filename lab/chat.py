@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from lab.hub import Message, Topic
-from lab.transports.common import HUB_KEY, json_error, json_response
+from lab.transports.common import HUB_KEY, json_error, json_response, refuse_foreign
 
 MAX_USER = 32
 MAX_TEXT = 500
@@ -143,18 +143,21 @@ async def _answer(act: Awaitable[Message], status: int) -> web.Response:
 
 async def handle_chat(request: web.Request) -> web.Response:
     """``POST /api/chat {"user", "text"}`` → 201 with the published message."""
+    refuse_foreign(request)
     body = await _json_object(request)
     return await _answer(request.app[CHAT_KEY].say(body.get("user"), body.get("text")), 201)
 
 
 async def handle_join(request: web.Request) -> web.Response:
     """``POST /api/chat/join {"user"}`` → 201 with the join event."""
+    refuse_foreign(request)
     body = await _json_object(request)
     return await _answer(request.app[CHAT_KEY].join(body.get("user")), 201)
 
 
 async def handle_leave(request: web.Request) -> web.Response:
     """``POST /api/chat/leave {"user"}`` → 200 with the leave event; 404 if not joined."""
+    refuse_foreign(request)
     body = await _json_object(request)
     return await _answer(request.app[CHAT_KEY].leave(body.get("user")), 200)
 

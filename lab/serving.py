@@ -10,31 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 
 from lab.app import FOLLOW_KEY, create_app
 from lab.link import Link
+from lab.origins import CLASSROOM_HOSTS, lan_addresses
 from lab.settings import Settings
 from lab.site import start_site, tune_gc
-
-
-def lan_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback (for classroom URLs)."""
-    found: set[str] = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(str(info[4][0]))
-    except OSError:
-        pass
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("10.255.255.255", 1))  # UDP connect sends nothing; it picks a route
-        found.add(probe.getsockname()[0])
-    except OSError:
-        pass
-    finally:
-        probe.close()
-    return sorted(a for a in found if not a.startswith("127."))
 
 
 def configure_logging(level: str, process: str | None = None) -> None:
@@ -45,7 +26,7 @@ def configure_logging(level: str, process: str | None = None) -> None:
 
 def announce(settings: Settings, port: int) -> None:
     """Print where to point a browser (every LAN address when serving a classroom)."""
-    if settings.host in ("0.0.0.0", "::", ""):
+    if settings.host in CLASSROOM_HOSTS:
         print(f"Right Now Lab serving on http://127.0.0.1:{port}/", flush=True)
         for address in lan_addresses():
             print(f"  students: http://{address}:{port}/   instructor: "

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.origins import origin_of
+
 DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
 
 
@@ -38,6 +40,7 @@ class Settings:
     workers: int = 1
     pin_workers: bool = True
     plain: bool = False
+    allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -56,6 +59,8 @@ class Settings:
         for ok, reason in checks:
             if not ok:
                 raise ValueError(reason)
+        for url in self.allow_origins:
+            origin_of(url)  # a ValueError names the bad one
 
     def replace(self, **changes: object) -> Settings:
         """A copy with ``changes`` applied (and checked)."""

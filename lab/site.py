@@ -15,6 +15,7 @@ from aiohttp import web
 
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.settings import Settings
+from lab.transports.common import ORIGINS_KEY
 
 LISTEN_BACKLOG = 4096
 """Pending connections the kernel queues for accept (capped by net.core.somaxconn)."""
@@ -70,7 +71,9 @@ async def start_site(app: web.Application, settings: Settings, reuse_port: bool)
     except OSError as exc:
         await runner.cleanup()
         raise SystemExit(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
-    return Site(runner, delivery, server)
+    site = Site(runner, delivery, server)
+    app[ORIGINS_KEY].serve_at(settings.host, site.port)  # pages of the lab itself may talk to it
+    return site
 
 
 def tune_gc() -> None:

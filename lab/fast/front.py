@@ -65,11 +65,12 @@ HEADER_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f
 """Well-formed header lines (a token, a colon, a value without control characters)."""
 
 HANDED_ON_HEADERS = re.compile(
-    rb"^(?:content-length|transfer-encoding|upgrade|expect"
+    rb"^(?:content-length|transfer-encoding|upgrade|expect|origin"
     rb"|connection(?!:[ \t]*keep-alive[ \t]*\r)):",
     re.IGNORECASE | re.MULTILINE,
 )
-"""Headers that make a request aiohttp's: a body, an upgrade, or other than ``keep-alive``."""
+"""Headers that make a request aiohttp's: a body, an upgrade, an ``Origin`` to check (see
+:mod:`lab.origins`), or a ``Connection`` other than ``keep-alive``."""
 
 
 @dataclass(frozen=True, slots=True)

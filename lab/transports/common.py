@@ -15,6 +15,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from lab.contract import PATHS
 from lab.hub import Backlog, Hub, Mailbox, Topic
+from lab.origins import OriginPolicy
 from lab.settings import Settings
 from lab.stats import (
     ServerStats,
@@ -28,16 +29,33 @@ log = logging.getLogger("lab.connections")
 SETTINGS_KEY = web.AppKey("settings", Settings)
 HUB_KEY = web.AppKey("hub", Hub)
 STATS_KEY = web.AppKey("stats", ServerStats)
+ORIGINS_KEY = web.AppKey("origins", OriginPolicy)
 LIVE_KEY = web.AppKey("live", "LiveConnections")
 
 SHUTDOWN = "server shutting down"
 
 
 def count_request(request: web.Request, transport: str) -> None:
-    """Count one arriving request and its header bytes for ``transport``."""
+    """Count one arriving request and its header bytes for ``transport``; then refuse it if a
+    page of a foreign origin sent it (:func:`refuse_foreign`)."""
+    tally_request(request, transport)
+    refuse_foreign(request)
+
+
+def tally_request(request: web.Request, transport: str) -> None:
+    """Count one arriving request and its header bytes for ``transport`` (nothing else)."""
     counters = request.app[STATS_KEY][transport]
     counters.requests += 1
     counters.request_header_bytes += request_header_size(request)
+
+
+def refuse_foreign(request: web.Request) -> None:
+    """403 with a JSON reason when the request's ``Origin`` is not one the lab allows (see
+    :mod:`lab.origins`); for a WebSocket this happens before the upgrade."""
+    origin = request.headers.get("Origin")
+    if not request.app[ORIGINS_KEY].allows(origin):
+        raise json_error(web.HTTPForbidden, f"origin {origin!r} is not allowed; start the lab "
+                         "with --allow-origin URL to let a page of that origin in")
 
 
 TRANSPORT_BY_PATH = {path: transport for transport, path in PATHS.items()}
@@ -55,7 +73,7 @@ def count_response(request: web.Request, response: web.StreamResponse) -> None:
     """
     transport = TRANSPORT_BY_PATH.get(request.path, "other")
     if transport == "other":
-        count_request(request, "other")
+        tally_request(request, "other")
     counters = request.app[STATS_KEY][transport]
     counters.response_header_bytes += response_header_size(response)
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
