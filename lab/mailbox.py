@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from lab.hub import Message, Topic
+from lab.message import Message
 
 SLOW_CONSUMER = "slow consumer: mailbox full"
 """The reason a mailbox gets when it overflows."""
@@ -71,6 +70,35 @@ class Owner(Protocol):
         """The mailbox closed (e.g. abort a write that a client who stopped reading holds)."""
 
 
+class TopicView(Protocol):
+    """What a mailbox (and a group) sees of a topic that feeds it: :class:`lab.hub.Topic`."""
+
+    name: str
+
+    def detach(self, mailbox: Mailbox) -> None:
+        """Stop delivering into ``mailbox``."""
+
+    def hand_to(self, mailbox: Mailbox, group: Group) -> None:
+        """Let ``group`` deliver to ``mailbox``."""
+
+    def take_back(self, mailbox: Mailbox) -> None:
+        """Deliver to ``mailbox`` one by one again."""
+
+
+class Group(Protocol):
+    """Delivers a topic's messages to many mailboxes at once (see :meth:`lab.hub.Topic.hand_to`)."""
+
+    def add(self, mailbox: Mailbox) -> None:
+        """Deliver to ``mailbox`` from the next message on."""
+
+    def remove(self, mailbox: Mailbox) -> None:
+        """Stop delivering to ``mailbox``."""
+
+    def deliver(self, message: Message) -> None:
+        """Deliver ``message`` to every member."""
+
+
+
 class Mailbox:
     """A bounded queue of messages for one connection, fed by one or more topics.
 
@@ -94,7 +122,7 @@ class Mailbox:
         self._backlog: list[Message] = []  # a resume backlog, ahead of the queue, not bounded
         self._waiter: asyncio.Future[None] | None = None
         self.closed_reason: str | None = None
-        self.topics: list[Topic] = []
+        self.topics: list[TopicView] = []
 
     def __len__(self) -> int:
         return len(self._backlog) + len(self._queue)
@@ -158,8 +186,11 @@ class Mailbox:
         also tells the mailbox the previous batch is written)."""
         if self.state is State.CLOSED or self.state is State.STARTING:
             return []
-        batch = self._backlog + self._queue if self._backlog else self._queue
-        self._backlog, self._queue = [], []
+        if self._backlog:
+            batch, self._backlog = self._backlog + self._queue, []
+        else:
+            batch = self._queue
+        self._queue = []
         self._to(Event.TAKE if batch else Event.DONE)
         return batch
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from lab.contract import TRANSPORTS
 
 if TYPE_CHECKING:
-    from lab.hub import Message
+    from lab.message import Message
 
 
 

@@ -1,8 +1,8 @@
 """The shape of the code itself: no import cycles, small modules, the fast path kept apart.
 
 The import graph is read from the source with ``ast`` (every ``import``, at
-any depth, except those under ``if TYPE_CHECKING:``, which never run), so a
-cycle is found whether or not it would fail at import time.
+any depth, those under ``if TYPE_CHECKING:`` included), so a cycle is found
+whether or not it would fail at import time.
 """
 
 from __future__ import annotations
@@ -29,22 +29,9 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement in ``tree`` except those under ``if TYPE_CHECKING:``."""
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found.append(node)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
+def all_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement in ``tree``, at any depth (``if TYPE_CHECKING:`` ones too)."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -55,7 +42,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges: set[str] = set()
-        for node in runtime_imports(ast.parse(path.read_text())):
+        for node in all_imports(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -116,9 +103,9 @@ def test_the_hub_does_no_io() -> None:
     """The hub and the mailbox import nothing that reaches a socket, a file or a process."""
     for name in ("lab.hub", "lab.mailbox"):
         tree = ast.parse(modules()[name].read_text())
-        imported = {alias.name.split(".")[0] for node in runtime_imports(tree)
+        imported = {alias.name.split(".")[0] for node in all_imports(tree)
                     for alias in node.names} | {
-            (node.module or "").split(".")[0] for node in runtime_imports(tree)
+            (node.module or "").split(".")[0] for node in all_imports(tree)
             if isinstance(node, ast.ImportFrom)}
         assert not imported & {"socket", "os", "aiohttp", "subprocess", "select", "selectors"}
 

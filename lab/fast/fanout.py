@@ -29,8 +29,8 @@ import socket
 from array import array
 
 from lab.delivery import Unit
-from lab.hub import Message, Topic
-from lab.mailbox import Mailbox, Owner
+from lab.mailbox import Mailbox, Owner, TopicView
+from lab.message import Message
 from lab.stats import TransportCounters
 
 
@@ -43,7 +43,7 @@ class Outlet:
     def __init__(self, encode: Unit, counters: TransportCounters) -> None:
         self.encode = encode
         self.counters = counters
-        self.groups: dict[Topic, DirectGroup] = {}
+        self.groups: dict[TopicView, DirectGroup] = {}
         self._last: Message | None = None
         self._unit = b""
 
@@ -53,7 +53,7 @@ class Outlet:
             self._last, self._unit = message, self.encode(message)
         return self._unit
 
-    def group(self, topic: Topic) -> DirectGroup:
+    def group(self, topic: TopicView) -> DirectGroup:
         """This outlet's direct group in ``topic``."""
         group = self.groups.get(topic)
         if group is None:
@@ -110,7 +110,7 @@ class DirectGroup:
 
     __slots__ = ("_fds", "members", "outlet", "topic")
 
-    def __init__(self, topic: Topic, outlet: Outlet) -> None:
+    def __init__(self, topic: TopicView, outlet: Outlet) -> None:
         self.topic = topic
         self.outlet = outlet
         self.members: dict[SocketMailbox, int] = {}  # mailbox → its socket's descriptor

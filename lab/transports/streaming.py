@@ -7,7 +7,10 @@ handler prepares the response, attaches a mailbox to the topic, writes the
 messages, write them (several share one chunk when they queued together),
 and when the stream was quiet for ``heartbeat`` seconds, write a heartbeat so
 proxies and clients know it is alive. What a message, a notice and a
-heartbeat look like is each transport's :class:`StreamFormat`.
+heartbeat look like is each transport's :class:`StreamFormat`. Each stream
+frames its own messages — the JSON inside was encoded once, in the hub; only
+the few bytes around it are built per connection — which is the textbook's
+cost: the engineered path (:mod:`lab.fast`) frames each message once for all.
 
 The stream ends when the client goes away, when the mailbox overflows (slow
 consumer: see :mod:`lab.mailbox`) or at shutdown; a client that stopped
