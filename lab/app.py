@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from lab.chat import CHAT_KEY, setup_chat
+from lab.chat.http import CHAT_KEY, local_room, setup_chat
+from lab.chat.room import ChatRoom
 from lab.contract import now_us
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.fast import FastDelivery
@@ -215,7 +216,8 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     if link is None:
         app[TICKS_KEY] = make_ticks(settings)
         app.cleanup_ctx.append(feed_lifetime)
-        setup_chat(app)
+        local_room(app, ChatRoom(app[HUB_KEY]["chat"], settings.chat_rate,
+                                 settings.presence_timeout))
     else:
         app[LINK_KEY] = link
         app.cleanup_ctx.append(follow_lifetime)

@@ -1,7 +1,7 @@
 """Several server processes sharing one feed: ``python -m lab --workers N``.
 
 The *primary* process owns the feed, the authoritative hub (so there is one
-``seq`` order per topic) and the chat room. It serves no HTTP. It starts N
+``seq`` order per topic) and the chat room (identities, presence, post limits). It serves no HTTP. It starts N
 *worker* processes that all listen on the same port (``SO_REUSEPORT``: the
 kernel spreads new connections over them) and connect back to the primary
 over a Unix socket. Every message the primary publishes is sent to every
@@ -30,7 +30,8 @@ from typing import Any
 
 import orjson
 
-from lab.chat import ChatError, ChatRoom, NotInChat
+from lab.chat.errors import ChatError, to_wire
+from lab.chat.room import ChatRoom
 from lab.feed import run_feed
 from lab.hub import Hub, Message
 from lab.link import Link
@@ -63,7 +64,7 @@ class Primary:
         self.settings = settings
         self.ticks = ticks
         self.hub = Hub(settings.history)
-        self.chat = ChatRoom(self.hub["chat"])
+        self.chat = ChatRoom(self.hub["chat"], settings.chat_rate, settings.presence_timeout)
         self.links: list[Link] = []
         self.ready = 0
         self.all_ready = asyncio.Event()
@@ -100,7 +101,9 @@ class Primary:
                     if self.ready == self.settings.workers:
                         self.all_ready.set()
                 elif op == "chat":
-                    link.send(await self._chat(item))
+                    reply = await self._chat(item)
+                    if "id" in item:
+                        link.send(reply)
                 elif op == "stats":
                     # In its own task: this loop must stay free to read the snapshots.
                     task = asyncio.create_task(self._answer_stats(link, item["id"]))
@@ -114,16 +117,21 @@ class Primary:
             writer.close()
 
     async def _chat(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Carry out a worker's call of the room; the reply (see :mod:`lab.link`)."""
+        action, args = item.get("action"), item.get("args", [])
         try:
-            if item["action"] == "say":
-                message = await self.chat.say(item.get("user"), item.get("text"))
-            elif item["action"] == "join":
-                message = await self.chat.join(item.get("user"))
+            if action == "join":
+                joined = await self.chat.join(*args)
+                result: Any = [joined.token, joined.message.json.decode()]
+            elif action in ("leave", "say"):
+                result = (await getattr(self.chat, action)(*args)).json.decode()
+            elif action in ("hold", "release"):
+                result = await getattr(self.chat, action)(*args)
             else:
-                message = await self.chat.leave(item.get("user"))
+                raise ChatError(f"unknown chat action {action!r}")
         except ChatError as exc:
-            return {"id": item["id"], "error": str(exc), "not_in_chat": isinstance(exc, NotInChat)}
-        return {"id": item["id"], "message": message.json.decode()}
+            return {"id": item.get("id"), **to_wire(exc)}
+        return {"id": item.get("id"), "result": result}
 
     async def _answer_stats(self, link: Link, reply_to: int) -> None:
         link.send({"id": reply_to, "stats": await self._gather_stats()})
@@ -210,6 +218,7 @@ async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], 
     if settings.pin_workers:
         pin_workers([worker.pid for worker in workers if worker.pid is not None])
     feed = asyncio.create_task(run_feed(ticks, lambda data: primary.hub.publish("prices", data)))
+    sweeper = asyncio.create_task(primary.chat.sweep_forever(), name="chat-presence-sweeper")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -230,6 +239,7 @@ async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], 
             await stop.wait()
     finally:
         feed.cancel()
+        sweeper.cancel()
         server.close()
         for link in list(primary.links):
             link.writer.close()  # a worker whose link closes shuts itself down

@@ -2,14 +2,17 @@
 
 Link protocol, one line per item: ``M<message JSON>`` is a published message
 (primary → worker); any other line is a JSON object — from a worker
-``{"op": "ready"}``, ``{"op": "chat", "id", "action", "user", "text"}`` or
-``{"op": "stats", "id"}``; from the primary ``{"id", "message"|"error"}``
-replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
+``{"op": "ready"}``, ``{"op": "chat", "id", "action", "args"}`` (a call of
+the room's method ``action``: ``join``, ``leave``, ``say``, ``hold``; ``release``
+goes without an ``id`` and gets no reply) or ``{"op": "stats", "id"}``; from the
+primary ``{"id", "result"}`` or ``{"id", "error", "kind"}`` (see
+:func:`lab.chat.errors.to_wire`) replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
 ``{"op": "snapshot", "id", "stats"}``.
 
 A worker's hub follows the primary's (:func:`follow_primary`): every message is
 ingested with the primary's seq, time and bytes. Chat goes to the primary's
-room (:class:`RemoteChatRoom`), which owns the one ``online`` count.
+room (:class:`RemoteChatRoom`), which owns the identities, the presence and the
+post limits (so a token works on every worker).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from lab.chat import ChatError, NotInChat
+from lab.chat.errors import from_wire
+from lab.chat.room import Joined
 from lab.hub import Hub, Message
 
 
@@ -83,23 +87,33 @@ class RemoteChatRoom:
         latest = self.hub["chat"].latest()
         return int(latest[-1].data.get("online", 0)) if latest else 0
 
-    async def _act(self, action: str, user: Any, text: Any = None) -> Message:
-        reply = await self.link.request({"op": "chat", "action": action, "user": user, "text": text})
+    async def _act(self, action: str, *args: Any) -> Any:
+        reply = await self.link.request({"op": "chat", "action": action, "args": args})
         if "error" in reply:
-            raise (NotInChat if reply.get("not_in_chat") else ChatError)(reply["error"])
-        return message_from_json(reply["message"].encode())
+            raise from_wire(reply)
+        return reply.get("result")
 
-    async def join(self, user: Any) -> Message:
+    async def join(self, user: Any, held: bool = False) -> Joined:
         """Join through the primary."""
-        return await self._act("join", user)
+        token, message = await self._act("join", user, held)
+        return Joined(token, message_from_json(message.encode()))
 
-    async def leave(self, user: Any) -> Message:
+    async def leave(self, token: str) -> Message:
         """Leave through the primary."""
-        return await self._act("leave", user)
+        return message_from_json((await self._act("leave", token)).encode())
 
-    async def say(self, user: Any, text: Any) -> Message:
+    async def say(self, token: str, text: Any, user: Any = None, address: str | None = None
+                  ) -> Message:
         """Say through the primary."""
-        return await self._act("say", user, text)
+        return message_from_json((await self._act("say", token, text, user, address)).encode())
+
+    async def hold(self, token: str) -> None:
+        """Hold through the primary (an unknown token is refused there)."""
+        await self._act("hold", token)
+
+    async def release(self, token: str) -> None:
+        """Release through the primary, without waiting for it."""
+        self.link.send({"op": "chat", "action": "release", "args": [token]})
 
 
 def message_from_json(body: bytes) -> Message:
