@@ -197,6 +197,7 @@ async def test_bad_bodies(server) -> None:
     status, body = await run(post, server, "/api/chat", b'{"user": "eve", "text": "<b>hi</b>"}',
                              token)
     assert status == 201 and json.loads(body)["data"]["text"] == "<b>hi</b>"
+    assert (await run(post, server, "/api/chat/leave", b"", token))[0] == 200
 
 
 def ws_close_code(server: tuple[str, int], frame: str | bytes) -> int:
