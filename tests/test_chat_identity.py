@@ -228,7 +228,7 @@ async def test_a_silent_http_user_is_announced_as_left(lab: Lab) -> None:
         now[0] = 1059.0
         assert room.sweep() == []
         now[0] = 1061.0
-        assert [m.data["kind"] for m in room.sweep()] == ["leave"]
+        room.sweep()  # (the app's own sweeper may have been first: the outcome is the same)
         assert (await next_text(watcher))["data"] == {"kind": "leave", "user": "ada", "online": 0}
     assert (await chat_post(lab, "/api/chat", {"text": "hi"}, token))[0] == 401
     async with lab.session.get(f"{lab.base}/api/poll?topic=chat&token={token}") as r:

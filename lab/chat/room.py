@@ -192,8 +192,8 @@ class ChatRoom:
         return left
 
     async def sweep_forever(self) -> None:
-        """Sweep every quarter of the presence timeout (at most every 5 s), until cancelled."""
-        every = min(5.0, self.presence_timeout / 4)
+        """Sweep every quarter of the presence timeout (every 0.1–5 s), until cancelled."""
+        every = max(0.1, min(5.0, self.presence_timeout / 4))
         while True:
             await asyncio.sleep(every)
             self.sweep()
