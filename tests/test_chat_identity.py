@@ -11,9 +11,18 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import orjson
 import pytest
 
-from lab.chat.errors import RateLimited
+from lab.chat.errors import (
+    ChatError,
+    NameTaken,
+    RateLimited,
+    UnknownToken,
+    WrongUser,
+    from_wire,
+    to_wire,
+)
 from lab.chat.http import CHAT_KEY
 from lab.chat.room import ChatRoom
 from lab.limits import Rate
@@ -87,6 +96,19 @@ async def test_posts_over_the_rate_are_429_per_identity_and_per_address(lab: Lab
             answer = await response.json()
             assert answer["error"] == "rate limited" and answer["retry_after"] >= 1
     assert lab.hub["chat"].head == head
+
+
+@pytest.mark.parametrize("refusal", [
+    ChatError("text must be a non-empty string"), UnknownToken("unknown token"),
+    WrongUser("not yours"), NameTaken("'ada' is already in the chat"), RateLimited(2.5),
+], ids=lambda e: type(e).__name__)
+def test_refusals_cross_between_processes_unchanged(refusal: ChatError) -> None:
+    """What a worker rebuilds from the primary's reply is the same refusal: class, reason,
+    status and wait."""
+    rebuilt = from_wire(orjson.loads(orjson.dumps(to_wire(refusal))))
+    assert type(rebuilt) is type(refusal) and str(rebuilt) == str(refusal)
+    assert rebuilt.status == refusal.status
+    assert getattr(rebuilt, "retry_after", None) == getattr(refusal, "retry_after", None)
 
 
 class PublishedOnly:

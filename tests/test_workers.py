@@ -113,8 +113,15 @@ async def test_a_token_works_on_every_worker_and_the_limits_are_shared(cluster: 
         statuses = [(await post("/api/chat", {"text": f"{i}"}, token))[0]
                     for i in range(CHAT_BURST + 2)]
         assert statuses == [201] * CHAT_BURST + [429, 429]
+        polls = [f"{base}/api/{path}?topic=chat&since=0&token={token}"
+                 for path in ("poll", "longpoll", "stream")]
+        for url in polls:  # a connection carrying the token holds the identity, on any worker
+            async with session.get(url) as response:
+                assert response.status == 200
         assert (await post("/api/chat/leave", {}, token))[0] == 200
         assert [(await post("/api/chat/leave", {}, token))[0] for _ in range(4)] == [401] * 4
+        async with session.get(polls[0]) as response:
+            assert response.status == 401
 
 
 def worker_pids(primary: int) -> list[int]:
