@@ -30,7 +30,7 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 HUB_KEY = web.AppKey("hub", Hub)
 STATS_KEY = web.AppKey("stats", ServerStats)
 ORIGINS_KEY = web.AppKey("origins", OriginPolicy)
-LIVE_KEY = web.AppKey("live", "LiveConnections")
+LIVE_KEY: web.AppKey[LiveConnections] = web.AppKey("live")
 
 SHUTDOWN = "server shutting down"
 
