@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from lab.app import FOLLOW_KEY, create_app
 from lab.link import Link
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
@@ -18,10 +20,33 @@ from lab.settings import Settings
 from lab.site import start_site, tune_gc
 
 
+class MalformedRequestsInOneLine(logging.Filter):
+    """Log a request aiohttp's HTTP parser refused as one INFO line, not an ERROR traceback.
+
+    aiohttp answers such a request itself (400, or 413/431 for an oversized one)
+    and then logs "Error handling request" with the parser's traceback: the
+    client's mistake dressed as the server's. Every other record passes as it is,
+    so a fault of the lab's own still logs its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a record of a refused request in place; keep every record."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+            reason = str(error.message).strip().splitlines()[0] if error.message else ""
+            record.msg = "refused a malformed request from %s with %d: %s"
+            record.args = (*(record.args or ("?",))[:1], error.code, reason)  # type: ignore[misc]
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(level: str, process: str | None = None) -> None:
-    """Log to stderr at ``level``; worker processes tag their lines."""
+    """Log to stderr at ``level``; worker processes tag their lines; a malformed request is
+    one line (:class:`MalformedRequestsInOneLine`)."""
     tag = f"[{process}] " if process else ""
     logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequestsInOneLine())
 
 
 def announce(settings: Settings, port: int) -> None:

@@ -52,6 +52,7 @@ from lab.transports.common import (
     STATS_KEY,
     count_request,
     count_response,
+    json_error,
     missed_notice,
     parse_since,
     query_topic,
@@ -295,6 +296,10 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         await ws.prepare(request)
     except ConnectionError:  # the client left during the handshake
         return ws
+    except web.HTTPException:  # not a handshake; aiohttp's own refusal is plain text
+        raise json_error(web.HTTPBadRequest, "expected a WebSocket handshake (GET with "
+                         "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
+                         "Sec-WebSocket-Version: 13)") from None
     count_response(request, ws)
     ws.headers.clear()  # sent and counted: free them for the socket's life (~600 B each)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
