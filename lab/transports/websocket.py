@@ -119,7 +119,10 @@ class ClosingWebSocket(web.WebSocketResponse):
         self.session: Session | None = None
 
     async def close(self, **kwargs: Any) -> bool:
-        """No more messages for this socket, then close as aiohttp does."""
+        """No more messages for this socket, then close as aiohttp does (nothing to close if the
+        client left during the handshake: aiohttp would raise)."""
+        if not self.prepared:
+            return False
         if self.session is not None:
             self.session.mailbox.close("socket closing")
         return await super().close(**kwargs)
