@@ -35,7 +35,8 @@ class MalformedRequestsInOneLine(logging.Filter):
         if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
             reason = str(error.message).strip().splitlines()[0] if error.message else ""
             record.msg = "refused a malformed request from %s with %d: %s"
-            record.args = (*(record.args or ("?",))[:1], error.code, reason)  # type: ignore[misc]
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.args = (remote, error.code, reason)
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True

@@ -65,9 +65,18 @@ class LiveLab:
 
     def get(self, path: str) -> tuple[int, bytes]:
         """One well-formed GET on a fresh connection: status and body."""
+        return self.call("GET", path)
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """One well-formed POST of a JSON body on a fresh connection: status and body."""
+        return self.call("POST", path, body)
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """One well-formed request on a fresh connection: status and body."""
         connection = http.client.HTTPConnection(self.host, self.port, timeout=READY_S)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            connection.request("GET", path)
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             return response.status, response.read()
         finally:
@@ -119,7 +128,7 @@ class Watcher:
                         self._seen.notify_all()
         except ConnectionClosed as closed:
             self.ended = f"closed: {closed}"
-        except Exception as exc:  # anything else is a disturbance the test reports
+        except Exception as exc:  # noqa: BLE001 (anything else is a disturbance to report)
             self.ended = f"{type(exc).__name__}: {exc}"
         finally:
             self._connected.set()

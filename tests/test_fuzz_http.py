@@ -134,11 +134,13 @@ def test_random_requests_get_contract_answers(live, budget: int,
     finish(*live)
 
 
-WELL_FORMED = (b"GET /api/poll?topic=prices&since=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-               b"POST /api/chat/join HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n"
-               b'{"user": "ada"}',
-               b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+WELL_FORMED = (
+    b"GET /api/poll?topic=prices&since=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    (b"POST /api/chat/join HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n"
+     b'{"user": "ada"}'),
+    (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+)
 
 
 @st.composite
