@@ -20,34 +20,40 @@ from lab.settings import Settings
 from lab.site import start_site, tune_gc
 
 
-class MalformedRequestsInOneLine(logging.Filter):
-    """Log a request aiohttp's HTTP parser refused as one INFO line, not an ERROR traceback.
+class ClientTroubleInOneLine(logging.Filter):
+    """Log what a client did wrong as one INFO line, not as an ERROR with a traceback.
 
-    aiohttp answers such a request itself (400, or 413/431 for an oversized one)
-    and then logs "Error handling request" with the parser's traceback: the
-    client's mistake dressed as the server's. Every other record passes as it is,
-    so a fault of the lab's own still logs its traceback.
+    aiohttp logs "Error handling request" with a traceback both for a request
+    its HTTP parser refused (it answers 400, or 413/431 for an oversized one)
+    and for a client that hung up while a handler read its body (the 500 it
+    answers reaches nobody): the client's doing dressed as the server's fault.
+    Every other record passes as it is, so a fault of the lab's own still logs
+    its traceback.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite a record of a refused request in place; keep every record."""
+        """Rewrite a record of a client's doing in place; keep every record."""
         error = record.exc_info[1] if record.exc_info else None
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
         if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
             reason = str(error.message).strip().splitlines()[0] if error.message else ""
-            record.msg = "refused a malformed request from %s with %d: %s"
-            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-            record.args = (remote, error.code, reason)
-            record.exc_info = record.exc_text = None
-            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "refused a malformed request from %s with %d: %s", (
+                remote, error.code, reason)
+        elif isinstance(error, ConnectionResetError):
+            record.msg, record.args = "%s hung up in the middle of its request", (remote,)
+        else:
+            return True
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
 
 def configure_logging(level: str, process: str | None = None) -> None:
-    """Log to stderr at ``level``; worker processes tag their lines; a malformed request is
-    one line (:class:`MalformedRequestsInOneLine`)."""
+    """Log to stderr at ``level``; worker processes tag their lines; what a client did wrong
+    is one line (:class:`ClientTroubleInOneLine`)."""
     tag = f"[{process}] " if process else ""
     logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
-    logging.getLogger("aiohttp.server").addFilter(MalformedRequestsInOneLine())
+    logging.getLogger("aiohttp.server").addFilter(ClientTroubleInOneLine())
 
 
 def announce(settings: Settings, port: int) -> None:

@@ -49,10 +49,13 @@ examples_run: dict[str, int] = {}
 
 def run_property(name: str, strategy: st.SearchStrategy, check: Callable[[object], None],
                  budget: int) -> None:
-    """Run ``check`` on ``budget`` inputs drawn from ``strategy`` (no deadline: the machine may
-    be busy) and count them in :data:`examples_run`."""
+    """Run ``check`` on ``budget`` inputs drawn from ``strategy`` and count them in
+    :data:`examples_run`. No deadline: the machine may be busy. The quick budget draws the
+    same inputs every run (a default run's verdict does not change by chance); the deep one
+    new ones each time."""
 
     @settings(max_examples=budget, deadline=None, database=None,
+              derandomize=budget <= QUICK_EXAMPLES,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(strategy)
     def prop(value: object) -> None:

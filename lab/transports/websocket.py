@@ -299,7 +299,8 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
         await ws.prepare(request)
     except ConnectionError:  # the client left during the handshake
         return ws
-    except web.HTTPException:  # not a handshake; aiohttp's own refusal is plain text
+    except (web.HTTPException, ValueError):  # not a handshake (aiohttp refuses it in plain
+        # text, or raises ValueError for a Sec-WebSocket-Key that is not ASCII)
         raise json_error(web.HTTPBadRequest, "expected a WebSocket handshake (GET with "
                          "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
                          "Sec-WebSocket-Version: 13)") from None
