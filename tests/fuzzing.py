@@ -126,12 +126,31 @@ def statuses_in(data: bytes) -> list[int]:
     return [int(m.group(1)) for m in STATUS_LINE.finditer(data)]
 
 
+SENTINEL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+"""A request sent after raw bytes: once the server has answered (or refused) what came before,
+it answers this one and closes."""
+
+IDLE_S = 1.0
+"""Seconds of silence after which raw bytes are taken to hold an unfinished request (a body
+still owed): the client then hangs up. It bounds how long an input is watched, not a verdict."""
+
+
 def send_raw(lab: LiveLab, data: bytes) -> bytes:
-    """Send ``data`` as it is, say nothing more, and read until the server closes."""
-    with socket.create_connection((lab.host, lab.port), timeout=ANSWER_S) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+    """Send ``data`` as it is and then :data:`SENTINEL`; read until the server closes (hanging
+    up first if it waits for more, see :data:`IDLE_S`)."""
+    with socket.create_connection((lab.host, lab.port), timeout=IDLE_S) as sock:
+        sock.sendall(data + SENTINEL)
         answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+            return answer
+        except ConnectionResetError:
+            return answer
+        except TimeoutError:
+            pass
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(ANSWER_S)
         try:
             while chunk := sock.recv(65536):
                 answer += chunk

@@ -12,6 +12,7 @@ every message.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import SERVING
 from tests.fuzzing import (
+    ANSWER_S,
     BUDGETS,
     PARSER_REFUSALS,
     assert_clean,
@@ -203,7 +205,11 @@ def test_a_client_that_hangs_up_in_the_middle_of_a_body_leaves_no_fault(live) ->
     one for the body read the hang-up cut short)."""
     lab, _ = live
     for path in ("/api/chat/join", "/api/chat", "/api/chat/leave"):
-        send_raw(lab, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
-                      '{"user":'.encode())
+        with socket.create_connection((lab.host, lab.port), timeout=ANSWER_S) as sock:
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                         '{"user":'.encode())
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
     assert lab.get("/healthz")[0] == 200
     assert_clean(lab, "bodies cut short")
