@@ -245,6 +245,6 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
     router.add_get("/static/{name:[A-Za-z0-9_-][A-Za-z0-9_.-]*}", handle_static)
-    router.add_route("*", "/{path:.*}", handle_unrouted)
+    router.add_route("*", r"/{path:[\s\S]*}", handle_unrouted)  # "." would miss a newline
     return app
 

@@ -213,3 +213,14 @@ def test_a_client_that_hangs_up_in_the_middle_of_a_body_leaves_no_fault(live) ->
                 pass
     assert lab.get("/healthz")[0] == 200
     assert_clean(lab, "bodies cut short")
+
+
+@pytest.mark.parametrize("path", ["/%0A", "/a%0Db", "/api/poll%0A"], ids=["lf", "cr", "poll-lf"])
+def test_a_path_with_a_line_break_gets_the_json_404(live, path: str) -> None:
+    """A percent-encoded line break in the path is still the lab's 404 with a JSON reason
+    (the catch-all route's ``.*`` stopped at it, leaving aiohttp's plain-text 404)."""
+    lab, _ = live
+    answer = exchange(lab, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), hold=False)
+    assert answer is not None and answer.status == 404
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.headers["cache-control"] == "no-store"
