@@ -7,6 +7,7 @@ every connection enters by the front door.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -97,8 +98,8 @@ async def lab(make_lab, lab_settings: Settings) -> Lab:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """After a run with fuzz tests: how many generated inputs each property ran."""
-    from tests.fuzzing import examples_run
-
+    fuzzing = sys.modules.get("tests.fuzzing")  # imported only when fuzz tests were collected
+    examples_run = getattr(fuzzing, "examples_run", {})
     if examples_run:
         terminalreporter.section("fuzzing")
         for name, count in sorted(examples_run.items()):
