@@ -25,6 +25,9 @@ FAULTS = re.compile(r"Traceback|Error handling request|exception was never retri
                     r"Unhandled exception|Exception in callback")
 """What the server's log must never hold: its own fault, not the client's."""
 
+HEARTBEAT_S = 3600
+"""The server's heartbeat: none during a test, so the watcher never answers a ping."""
+
 READY_S = 20
 """Seconds a starting server (on a busy machine) may take to say where it listens."""
 
@@ -37,7 +40,8 @@ class LiveLab:
         self._log = log_path.open("wb")
         plain = ["--plain"] if serving == "plain" else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lab", "--port", "0", "--rate", "50", *plain, *flags],
+            [sys.executable, "-m", "lab", "--port", "0", "--rate", "50", "--heartbeat",
+             str(HEARTBEAT_S), *plain, *flags],
             stdout=subprocess.PIPE, stderr=self._log, text=True,
         )
         assert self.process.stdout is not None
@@ -115,7 +119,10 @@ class Watcher:
 
     def _read(self) -> None:
         try:
-            with ws_connect(f"ws://{self.lab.host}:{self.lab.port}/ws?topic=prices") as socket:
+            # No pings either way (see LiveLab): answering or sending one draws on the random
+            # module, which Hypothesis, drawing inputs in the test's thread, takes for a fault.
+            url = f"ws://{self.lab.host}:{self.lab.port}/ws?topic=prices"
+            with ws_connect(url, ping_interval=None) as socket:
                 self._connected.set()
                 while not self._stop.is_set():
                     try:
