@@ -52,6 +52,8 @@ from lab.transports.websocket import handle_ws
 log = logging.getLogger("lab")
 
 STATIC_DIR = Path(__file__).parent / "static"
+OPENAPI = Path(__file__).parent / "openapi.yaml"
+"""The OpenAPI 3 document of the HTTP API (``docs/openapi.yaml`` links to it)."""
 TICKS_KEY = web.AppKey("ticks", Iterator)
 STARTED_KEY = web.AppKey("started", float)
 LINK_KEY = web.AppKey("link", Link)
@@ -63,7 +65,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ALLOWED_METHODS = {
     **dict.fromkeys(TRANSPORT_BY_PATH, "GET"),
     **dict.fromkeys(("/api/chat", "/api/chat/join", "/api/chat/leave"), "POST"),
-    **dict.fromkeys(("/api/stats", "/api/time", "/healthz", "/", "/dashboard"), "GET"),
+    **dict.fromkeys(
+        ("/api/stats", "/api/time", "/api/openapi.yaml", "/healthz", "/", "/dashboard"), "GET"),
 }
 
 
@@ -166,6 +169,12 @@ async def handle_time(request: web.Request) -> web.Response:
     return json_response(b'{"t_us":%d}' % now_us())
 
 
+async def handle_openapi(request: web.Request) -> web.StreamResponse:
+    """``GET /api/openapi.yaml``: the OpenAPI 3 document of the HTTP API."""
+    refuse_foreign(request)
+    return PageResponse(OPENAPI, headers={**NO_STORE, "Content-Type": "application/yaml"})
+
+
 def _page(name: str) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         refuse_foreign(request)
@@ -233,10 +242,11 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     router.add_get("/ws", handle_ws)
     router.add_get("/api/stats", handle_stats)
     router.add_get("/api/time", handle_time)
+    router.add_get("/api/openapi.yaml", handle_openapi)
     router.add_get("/healthz", handle_health)
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
     router.add_get("/static/{name:[A-Za-z0-9_-][A-Za-z0-9_.-]*}", handle_static)
-    router.add_route("*", "/{path:.*}", handle_unrouted)
+    router.add_route("*", r"/{path:[\s\S]*}", handle_unrouted)  # "." would miss a newline
     return app
 

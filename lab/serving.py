@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from lab.app import FOLLOW_KEY, create_app
 from lab.link import Link
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
@@ -18,10 +20,40 @@ from lab.settings import Settings
 from lab.site import start_site, tune_gc
 
 
+class ClientTroubleInOneLine(logging.Filter):
+    """Log what a client did wrong as one INFO line, not as an ERROR with a traceback.
+
+    aiohttp logs "Error handling request" with a traceback both for a request
+    its HTTP parser refused (it answers 400, or 413/431 for an oversized one)
+    and for a client that hung up while a handler read its body (the 500 it
+    answers reaches nobody): the client's doing dressed as the server's fault.
+    Every other record passes as it is, so a fault of the lab's own still logs
+    its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a record of a client's doing in place; keep every record."""
+        error = record.exc_info[1] if record.exc_info else None
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+            reason = str(error.message).strip().splitlines()[0] if error.message else ""
+            record.msg, record.args = "refused a malformed request from %s with %d: %s", (
+                remote, error.code, reason)
+        elif isinstance(error, ConnectionResetError):
+            record.msg, record.args = "%s hung up in the middle of its request", (remote,)
+        else:
+            return True
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(level: str, process: str | None = None) -> None:
-    """Log to stderr at ``level``; worker processes tag their lines."""
+    """Log to stderr at ``level``; worker processes tag their lines; what a client did wrong
+    is one line (:class:`ClientTroubleInOneLine`)."""
     tag = f"[{process}] " if process else ""
     logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(ClientTroubleInOneLine())
 
 
 def announce(settings: Settings, port: int) -> None:

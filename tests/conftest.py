@@ -7,6 +7,7 @@ every connection enters by the front door.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -93,3 +94,14 @@ async def make_lab() -> AsyncIterator[Callable[[Settings], object]]:
 async def lab(make_lab, lab_settings: Settings) -> Lab:
     """A lab server with the quiet feed."""
     return await make_lab(lab_settings)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run with fuzz tests: how many generated inputs each property ran."""
+    fuzzing = sys.modules.get("tests.fuzzing")  # imported only when fuzz tests were collected
+    examples_run = getattr(fuzzing, "examples_run", {})
+    if examples_run:
+        terminalreporter.section("fuzzing")
+        for name, count in sorted(examples_run.items()):
+            terminalreporter.write_line(f"{name}: {count} inputs")
+        terminalreporter.write_line(f"total: {sum(examples_run.values())} generated inputs")

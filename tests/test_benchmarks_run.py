@@ -250,11 +250,13 @@ def test_quick_suite_reconciles(quick: Results, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", PUSH_TRANSPORTS)
-def test_push_beats_half_the_poll_interval(quick: Results, transport: str) -> None:
-    """A push transport's median latency is below half the short-poll interval."""
+def test_push_beats_the_short_poll(quick: Results, transport: str) -> None:
+    """A push transport's median latency is below the short poll's, which waits half an
+    interval on average (both measured in the same run, so a busy machine slows both)."""
     poll = trader(quick, "poll")
     push = trader(quick, transport)
-    assert push.latency_ms.p50 < poll.params["interval_s"] * 1000 / 2
+    assert poll.latency_ms is not None
+    assert push.latency_ms.p50 < poll.latency_ms.p50
     assert push.latency_ms.p50 >= QUICK_DELAY  # the relay's one-way delay really applies
 
 

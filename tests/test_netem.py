@@ -155,7 +155,9 @@ async def test_delay_is_per_chunk_and_keeps_order(echo_up: Upstream) -> None:
         await relay.wait_idle()
     assert first + rest == sent
     assert first_at >= 2 * delay
-    assert last_at < 2 * (delay + jitter) + 0.5, "delays were serialised"
+    # Serialised, the 20 chunks' round trips would add up to at least 20 × 2 × delay; a busy
+    # machine may stretch the overlapping ones, but not to that.
+    assert last_at < 20 * 2 * delay, "delays were serialised"
 
 
 def test_link_schedule_delays_each_chunk_not_the_queue() -> None:

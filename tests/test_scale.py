@@ -19,6 +19,7 @@ import pytest
 
 from benchmarks.results.model import MachineFigures, Results
 from benchmarks.results.scale_verdicts import (
+    P95_LIMIT_MS,
     READ_TOGETHER,
     holds,
     step_settled,
@@ -363,16 +364,21 @@ async def test_scale_case_gives_a_well_formed_scenario(tmp_path: Path) -> None:
     assert scenario["latency_ms"]["count"] == len(samples) > 0
     assert set(scenario["receive_pressure"]) == set(procstats.RECEIVE_PRESSURE)
     assert len(scenario["machine_speed_ms"]) == len(os.sched_getaffinity(0))  # one per core
-    assert holds(scenario)[0]
+    # The verdict reads this scenario; which verdict depends on how busy the machine was.
+    verdict, reason = holds(scenario)
+    assert reason and verdict in (scenario["latency_ms"]["p95"] < P95_LIMIT_MS, None)
 
 
 def test_machine_speed_reads_every_core_and_leaves_the_affinity_as_it_was() -> None:
     """One positive timing per core the process may use; a longer loop takes longer; the
     process may run on every core again afterwards."""
     allowed = os.sched_getaffinity(0)
-    short, long = cpuspeed.reading(loops=20_000), cpuspeed.reading(loops=400_000)
-    assert len(short) == len(long) == len(allowed) and all(ms > 0 for ms in short)
-    assert sum(long) > sum(short)
+    shorts = [cpuspeed.reading(loops=20_000) for _ in range(3)]
+    long = cpuspeed.reading(loops=400_000)
+    assert all(len(short) == len(allowed) and all(ms > 0 for ms in short) for short in shorts)
+    assert len(long) == len(allowed)
+    # A busy machine only lengthens a reading: the quickest short one stands for the loop.
+    assert sum(long) > min(sum(short) for short in shorts)
     assert os.sched_getaffinity(0) == allowed
 
 

@@ -62,6 +62,7 @@ from lab.transports.common import (
     STATS_KEY,
     count_request,
     count_response,
+    json_error,
     missed_notice,
     parse_since,
     query_topic,
@@ -131,7 +132,10 @@ class ClosingWebSocket(web.WebSocketResponse):
         self.session: Session | None = None
 
     async def close(self, **kwargs: Any) -> bool:
-        """No more messages for this socket, then close as aiohttp does."""
+        """No more messages for this socket, then close as aiohttp does (nothing to close if the
+        client left during the handshake: aiohttp would raise)."""
+        if not self.prepared:
+            return False
         if self.session is not None:
             self.session.mailbox.close("socket closing")
         return await super().close(**kwargs)
@@ -352,6 +356,11 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError:  # the client left during the handshake
         await release_presence(request, held)
         return ws
+    except (web.HTTPException, ValueError):  # not a handshake (aiohttp refuses it in plain
+        # text, or raises ValueError for a Sec-WebSocket-Key that is not ASCII)
+        raise json_error(web.HTTPBadRequest, "expected a WebSocket handshake (GET with "
+                         "Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key and "
+                         "Sec-WebSocket-Version: 13)") from None
     count_response(request, ws)
     ws.headers.clear()  # sent and counted: free them for the socket's life (~600 B each)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
