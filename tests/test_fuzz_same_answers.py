@@ -55,9 +55,6 @@ def test_plain_and_fast_answer_alike(pair, budget: int, request: pytest.FixtureR
     run_property(request.node.name, requests(), lambda r: check_same(pair, r), budget)
 
 
-@pytest.mark.xfail(strict=True, reason="the front door answers a head over 8,190 bytes when it "
-                   "arrives in one read, where aiohttp refuses it with 400 (lab/fast/front.py "
-                   "checks MAX_HEAD only while a head is incomplete)")
 @pytest.mark.parametrize("where", ["query", "header"])
 def test_an_oversized_head_gets_the_same_answer(pair, where: str) -> None:
     """A request whose head is over aiohttp's 8,190-byte line limit, sent in one piece, gets

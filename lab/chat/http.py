@@ -70,6 +70,8 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
             web.HTTPRequestEntityTooLarge, f"body over {limit} bytes",
             max_size=limit, actual_size=request.content_length or limit + 1,
         ) from None
+    except ConnectionError:  # the client hung up mid-body: a 400 nobody reads, and no 500
+        raise json_error(web.HTTPBadRequest, "the body ended before its length") from None
     try:
         value = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError:

@@ -60,7 +60,8 @@ while that block is still alive was left next to a hole in the heap (+180 B of R
 socket at 5,000)."""
 
 MAX_HEAD = 8190
-"""Bytes of an unfinished request head the front door waits for before handing it on."""
+"""The longest request head the front door reads itself; a longer one, finished or not, is
+handed on to aiohttp (whose limit for one line is the same 8,190 bytes)."""
 
 REQUEST_LINE = re.compile(rb"GET /api/(long)?poll(?:\?([A-Za-z0-9_.=&-]*))? HTTP/1\.1\r\n")
 """A poll's request line whose query needs no decoding (no ``%``, ``+`` or ``;``)."""
@@ -218,7 +219,9 @@ class FrontDoor(asyncio.BufferedProtocol):
                 # Not reading (the rest waits for resume_writing), or a head still arriving.
                 self.pending = data[start:]
                 return
-            poll = parse_poll(data[start:end + 4], front.hub, front.settings) if end >= 0 else None
+            # A head longer than MAX_HEAD goes to aiohttp, whose line limits answer it.
+            complete = 0 <= end and end - start <= MAX_HEAD
+            poll = parse_poll(data[start:end + 4], front.hub, front.settings) if complete else None
             if poll is None:
                 self.hand_over(data[start:])
                 return
