@@ -231,11 +231,11 @@ def test_snapshot_jumps_are_not_gaps() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://x", "127.0.0.1:8080", "http://h:99999", "ws://h:1"],
-    ids=["https", "no_scheme", "bad_port", "ws_scheme"],
+    "url", ["ftp://x", "127.0.0.1:8080", "http://h:99999", "ws://h:1"],
+    ids=["ftp", "no_scheme", "bad_port", "ws_scheme"],
 )
 def test_bad_urls_are_refused_clearly(url: str) -> None:
-    """Only http:// URLs with a host are accepted."""
+    """Only http:// and https:// URLs with a host are accepted."""
     with pytest.raises(ValueError, match="URL"):
         split_url(url)
 
@@ -245,7 +245,7 @@ def test_wire_stats_keys() -> None:
     assert list(WireStats().to_dict()) == list(WIRE_KEYS) == [
         "requests", "request_header_bytes", "response_header_bytes", "body_bytes",
         "framing_bytes", "bytes_sent", "bytes_received", "messages", "reconnects", "gaps",
-        "duplicates",
+        "duplicates", "tls_sent_bytes", "tls_received_bytes",
     ]
 
 
