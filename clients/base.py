@@ -81,6 +81,7 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
     State.OPEN: {
         Event.CONNECTED: State.OPEN,
         Event.DROPPED: State.RECONNECTING,
+        Event.FAILED: State.CLOSED,
         Event.CLOSE: State.CLOSED,
     },
     State.RECONNECTING: {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import orjson
@@ -15,7 +16,7 @@ from clients.metrics import StalenessSampler, percentile, summary_ms
 from clients.poll import parse_poll_body
 from clients.records import Received
 from clients.sse import SseParser
-from clients.stream import NdjsonParser
+from clients.stream import NdjsonParser, StreamClient
 from clients.websocket import FrameParser, Opcode, accept_for, build_frame
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -177,6 +178,27 @@ def test_lifecycle_table() -> None:
         assert moves[Event.CLOSE] is State.CLOSED, state
     assert set(TRANSITIONS[State.CLOSED].values()) == {State.CLOSED}
     assert Event.DROPPED not in TRANSITIONS[State.CONNECTING]
+
+
+async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
+    """A stream that opens well and then sends garbage (as a proxy that passes chunk framing
+    through as payload would) raises RemoteProtocolError, and the client ends CLOSED."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"8\r\n5e\r\n{}\n\r\n")
+        await reader.read()  # until the client hangs up
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = StreamClient(f"http://127.0.0.1:{port}")
+        with pytest.raises(RemoteProtocolError, match="bad JSON"):
+            async with client:
+                pass
+    assert client.state is State.CLOSED
 
 
 def test_backoff_doubles_to_a_cap_with_jitter_and_resets() -> None:

@@ -34,7 +34,13 @@ UPSTREAM_KEEPALIVE = 64
 
 @dataclass(frozen=True, slots=True)
 class ProxyPlan:
-    """Everything the config depends on: where nginx listens, where the lab is, the profile."""
+    """Everything the config depends on: where nginx listens, where the lab is, the profile.
+
+    Two knobs exist for experiments (the benchmarks' "what breaks" cases), not for the CLI:
+    ``read_timeout`` sets ``proxy_read_timeout`` (nginx's default is 60 s), and
+    ``ignore_accel_buffering`` makes nginx ignore the lab's ``X-Accel-Buffering: no``, so a
+    profile that buffers (``default``) buffers the streams too.
+    """
 
     profile: str
     host: str
@@ -44,6 +50,8 @@ class ProxyPlan:
     longest_hold: float
     cleartext_port: int | None = None
     h2c_port: int | None = None
+    read_timeout: float | None = None
+    ignore_accel_buffering: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -158,10 +166,12 @@ location / {{
 
 
 def _default(plan: ProxyPlan) -> str:
-    return f"""\
-location / {{
-    proxy_pass http://127.0.0.1:{plan.upstream_port};
-}}"""
+    lines = [f"    proxy_pass http://127.0.0.1:{plan.upstream_port};"]
+    if plan.read_timeout is not None:
+        lines.append(f"    proxy_read_timeout {plan.read_timeout:g}s;")
+    if plan.ignore_accel_buffering:
+        lines.append("    proxy_ignore_headers X-Accel-Buffering;")
+    return "location / {\n" + "\n".join(lines) + "\n}"
 
 
 def _indent(text: str, spaces: int) -> str:

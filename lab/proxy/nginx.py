@@ -101,7 +101,8 @@ def plan_for(
     return ProxyPlan(
         profile=options.profile, host=host, port=options.port, upstream_port=upstream_port,
         run_dir=run_dir, longest_hold=longest_hold, cleartext_port=options.cleartext_port,
-        h2c_port=options.h2c_port,
+        h2c_port=options.h2c_port, read_timeout=options.read_timeout,
+        ignore_accel_buffering=options.ignore_accel_buffering,
     )
 
 

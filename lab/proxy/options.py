@@ -26,6 +26,8 @@ class ProxyOptions:
     cleartext_port: int | None = None
     h2c_port: int | None = None
     nginx: str | None = None
+    read_timeout: float | None = None
+    ignore_accel_buffering: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
