@@ -138,6 +138,7 @@ class Http2Session:
         self._h2.initiate_connection()
         self._stream: int | None = None
         self._received = FrameCounter()
+        self.going_away = False
 
     @property
     def header_bytes(self) -> int:
@@ -195,9 +196,10 @@ class Http2Session:
         for event in h2_events:
             if isinstance(event, DataReceived):
                 self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if isinstance(event, ConnectionTerminated):
+                self._goodbye_from_server(event, events)
+                continue
             if getattr(event, "stream_id", None) != self._stream or self._stream is None:
-                if isinstance(event, ConnectionTerminated):
-                    raise ConnectionDropped(f"the server sent GOAWAY ({event.error_code!r})")
                 continue
             if isinstance(event, ResponseReceived):
                 events.append(self._head(event))
@@ -205,10 +207,23 @@ class Http2Session:
                 events.append(Data(bytes(event.data)))
             elif isinstance(event, StreamEnded):
                 self._stream = None
-                events.append(EndOfResponse(keep_alive=True))
+                events.append(EndOfResponse(keep_alive=not self.going_away))
             elif isinstance(event, StreamReset):
                 raise ConnectionDropped(f"the server reset the stream ({event.error_code!r})")
         return events
+
+    def _goodbye_from_server(self, event: ConnectionTerminated,
+                             events: list[ResponseEvent]) -> None:
+        """GOAWAY (§6.8): streams up to ``last_stream_id`` are still answered; the connection
+        takes no new ones. nginx sends it after ``keepalive_requests`` (1,000) requests, so a
+        poll client moves to a new connection without counting a drop."""
+        self.going_away = True
+        events[:] = [EndOfResponse(keep_alive=False) if isinstance(e, EndOfResponse) else e
+                     for e in events]
+        last = event.last_stream_id
+        if self._stream is not None and (last is None or self._stream > last):
+            raise ConnectionDropped(f"the server sent GOAWAY ({event.error_code!r}) before "
+                                    "answering")
 
     def feed_eof(self) -> list[ResponseEvent]:
         """The peer closed: an HTTP/2 response never ends that way."""

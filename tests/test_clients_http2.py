@@ -80,6 +80,19 @@ def test_session_requests_shrink_as_hpack_remembers_their_headers() -> None:
     assert session.pending == 0 and session.header_bytes > 0
 
 
+def test_goaway_after_an_answer_ends_the_connection_without_a_drop() -> None:
+    """nginx's GOAWAY after its last answered stream: the answer arrives, keep-alive is off."""
+    server = H2Connection(H2Configuration(client_side=False))
+    server.initiate_connection()
+    session = Http2Session("http", "127.0.0.1:8080")
+    data, _ = session.request("/api/poll?topic=prices", [])
+    answer = serve_in_memory(server, data, b"{}")
+    server.close_connection(last_stream_id=1)
+    events = session.feed(answer + server.data_to_send())
+    assert [type(e) for e in events] == [ResponseHead, Data, EndOfResponse]
+    assert events[-1] == EndOfResponse(keep_alive=False) and session.going_away
+
+
 async def lab_behind_nginx(make_lab, profile: str = "tuned"):
     """A quiet lab that allows the proxy's origins, and the proxy options on free ports."""
     options = free_ports(profile)
