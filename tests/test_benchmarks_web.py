@@ -56,6 +56,7 @@ def test_targets_and_tables_read_the_figures() -> None:
                          "verdict": "fails", "how": "upgrade refused"}}}})
     assert "| sse | nginx tuned, HTTPS, HTTP/1.1 |" in text and "0.1 of HTTP/1.1's" in text
     assert "| websocket | fails | upgrade refused |" in text
+    assert "## Does HTTP/2 rescue polling?" in text and "20 B over HTTP/2" in text
 
 
 @needs_nginx

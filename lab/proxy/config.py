@@ -36,10 +36,10 @@ UPSTREAM_KEEPALIVE = 64
 class ProxyPlan:
     """Everything the config depends on: where nginx listens, where the lab is, the profile.
 
-    Two knobs exist for experiments (the benchmarks' "what breaks" cases), not for the CLI:
-    ``read_timeout`` sets ``proxy_read_timeout`` (nginx's default is 60 s), and
-    ``ignore_accel_buffering`` makes nginx ignore the lab's ``X-Accel-Buffering: no``, so a
-    profile that buffers (``default``) buffers the streams too.
+    Two knobs of the ``default`` profile exist for experiments (the benchmarks' "what breaks"
+    cases), not for the CLI: ``read_timeout`` sets ``proxy_read_timeout`` (nginx's own is
+    60 s), and ``ignore_accel_buffering`` makes nginx ignore the lab's
+    ``X-Accel-Buffering: no``, so it buffers the streams too.
     """
 
     profile: str
