@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from lab.proxy.certificate import fingerprint_of
 from lab.proxy.config import ProxyPlan, render
+from lab.proxy.nginx import last_error
 from lab.proxy.options import ProxyOptions
 from tests.conftest import QUIET, Lab
 from tests.nginx import free_ports, needs_nginx, proxy_in_front
@@ -199,6 +201,29 @@ async def test_missing_nginx_is_one_line_saying_how_to_install_it() -> None:
     assert status == 1
     assert err.strip().count("\n") == 0 and "apt-get install nginx" in err
     assert "Traceback" not in err
+
+
+@needs_nginx
+async def test_a_busy_proxy_port_is_one_line_before_anything_is_announced() -> None:
+    """The proxy port taken: one line naming it, exit 1, nothing announced."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = await run_lab("--port", "0", "--proxy", "nginx",
+                                         "--proxy-port", str(port))
+    assert status == 1 and out == ""
+    assert err == f"error: cannot listen on 127.0.0.1:{port} for the proxy: address already in use\n"
+
+
+def test_the_reason_nginx_gives_is_its_first_emergency_line(tmp_path: Path) -> None:
+    """From nginx's log: the first [emerg] line, without timestamp and process ids."""
+    log = tmp_path / "error.log"
+    log.write_text(
+        "2026/12/08 01:27:55 [emerg] 1187#1187: bind() to 127.0.0.1:8443 failed (98: Address "
+        "already in use)\n2026/12/08 01:27:58 [emerg] 1187#1187: still could not bind()\n")
+    assert last_error(log) == "bind() to 127.0.0.1:8443 failed (98: Address already in use)"
+    assert last_error(tmp_path / "missing.log") == "nothing in its error log"
 
 
 def children_of(pid: int) -> list[int]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +50,30 @@ def find_nginx(chosen: str | None = None) -> str:
 
 
 def last_error(log: Path) -> str:
-    """The last line nginx logged, without its timestamp (or a note that there was none)."""
+    """What nginx logged about why it stopped: its first emergency (or alert, or critical)
+    line, else its last line, without timestamp and process ids."""
     try:
         lines = log.read_text(errors="replace").strip().splitlines()
     except OSError:
         lines = []
     if not lines:
         return "nothing in its error log"
-    line = lines[-1]
-    return line.split("] ", 1)[-1] if "] " in line else line
+    severe = [line for line in lines if re.search(r"\[(emerg|alert|crit)\]", line)]
+    line = (severe or lines)[0 if severe else -1]
+    return re.sub(r"^.*?\[\w+\] \d+#\d+: (\*\d+ )?", "", line)
+
+
+def check_free(host: str, ports: list[int]) -> None:
+    """ProxyError naming the first of ``ports`` that cannot be listened on right now."""
+    for port in ports:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host.strip("[]") or "0.0.0.0", port))
+            except OSError as exc:
+                raise ProxyError(f"cannot listen on {host}:{port} for the proxy: "
+                                 f"{(exc.strerror or str(exc)).lower()}") from None
 
 
 @dataclass
@@ -112,6 +129,8 @@ async def start_proxy(
 ) -> RunningProxy:
     """Start nginx in front of the lab and wait until it accepts connections."""
     executable = find_nginx(options.nginx)
+    ports = [options.port, options.cleartext_port, options.h2c_port]
+    check_free(host, [port for port in ports if port is not None])
     run_dir = tempfile.TemporaryDirectory(prefix="right-now-lab-nginx-")
     plan = plan_for(options, host, upstream_port, Path(run_dir.name), longest_hold)
     certificate = make_certificate(plan.certificate, plan.private_key, extra_names)
@@ -119,6 +138,7 @@ async def start_proxy(
     process = await asyncio.create_subprocess_exec(
         executable, "-p", str(plan.run_dir), "-e", str(plan.error_log), "-c", str(plan.config_file),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,  # all of it is in the error log as well
     )
     proxy = RunningProxy(plan, certificate, process, asyncio.create_task(process.wait()), run_dir)
     try:
