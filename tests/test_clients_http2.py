@@ -140,7 +140,8 @@ async def test_bytes_through_nginx_match_the_relay_exactly(make_lab, transport: 
 
 @needs_nginx
 async def test_http2_short_poll_headers_shrink_to_a_few_octets_per_request(make_lab) -> None:
-    """Through nginx over h2, the 2nd and later polls cost far fewer header octets than HTTP/1.1."""
+    """Through nginx over h2, a repeated poll (no news: the same path each time) costs under
+    15 % of HTTP/1.1's header octets: every field is a reference to HPACK's dynamic table."""
     lab, options = await lab_behind_nginx(make_lab)
     lab.publish(3)
     per_request: dict[bool, float] = {}
