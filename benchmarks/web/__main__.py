@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=20, help="clients per case")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per case")
     parser.add_argument("--rate", type=float, default=10.0, help="feed updates per second")
+    parser.add_argument("--plain", action="store_true",
+                        help="serve the textbook transports alone (python -m lab --plain)")
     parser.add_argument("--out", type=Path, default=Path("reports/web"), help="output directory")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.seconds <= 0 or args.rate <= 0:
@@ -45,10 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def start_lab(rate: float) -> tuple[asyncio.subprocess.Process, int]:
-    """``python -m lab`` on a free port; the process and its port."""
+async def start_lab(rate: float, plain: bool = False) -> tuple[asyncio.subprocess.Process, int]:
+    """``python -m lab`` on a free port (``--plain`` if asked); the process and its port."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
+        *(["--plain"] if plain else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
@@ -63,7 +66,7 @@ async def start_lab(rate: float) -> tuple[asyncio.subprocess.Process, int]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every measured case, then every probe; the document ``web.json`` holds."""
-    lab, port = await start_lab(args.rate)
+    lab, port = await start_lab(args.rate, args.plain)
     measured: dict[str, dict[str, dict[str, Any]]] = {}
     probes: dict[str, dict[str, dict[str, Any]]] = {}
     try:
@@ -96,6 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         lab.terminate()
         await lab.wait()
     return {"clients": args.clients, "seconds": args.seconds, "rate": args.rate,
+            "serving": "plain" if args.plain else "engineered",
             "measured": measured, "targets": targets(measured), "probes": probes}
 
 

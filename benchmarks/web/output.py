@@ -108,7 +108,8 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# Through a real proxy",
         "",
-        (f"{document['clients']} clients per case, {document['seconds']:g} s windows, feed "
+        (f"The lab served {document.get('serving', 'engineered')}; "
+        f"{document['clients']} clients per case, {document['seconds']:g} s windows, feed "
         f"{document['rate']:g} updates/s, short poll every 1 s. Header bytes over HTTP/2 are "
         "HPACK header blocks; bytes per update count every byte on the socket, TLS included "
         "(TLS's share in brackets)."),
