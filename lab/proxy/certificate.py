@@ -14,8 +14,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-import trustme
-
 NAMES = ("127.0.0.1", "localhost", "::1")
 """The names the certificate is valid for (loopback; LAN addresses are added in classroom mode)."""
 
@@ -38,6 +36,10 @@ def fingerprint_of(pem: bytes) -> str:
 
 def make_certificate(chain: Path, key: Path, extra_names: tuple[str, ...] = ()) -> Certificate:
     """Issue a certificate for :data:`NAMES` and ``extra_names``; write chain, key and authority."""
+    # Imported here: only --proxy needs it, and loading it (with cryptography) costs about
+    # 90 ms and 8 MB in every lab process and worker that would never use it.
+    import trustme
+
     authority = trustme.CA(organization_name="Right Now Lab (throw-away)")
     issued = authority.issue_cert(*NAMES, *extra_names)
     issued.private_key_pem.write_to_path(str(key))
