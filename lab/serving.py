@@ -38,12 +38,20 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
-async def wait_for_signal(*also: asyncio.Future[Any]) -> None:
-    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes)."""
+def stop_signal() -> asyncio.Future[None]:
+    """A future that is done once SIGINT or SIGTERM arrives (from the moment this returns)."""
     stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    return stop
+
+
+async def wait_for_signal(*also: asyncio.Future[Any], stop: asyncio.Future[None] | None = None,
+                          ) -> None:
+    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes); ``stop``: a
+    :func:`stop_signal` made earlier, so a signal sent meanwhile is not missed."""
+    stop = stop or stop_signal()
     await asyncio.wait({stop, *also}, return_when=asyncio.FIRST_COMPLETED)
 
 
@@ -61,6 +69,7 @@ async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -
     """One process: listen (with nginx in front if asked), announce the URLs, and run until
     SIGINT or SIGTERM; raises ``ProxyError`` if nginx cannot start or exits meanwhile."""
     site = await start_site(create_app(settings), settings, reuse_port=False)
+    stop = stop_signal()  # before the URLs are announced: whoever reads them may stop us
     proxy: RunningProxy | None = None
     try:
         if proxy_options is not None:
@@ -70,7 +79,7 @@ async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -
         announce(settings, site.port)
         if proxy is not None:
             announce_proxy(proxy)
-        await wait_for_signal(*([proxy.exited] if proxy else []))
+        await wait_for_signal(*([proxy.exited] if proxy else []), stop=stop)
         if proxy is not None and proxy.exited.done():
             raise proxy.failure()
     finally:

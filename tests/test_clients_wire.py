@@ -183,13 +183,17 @@ def test_lifecycle_table() -> None:
 async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
     """A stream that opens well and then sends garbage (as a proxy that passes chunk framing
     through as payload would) raises RemoteProtocolError, and the client ends CLOSED."""
+    answered = asyncio.Event()
+
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"8\r\n5e\r\n{}\n\r\n")
-        await reader.read()  # until the client hangs up
-        writer.close()
-        await writer.wait_closed()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"8\r\n5e\r\n{}\n\r\n")
+            await reader.read()  # until the client hangs up
+        finally:
+            writer.close()
+            answered.set()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -198,6 +202,7 @@ async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
         with pytest.raises(RemoteProtocolError, match="bad JSON"):
             async with client:
                 pass
+        await answered.wait()
     assert client.state is State.CLOSED
 
 
