@@ -258,6 +258,38 @@ async def test_nginx_dying_stops_the_lab_with_a_reason() -> None:
 
 
 @needs_nginx
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+async def test_nginx_does_not_outlive_a_killed_lab() -> None:
+    """SIGKILL to the lab (no clean-up possible): the kernel stops its nginx too."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lab", "--port", "0", "--proxy", "nginx", "--proxy-port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        for _ in range(3):
+            await asyncio.wait_for(process.stdout.readline(), 20)
+        (nginx,) = children_of(process.pid)
+        process.kill()
+        await process.wait()
+        async with asyncio.timeout(10):
+            while Path(f"/proc/{nginx}").exists() and "Z" not in status_of(nginx):
+                await asyncio.sleep(0.05)  # the kernel's signal, then nginx's own exit
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def status_of(pid: int) -> str:
+    """The state letter of ``pid`` in /proc (``Z``: exited, not yet reaped), or ``""``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+@needs_nginx
 async def test_stopping_the_lab_stops_nginx() -> None:
     """SIGTERM to the lab: it exits 0 and its nginx is gone."""
     process = await asyncio.create_subprocess_exec(

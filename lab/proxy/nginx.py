@@ -3,7 +3,8 @@
 nginx runs in the foreground (``daemon off``) as one process (``master_process off``), with
 ``-p`` pointing at a temporary directory that holds everything it writes and ``-e`` sending
 even its start-up errors to the log there. The lab stops it by its PID (SIGTERM, then SIGKILL
-after :data:`STOP_TIMEOUT`) and removes the directory. nginx not installed, or failing to
+after :data:`STOP_TIMEOUT`) and removes the directory; on Linux the kernel also stops it if
+the lab dies without doing so (a SIGKILL, a crash). nginx not installed, or failing to
 start, is a :class:`ProxyError` whose message is one line a user can act on.
 """
 
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import re
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,9 @@ from .options import ProxyOptions
 
 START_TIMEOUT = 10.0
 """Seconds nginx gets to accept connections on its TLS port."""
+
+PR_SET_PDEATHSIG = 1
+"""Linux's prctl option: a signal the kernel sends a process when its parent dies."""
 
 STOP_TIMEOUT = 5.0
 """Seconds nginx gets to exit after SIGTERM before it is killed."""
@@ -61,6 +68,12 @@ def last_error(log: Path) -> str:
     severe = [line for line in lines if re.search(r"\[(emerg|alert|crit)\]", line)]
     line = (severe or lines)[0 if severe else -1]
     return re.sub(r"^.*?\[\w+\] \d+#\d+: (\*\d+ )?", "", line)
+
+
+def die_with_parent() -> None:
+    """Run in the child before nginx starts (Linux): SIGTERM to nginx when the lab dies, even
+    by SIGKILL, so no nginx outlives its lab."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def check_free(host: str, ports: list[int]) -> None:
@@ -139,6 +152,7 @@ async def start_proxy(
         executable, "-p", str(plan.run_dir), "-e", str(plan.error_log), "-c", str(plan.config_file),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,  # all of it is in the error log as well
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
     proxy = RunningProxy(plan, certificate, process, asyncio.create_task(process.wait()), run_dir)
     try:
