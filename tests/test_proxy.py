@@ -38,7 +38,8 @@ def test_tuned_profile_follows_the_production_guides() -> None:
     text = render(plan("tuned"))
     for directive in ("proxy_http_version 1.1;", "keepalive 64;", "proxy_buffering off;",
                       "proxy_set_header Upgrade $http_upgrade;",
-                      "proxy_set_header Connection $connection_upgrade;"):
+                      "proxy_set_header Connection $connection_upgrade;",
+                      "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
         assert directive in text
     timeout = int(re.search(r"proxy_read_timeout (\d+)s;", text).group(1))  # type: ignore[union-attr]
     assert timeout > 120

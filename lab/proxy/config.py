@@ -5,7 +5,9 @@ Two profiles, so a class can see what a reverse proxy does to each transport:
 - ``tuned`` follows the production guides for long-lived HTTP: the upstream is spoken to
   in HTTP/1.1 with keep-alive (``proxy_http_version 1.1``, a ``keepalive`` pool), the
   WebSocket handshake's ``Upgrade`` and ``Connection`` headers are passed on (nginx drops
-  hop-by-hop headers otherwise), responses are not buffered (``proxy_buffering off``), and
+  hop-by-hop headers otherwise), the client's address and scheme go along
+  (``X-Forwarded-For``, ``X-Forwarded-Proto``: to the lab every request now comes from
+  127.0.0.1), responses are not buffered (``proxy_buffering off``), and
   the read timeout is longer than the longest long-poll hold, so a quiet request is not cut;
 - ``default`` is a bare ``proxy_pass``: HTTP/1.0 to the upstream, no ``Upgrade`` passed, every
   response buffered unless it says ``X-Accel-Buffering: no``, a 60 s read timeout.
@@ -158,6 +160,8 @@ location / {{
     proxy_http_version 1.1;
     proxy_set_header Upgrade $http_upgrade;
     proxy_set_header Connection $connection_upgrade;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
     proxy_buffering off;
     proxy_request_buffering off;
     proxy_read_timeout {timeout}s;
