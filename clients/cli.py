@@ -110,7 +110,9 @@ async def run(args: argparse.Namespace) -> int:
     latencies: list[int] = []
     sampler = StalenessSampler() if args.transport == "poll" else None
     if args.transport == "auto":
-        client: BaseClient | FallbackClient = connect(args.url, topic=args.topic, since=args.since)
+        client: BaseClient | FallbackClient = connect(
+            args.url, topic=args.topic, since=args.since, insecure=args.insecure
+        )
     else:
         client = open_client(
             args.transport, args.url, topic=args.topic, interval=args.interval, since=args.since,

@@ -10,7 +10,7 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import RequestReceived
 
-from clients import ServerUnavailable, open_client
+from clients import ServerUnavailable, connect, open_client
 from clients.http2 import FRAME_HEADER, PREFACE, FrameCounter, Http2Session
 from clients.http11 import Data, EndOfResponse, ResponseHead
 from lab.netem import Relay
@@ -167,6 +167,19 @@ async def test_a_certificate_that_is_not_trusted_is_a_clear_error(make_lab) -> N
         with pytest.raises(ServerUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             async with client:
                 pass
+
+
+@needs_nginx
+async def test_over_https_the_fallback_client_moves_off_a_refused_websocket(make_lab) -> None:
+    """Through the default profile over HTTPS the upgrade is lost; auto lands on SSE."""
+    options = free_ports("default")
+    lab = await make_lab(QUIET.replace(rate=20.0))  # a live feed: SSE's first message comes
+    async with proxy_in_front(lab, options):
+        client = connect(f"https://127.0.0.1:{options.port}", insecure=True,
+                         first_message_timeout=5.0)
+        async with client:
+            pass
+    assert client.transport == "sse" and "upgrade refused" in client.choice_reason
 
 
 def test_websocket_over_http2_is_refused_with_the_reason() -> None:
