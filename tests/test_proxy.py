@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -271,11 +272,14 @@ async def test_nginx_does_not_outlive_a_killed_lab() -> None:
         for _ in range(3):
             await asyncio.wait_for(process.stdout.readline(), 20)
         (nginx,) = children_of(process.pid)
+        arguments = Path(f"/proc/{nginx}/cmdline").read_bytes().split(b"\0")
+        run_dir = Path(arguments[arguments.index(b"-p") + 1].decode())
         process.kill()
         await process.wait()
         async with asyncio.timeout(10):
             while Path(f"/proc/{nginx}").exists() and "Z" not in status_of(nginx):
                 await asyncio.sleep(0.05)  # the kernel's signal, then nginx's own exit
+        shutil.rmtree(run_dir)  # the killed lab could not remove it
     finally:
         if process.returncode is None:
             process.kill()
