@@ -13,7 +13,9 @@ there is no aiohttp client here. Where to read what:
   ``sse`` (the event-stream parser), ``websocket`` (handshake and frames);
 - what they share: ``base`` (lifecycle, reconnect, seq bookkeeping), ``httpbase`` (HTTP
   requests on a connection), ``http11`` (HTTP/1.1 messages and chunked coding, no sockets),
-  ``connection`` (the counted TCP connection), ``records`` (``Received``, ``WireStats``);
+  ``http2`` (HTTP/2 on ``h2``, counting HPACK and frames, no sockets), ``connection`` (the
+  counted TCP connection), ``tls`` (TLS over it, counting what encryption adds), ``records``
+  (``Received``, ``WireStats``);
 - around them: ``factory`` (``open_client``), ``fallback`` (``connect``), ``metrics``
   (latency and staleness), ``cli`` (the terminal trader).
 """

@@ -41,6 +41,7 @@ from lab.contract import now_us
 from .connection import Connection, ConnectionDropped
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
 from .records import Received, Tally, WireStats
+from .tls import TlsConnection, client_context
 
 DROPS = (ConnectionDropped, OSError, TimeoutError)
 """Failures that mean "the connection is gone": reconnect (or, at first, server unavailable)."""
@@ -80,6 +81,7 @@ TRANSITIONS: dict[State, dict[Event, State]] = {
     State.OPEN: {
         Event.CONNECTED: State.OPEN,
         Event.DROPPED: State.RECONNECTING,
+        Event.FAILED: State.CLOSED,
         Event.CLOSE: State.CLOSED,
     },
     State.RECONNECTING: {
@@ -121,12 +123,12 @@ class Backoff:
 
 
 def split_url(url: str) -> tuple[str, int, str]:
-    """``http://host:port/prefix`` -> (host, port, prefix without trailing slash)."""
+    """``http[s]://host:port/prefix`` -> (host, port, prefix without trailing slash)."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected a URL like http://127.0.0.1:8080, got {url!r}")
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise ValueError(f"bad port in URL {url!r}") from None
     return parts.hostname, port, parts.path.rstrip("/")
@@ -153,12 +155,14 @@ class BaseClient(ABC):
         topic: str = "prices",
         since: int | None = None,
         connect_timeout: float = 5.0,
+        insecure: bool = False,
     ) -> None:
         self.url = url
         self.topic = topic
         self.connect_timeout = connect_timeout
         self._host, self._port, self._prefix = split_url(url)
         self._hostport = f"{self._host}:{self._port}"
+        self._tls = client_context(self._alpn(), insecure) if url.startswith("https:") else None
         self._last_seq = since
         self._tally = Tally()
         self._state = State.CONNECTING
@@ -247,6 +251,10 @@ class BaseClient(ABC):
     def _classified(self) -> tuple[int, int, int]:
         """(header, body, framing) bytes classified so far on the current connection."""
 
+    def _alpn(self) -> list[str]:
+        """The protocols offered by ALPN over TLS (HTTP/1.1 unless a client speaks another)."""
+        return ["http/1.1"]
+
     def _pending_is_header(self) -> bool:
         """Whether unclassified bytes on the current connection belong to a response head."""
         return False
@@ -265,11 +273,16 @@ class BaseClient(ABC):
         return f"{self._prefix}{path}?{'&'.join(query)}"
 
     async def _connect(self) -> Connection:
-        """Settle any previous connection and open a new counted one."""
+        """Settle any previous connection and open a new counted one (TLS for ``https:``)."""
         self._close_connection()
-        self._conn = await Connection.open(
-            self._host, self._port, self._tally, self.connect_timeout
-        )
+        if self._tls is None:
+            self._conn = await Connection.open(
+                self._host, self._port, self._tally, self.connect_timeout
+            )
+        else:
+            self._conn = await TlsConnection.open_tls(
+                self._host, self._port, self._tally, self.connect_timeout, self._tls
+            )
         return self._conn
 
     def _write_request(self, request: bytes) -> None:

@@ -1,6 +1,7 @@
 """The terminal trader: ``python -m clients TRANSPORT [options]`` watches prices on one transport.
 
-Options: ``--url``, ``--topic``, ``--interval`` (short poll), ``--seconds``, ``--since``, ``--json``.
+Options: ``--url``, ``--topic``, ``--interval`` (short poll), ``--seconds``, ``--since``, ``--json``,
+``--http2`` (HTTP/2 over ``https:`` by ALPN, or h2c over ``http:``), ``--insecure``.
 
 Without ``--json`` it prints one line per message (price, latency, running counters) and a
 summary at exit; with ``--json`` it prints only, at exit, one JSON object on its last stdout
@@ -26,7 +27,7 @@ from lab.contract import TRANSPORTS
 
 from .base import BaseClient
 from .errors import ClientError
-from .factory import open_client
+from .factory import WEBSOCKET_OVER_HTTP2, open_client
 from .fallback import FallbackClient, connect
 from .metrics import StalenessSampler, summary_ms
 from .records import Received
@@ -44,7 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--since", type=int, default=None, help="resume after this seq")
     parser.add_argument("--json", action="store_true", help="print one JSON summary at exit")
+    parser.add_argument("--http2", action="store_true", help="speak HTTP/2 (https: by ALPN, "
+                        "http: as h2c); not for websocket, which nginx offers on HTTP/1.1 only")
+    parser.add_argument("--insecure", action="store_true",
+                        help="accept any TLS certificate (a lab proxy's throw-away one)")
     args = parser.parse_args(argv)
+    if args.http2 and args.transport in ("websocket", "auto"):
+        parser.error(f"--http2 with {args.transport}: {WEBSOCKET_OVER_HTTP2}")
     if not args.interval > 0:
         parser.error("--interval must be positive")
     if args.seconds is not None and not args.seconds > 0:
@@ -103,10 +110,13 @@ async def run(args: argparse.Namespace) -> int:
     latencies: list[int] = []
     sampler = StalenessSampler() if args.transport == "poll" else None
     if args.transport == "auto":
-        client: BaseClient | FallbackClient = connect(args.url, topic=args.topic, since=args.since)
+        client: BaseClient | FallbackClient = connect(
+            args.url, topic=args.topic, since=args.since, insecure=args.insecure
+        )
     else:
         client = open_client(
-            args.transport, args.url, topic=args.topic, interval=args.interval, since=args.since
+            args.transport, args.url, topic=args.topic, interval=args.interval, since=args.since,
+            http2=args.http2, insecure=args.insecure,
         )
     async with client:
         if isinstance(client, FallbackClient) and not args.json:

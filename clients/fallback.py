@@ -47,12 +47,15 @@ def connect(
     first_message_timeout: float = 2.0,
     since: int | None = None,
     interval: float = 1.0,
+    insecure: bool = False,
 ) -> FallbackClient:
-    """An async context manager that opens the first working transport of ``prefer``."""
+    """An async context manager that opens the first working transport of ``prefer``
+    (over ``https:``, ``insecure`` accepts any certificate)."""
     unknown = [name for name in prefer if name not in TRANSPORTS]
     if unknown or not prefer:
         raise ValueError(f"prefer must list transports from {', '.join(TRANSPORTS)}")
-    return FallbackClient(url, list(prefer), topic, first_message_timeout, since, interval)
+    return FallbackClient(url, list(prefer), topic, first_message_timeout, since, interval,
+                          insecure)
 
 
 class FallbackClient:
@@ -66,8 +69,10 @@ class FallbackClient:
         first_message_timeout: float,
         since: int | None,
         interval: float,
+        insecure: bool = False,
     ) -> None:
         self.url = url
+        self.insecure = insecure
         self.prefer = prefer
         self.topic = topic
         self.first_message_timeout = first_message_timeout
@@ -100,7 +105,8 @@ class FallbackClient:
         while queue:
             name = queue.pop(0)
             client = open_client(
-                name, self.url, topic=self.topic, since=self.since, interval=self.interval
+                name, self.url, topic=self.topic, since=self.since, interval=self.interval,
+                insecure=self.insecure,
             )
             try:
                 self._first = await self._try(client)

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 
 from .base import HEADER_TIMEOUT, BaseClient
 from .connection import ConnectionDropped
-from .errors import HandshakeRefused
+from .errors import HandshakeRefused, ServerUnavailable
+from .http2 import Http2Session
 from .http11 import (
     Data,
     EndOfResponse,
@@ -33,6 +34,7 @@ from .http11 import (
     ResponseParser,
     build_request,
 )
+from .tls import TlsConnection
 
 
 def take_lines(buffer: bytearray) -> list[bytes]:
@@ -69,7 +71,9 @@ class PayloadParser:
 
 
 class HttpClient(BaseClient):
-    """A :class:`BaseClient` that speaks HTTP/1.1 GET on one connection at a time."""
+    """A :class:`BaseClient` that speaks HTTP GET on one connection at a time: HTTP/1.1, or
+    HTTP/2 with ``http2=True`` (negotiated by ALPN over ``https:``, prior knowledge, "h2c",
+    over ``http:``), one stream at a time (``clients.http2``)."""
 
     accept: str = "application/json"
     """The request's ``Accept`` header: the media type of the transport's payload."""
@@ -77,10 +81,20 @@ class HttpClient(BaseClient):
     payload_parser_class: type[PayloadParser]
     """The parser of the transport's payload; each connection gets a fresh one."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, http2: bool = False, **kwargs: object) -> None:
+        self.http2 = http2
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._response_parser = ResponseParser()
+        self._response_parser: ResponseParser | Http2Session = self._new_wire()
         self._payload_parser = self.payload_parser_class()
+
+    def _alpn(self) -> list[str]:
+        return ["h2"] if self.http2 else ["http/1.1"]
+
+    def _new_wire(self) -> ResponseParser | Http2Session:
+        """A response parser (HTTP/1.1) or a session (HTTP/2) for a new connection."""
+        if self.http2:
+            return Http2Session("https" if self._tls else "http", self._hostport)
+        return ResponseParser()
 
     def _classified(self) -> tuple[int, int, int]:
         response, payload = self._response_parser, self._payload_parser
@@ -95,15 +109,24 @@ class HttpClient(BaseClient):
 
     async def _connect_http(self) -> None:
         """Open a new connection with a fresh response parser and payload parser."""
-        await self._connect()
-        self._response_parser = ResponseParser()
+        conn = await self._connect()
+        if self.http2 and isinstance(conn, TlsConnection) and conn.alpn != "h2":
+            raise ServerUnavailable(f"{self.url} does not offer HTTP/2 (ALPN chose {conn.alpn})")
+        self._response_parser = self._new_wire()
         self._payload_parser = self.payload_parser_class()
 
     def _send(self, target: str, headers: Iterable[tuple[str, str]] = ()) -> None:
-        """Write one GET request, counting it."""
-        self._write_request(
-            build_request(target, self._hostport, [("Accept", self.accept), *headers])
-        )
+        """Write one GET request, counting it (over HTTP/2: its HPACK header block)."""
+        fields = [("Accept", self.accept), *headers]
+        wire = self._response_parser
+        if isinstance(wire, ResponseParser):
+            self._write_request(build_request(target, self._hostport, fields))
+            return
+        assert self._conn is not None
+        data, header_block = wire.request(target, fields)
+        self._conn.write(data)
+        self._tally.requests += 1
+        self._tally.request_header_bytes += header_block
 
     async def _read_events(self) -> list[ResponseEvent]:
         """Read one chunk from the socket and parse it (EOF ends a read-until-close body)."""
@@ -116,7 +139,22 @@ class HttpClient(BaseClient):
                 raise
             return events
         self._stamp()
-        return self._response_parser.feed(data)
+        events = self._response_parser.feed(data)
+        if isinstance(self._response_parser, Http2Session):
+            owed = self._response_parser.outgoing()  # acknowledgements, flow-control credit
+            if owed:
+                self._conn.write(owed)
+        return events
+
+    async def _goodbye(self) -> None:
+        """HTTP/2: cancel any stream, send GOAWAY, read until the server closes (HTTP/1.1
+        between requests has nothing to say)."""
+        if isinstance(self._response_parser, Http2Session):
+            assert self._conn is not None
+            self._conn.write(self._response_parser.goodbye())
+            self._conn.write_eof()
+            while True:
+                await self._read_events()
 
     async def _read_head(self, target: str) -> list[ResponseEvent]:
         """Read until the response head; check its status; return the events after it."""
@@ -162,8 +200,11 @@ class StreamingClient(HttpClient):
         self._handle(await self._read_events())
 
     async def _goodbye(self) -> None:
-        """Half-close, then read until the server ends the connection, so totals are final."""
+        """Half-close (HTTP/2: after GOAWAY), then read until the server ends the connection,
+        so totals are final."""
         assert self._conn is not None
+        if isinstance(self._response_parser, Http2Session):
+            self._conn.write(self._response_parser.goodbye())
         self._conn.write_eof()
         while True:
             events = await self._read_events()

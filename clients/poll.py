@@ -165,7 +165,7 @@ class PollClient(PollingClient):
     def __init__(self, *args: object, interval: float = 1.0, **kwargs: object) -> None:
         if not interval > 0:
             raise ValueError(f"poll interval must be positive, got {interval}")
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.interval = interval
         self._next_poll = 0.0
 

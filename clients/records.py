@@ -7,14 +7,22 @@ How bytes are classified (the same for every transport, byte-exact as on the soc
 - ``response_header_bytes``: status line, header lines and blank line of each response,
   including the ``101 Switching Protocols`` head of a WebSocket handshake.
 - ``body_bytes``: the JSON text of each message (or resume notice) as the server wrote it.
-- ``framing_bytes``: every other received byte: chunk-size lines and CRLFs; NDJSON newlines and
+- ``tls_sent_bytes`` / ``tls_received_bytes``: over TLS, what encryption adds in each direction
+  (the handshake, record headers and authentication tags): bytes on the socket minus the
+  plaintext. Zero without TLS.
+- ``framing_bytes``: every other received plaintext byte: chunk-size lines and CRLFs; NDJSON newlines and
   heartbeat lines; SSE field names, ``id:`` lines, line ends, blank lines and comments; a poll
-  body's envelope; WebSocket frame headers and control frames (ping, pong, close); and the bytes
+  body's envelope; WebSocket frame headers and control frames (ping, pong, close); HTTP/2 frame
+  headers, padding and control frames (SETTINGS, WINDOW_UPDATE, PING, GOAWAY); and the bytes
   of a message cut off by a dropped connection (they crossed the wire but never became a message).
 
-So ``response_header_bytes + body_bytes + framing_bytes == bytes_received`` and, since a client
-writes nothing but requests and (WebSocket) frames,
-``bytes_sent == request_header_bytes + sent_frame_bytes``.
+Over HTTP/2 the header bytes are the HPACK-encoded header blocks (of HEADERS and CONTINUATION
+frames), not a text head: what HPACK's static and dynamic tables save shows there.
+
+So ``response_header_bytes + body_bytes + framing_bytes + tls_received_bytes ==
+bytes_received`` and, since a client writes nothing but requests and frames (WebSocket frames;
+HTTP/2's connection preface, frame headers and control frames),
+``bytes_sent == request_header_bytes + sent_frame_bytes + tls_sent_bytes``.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ class WireStats:
     reconnects: connections re-established after a drop.
     gaps: seq numbers never seen (including those a server reported as ``missed``).
     duplicates: messages received again with a seq already delivered (not delivered twice).
+    tls_sent_bytes / tls_received_bytes: what TLS added to each direction, as above.
     """
 
     requests: int = 0
@@ -68,11 +77,14 @@ class WireStats:
     reconnects: int = 0
     gaps: int = 0
     duplicates: int = 0
+    tls_sent_bytes: int = 0
+    tls_received_bytes: int = 0
 
     @property
     def sent_frame_bytes(self) -> int:
-        """Bytes of WebSocket frames the client sent (pong, close), masking keys included."""
-        return self.bytes_sent - self.request_header_bytes
+        """Plaintext bytes the client sent besides request headers: WebSocket frames (pong,
+        close, masking keys included), or HTTP/2's preface, frame headers and control frames."""
+        return self.bytes_sent - self.request_header_bytes - self.tls_sent_bytes
 
     def to_dict(self) -> dict[str, int]:
         """Exactly the field names above, in order."""

@@ -17,6 +17,9 @@ from lab.app import make_ticks
 from lab.cluster import run_primary
 from lab.feed import FeedError
 from lab.limits import Rate
+from lab.proxy.config import PROFILES, render
+from lab.proxy.nginx import ProxyError, plan_for
+from lab.proxy.options import ProxyOptions
 from lab.serving import announce, configure_logging, serve
 from lab.settings import DEFAULT_SYMBOLS, Settings
 
@@ -78,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-loopback-connections", type=int, default=d.max_loopback_connections,
         metavar="N", help="open connections this machine's own addresses (127.0.0.1, ::1) may "
         "hold; 0: no cap, so benchmarks of thousands of local clients are unaffected")
+    add("--proxy", choices=["nginx"], default=None, help="put a real reverse proxy in front of "
+        "the lab, started and stopped with it: HTTPS with HTTP/2 and HTTP/1.1 on --proxy-port")
+    add("--proxy-port", type=int, default=8443, help="the proxy's HTTPS port (0 picks a free one)")
+    add("--proxy-profile", choices=PROFILES, default="tuned", help="tuned: keep-alive upstream, "
+        "WebSocket upgrades passed, no buffering, long read timeouts; default: a bare proxy_pass")
+    add("--proxy-cleartext-port", type=int, default=None, metavar="PORT",
+        help="also serve HTTP/1.1 without TLS through the proxy on PORT (for benchmark clients)")
+    add("--proxy-h2c-port", type=int, default=None, metavar="PORT",
+        help="also serve HTTP/2 without TLS (prior knowledge, h2c) through the proxy on PORT")
+    add("--proxy-nginx", default=None, metavar="PATH",
+        help="the nginx executable (default: nginx on PATH, else /usr/sbin/nginx)")
+    add("--proxy-print-config", action="store_true",
+        help="print the nginx config --proxy would use, then exit")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -113,6 +129,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def proxy_options(args: argparse.Namespace, host: str) -> ProxyOptions | None:
+    """The proxy's options with free ports chosen, or None without ``--proxy``."""
+    if args.proxy is None and not args.proxy_print_config:
+        return None
+    return ProxyOptions(
+        args.proxy_profile, args.proxy_port, args.proxy_cleartext_port, args.proxy_h2c_port,
+        args.proxy_nginx,
+    ).resolved(host)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
@@ -120,12 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         settings = settings_from(args)
-        if settings.workers == 1:
-            asyncio.run(serve(settings))
+        proxy = proxy_options(args, settings.host)
+        if args.proxy_print_config and proxy is not None:
+            print(render(plan_for(proxy, settings.host, settings.port,
+                                  Path("/tmp/right-now-lab-nginx-XXXXXX"), settings.longpoll_max)))
             return 0
+        if proxy is not None:
+            settings = settings.replace(allow_origins=settings.allow_origins
+                                        + proxy.origins(settings.host))
+        if settings.workers == 1:
+            asyncio.run(serve(settings, proxy))
+            return 0
+        if proxy is not None:
+            raise ValueError("--proxy serves one lab process: leave out --workers")
         ticks = make_ticks(settings)  # a bad replay file fails here, before any worker starts
         return asyncio.run(run_primary(settings, ticks, lambda port: announce(settings, port)))
-    except (ValueError, FeedError) as exc:
+    except (ValueError, FeedError, ProxyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

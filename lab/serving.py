@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
 from lab.app import FOLLOW_KEY, create_app
 from lab.link import Link
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
+from lab.proxy.nginx import RunningProxy, start_proxy
+from lab.proxy.options import ProxyOptions
 from lab.settings import Settings
 from lab.site import start_site, tune_gc
 
@@ -67,23 +70,53 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
-async def wait_for_signal(*also: asyncio.Future[object]) -> None:
-    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes)."""
+def stop_signal() -> asyncio.Future[None]:
+    """A future that is done once SIGINT or SIGTERM arrives (from the moment this returns)."""
     stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+    return stop
+
+
+async def wait_for_signal(*also: asyncio.Future[Any], stop: asyncio.Future[None] | None = None,
+                          ) -> None:
+    """Return on SIGINT or SIGTERM (or when any of ``also`` finishes); ``stop``: a
+    :func:`stop_signal` made earlier, so a signal sent meanwhile is not missed."""
+    stop = stop or stop_signal()
     await asyncio.wait({stop, *also}, return_when=asyncio.FIRST_COMPLETED)
 
 
-async def serve(settings: Settings) -> None:
-    """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
+def announce_proxy(proxy: RunningProxy) -> None:
+    """Print the proxy's URL and its certificate's fingerprint (what a browser's warning shows)."""
+    plan = proxy.plan
+    print(f"  through nginx ({plan.profile}): {proxy.url}  (HTTP/2 and HTTP/1.1)", flush=True)
+    print(f"  certificate SHA-256 {proxy.certificate.fingerprint}", flush=True)
+    for port, what in ((plan.cleartext_port, "HTTP/1.1"), (plan.h2c_port, "h2c")):
+        if port is not None:
+            print(f"  cleartext {what} through nginx on port {port}", flush=True)
+
+
+async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -> None:
+    """One process: listen (with nginx in front if asked), announce the URLs, and run until
+    SIGINT or SIGTERM; raises ``ProxyError`` if nginx cannot start or exits meanwhile."""
     site = await start_site(create_app(settings), settings, reuse_port=False)
-    tune_gc()
-    announce(settings, site.port)
+    stop = stop_signal()  # before the URLs are announced: whoever reads them may stop us
+    proxy: RunningProxy | None = None
     try:
-        await wait_for_signal()
+        if proxy_options is not None:
+            proxy = await start_proxy(proxy_options, settings.host, site.port,
+                                      settings.longpoll_max, tuple(lan_addresses()))
+        tune_gc()
+        announce(settings, site.port)
+        if proxy is not None:
+            announce_proxy(proxy)
+        await wait_for_signal(*([proxy.exited] if proxy else []), stop=stop)
+        if proxy is not None and proxy.exited.done():
+            raise proxy.failure()
     finally:
+        if proxy is not None:
+            await proxy.stop()
         await site.close()
 
 

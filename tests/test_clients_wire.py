@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import orjson
@@ -15,7 +16,7 @@ from clients.metrics import StalenessSampler, percentile, summary_ms
 from clients.poll import parse_poll_body
 from clients.records import Received
 from clients.sse import SseParser
-from clients.stream import NdjsonParser
+from clients.stream import NdjsonParser, StreamClient
 from clients.websocket import FrameParser, Opcode, accept_for, build_frame
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -179,6 +180,32 @@ def test_lifecycle_table() -> None:
     assert Event.DROPPED not in TRANSITIONS[State.CONNECTING]
 
 
+async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
+    """A stream that opens well and then sends garbage (as a proxy that passes chunk framing
+    through as payload would) raises RemoteProtocolError, and the client ends CLOSED."""
+    answered = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"8\r\n5e\r\n{}\n\r\n")
+            await reader.read()  # until the client hangs up
+        finally:
+            writer.close()
+            answered.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = StreamClient(f"http://127.0.0.1:{port}")
+        with pytest.raises(RemoteProtocolError, match="bad JSON"):
+            async with client:
+                pass
+        await answered.wait()
+    assert client.state is State.CLOSED
+
+
 def test_backoff_doubles_to_a_cap_with_jitter_and_resets() -> None:
     """Each delay lies between half its ceiling and the ceiling (50 ms doubling to 1 s); two
     clients draw different delays; after a success the ceiling is 50 ms again."""
@@ -231,11 +258,11 @@ def test_snapshot_jumps_are_not_gaps() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://x", "127.0.0.1:8080", "http://h:99999", "ws://h:1"],
-    ids=["https", "no_scheme", "bad_port", "ws_scheme"],
+    "url", ["ftp://x", "127.0.0.1:8080", "http://h:99999", "ws://h:1"],
+    ids=["ftp", "no_scheme", "bad_port", "ws_scheme"],
 )
 def test_bad_urls_are_refused_clearly(url: str) -> None:
-    """Only http:// URLs with a host are accepted."""
+    """Only http:// and https:// URLs with a host are accepted."""
     with pytest.raises(ValueError, match="URL"):
         split_url(url)
 
@@ -245,7 +272,7 @@ def test_wire_stats_keys() -> None:
     assert list(WireStats().to_dict()) == list(WIRE_KEYS) == [
         "requests", "request_header_bytes", "response_header_bytes", "body_bytes",
         "framing_bytes", "bytes_sent", "bytes_received", "messages", "reconnects", "gaps",
-        "duplicates",
+        "duplicates", "tls_sent_bytes", "tls_received_bytes",
     ]
 
 

@@ -11,6 +11,7 @@ const HOLD_SECONDS = 25;
 
 export class LongPollSource extends Source {
   static kind = "longpoll";
+  static heldUntilNews = true;
 
   async open(signal) {
     if (this.lastSeq === null) this.lastSeq = 0;

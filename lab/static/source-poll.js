@@ -12,7 +12,13 @@ const decoder = new TextDecoder();
 
 /** GET a poll-shaped body, meter it, deliver its messages; returns the body. */
 export async function fetchBatch(source, path, signal) {
-  const response = await fetch(path, { cache: "no-store", signal });
+  source.awaiting();
+  let response;
+  try {
+    response = await fetch(path, { cache: "no-store", signal });
+  } finally {
+    source.answered();
+  }
   const raw = await response.arrayBuffer();
   const recvUs = localNowUs();
   source.meter({

@@ -22,8 +22,10 @@ export class SseSource extends Source {
     const path = this.path("/api/events");
     const events = new EventSource(path);
     this.events = events;
+    this.awaiting();
     let resumed = false;
     events.onopen = () => {
+      this.answered();
       const extra = resumed && this.lastSeq !== null ? [["Last-Event-ID", String(this.lastSeq)]] : [];
       this.meter({
         requests: 1,
@@ -44,8 +46,10 @@ export class SseSource extends Source {
       if (events.readyState !== EventSource.CLOSED) {
         this.setState("retrying", "stream dropped; EventSource reconnects with Last-Event-ID");
         this.meter({ reconnects: 1 });
+        this.awaiting();
         return;
       }
+      this.answered();
       this.close();
       if (await this.backoff("EventSource failed", signal)) this.open(signal);
     };

@@ -37,7 +37,13 @@ export class StreamSource extends Source {
 
   async read(signal) {
     const path = this.path("/api/stream");
-    const response = await fetch(path, { cache: "no-store", signal });
+    this.awaiting();
+    let response;
+    try {
+      response = await fetch(path, { cache: "no-store", signal });
+    } finally {
+      this.answered();
+    }
     this.meter({
       requests: 1,
       requestHeaderBytes: requestHeaderEstimate("GET", path),

@@ -6,6 +6,7 @@
 // source passes handlers (message, status, meter) and draws what it likes.
 
 import { localNowUs } from "./clock.js";
+import { STALL_MS, WAITING_TEXT, connectionLimited } from "./connection-limit.js";
 
 /** Connection states, one at a time. */
 export const State = Object.freeze({
@@ -14,7 +15,11 @@ export const State = Object.freeze({
   OPEN: "open",
   RETRYING: "retrying",
   PAUSED: "paused",
+  WAITING: "waiting",
 });
+
+/** Per topic, when any source of this page last delivered a message (performance.now()). */
+const lastNewsMs = new Map();
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 5000;
@@ -48,6 +53,9 @@ export class Source {
     this.controller = null;
     this.retryMs = FIRST_RETRY_MS;
     this.waiters = new Set();
+    this.detail = "";
+    this.stallTimer = null;
+    this.beforeWaiting = null;
     this.counts = {
       requests: 0,
       requestHeaderBytes: 0,
@@ -80,6 +88,7 @@ export class Source {
     if (this.controller === null) return;
     this.controller.abort();
     this.controller = null;
+    this.answered();
     this.close();
     this.setState(state, detail);
   }
@@ -110,6 +119,7 @@ export class Source {
       this.meter({ duplicates: 1 });
       return;
     }
+    lastNewsMs.set(this.topic, performance.now());
     const missed = this.lastSeq === null ? 0 : msg.seq - this.lastSeq - 1;
     this.lastSeq = msg.seq;
     this.meter({ messages: 1, missed });
@@ -142,8 +152,39 @@ export class Source {
     return awake;
   }
 
+  /**
+   * A request went out. If it is still unanswered after STALL_MS on an HTTP/1.x page (for a
+   * source held until news, only once other panels had news), the panel says it is probably
+   * waiting for a free connection, and how to get out (see connection-limit.js).
+   */
+  awaiting() {
+    this.answered();
+    const sentMs = performance.now();
+    const check = () => {
+      const quiet = this.constructor.heldUntilNews && !((lastNewsMs.get(this.topic) ?? 0) > sentMs);
+      if (quiet) {
+        this.stallTimer = setTimeout(check, STALL_MS);
+        return;
+      }
+      this.stallTimer = null;
+      this.beforeWaiting = [this.state, this.detail];
+      this.setState(State.WAITING, WAITING_TEXT);
+    };
+    if (connectionLimited()) this.stallTimer = setTimeout(check, STALL_MS);
+  }
+
+  /** The request was answered (or given up): stop watching; undo the waiting notice. */
+  answered() {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    const before = this.beforeWaiting;
+    this.beforeWaiting = null;
+    if (before !== null && this.state === State.WAITING) this.setState(...before);
+  }
+
   setState(state, detail = "") {
     this.state = state;
+    this.detail = detail;
     this.handlers.status?.(state, detail);
     for (const waiter of this.waiters) waiter(state, detail);
   }

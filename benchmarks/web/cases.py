@@ -1,0 +1,59 @@
+"""What the ``web`` measurements run, as data (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.contract import TRANSPORTS
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How clients reach the lab: straight, or through nginx (tuned) over HTTPS."""
+
+    name: str
+    label: str
+    proxied: bool
+    http2: bool
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("direct", "direct, HTTP/1.1", proxied=False, http2=False),
+    Route("nginx-h1", "nginx tuned, HTTPS, HTTP/1.1", proxied=True, http2=False),
+    Route("nginx-h2", "nginx tuned, HTTPS, HTTP/2", proxied=True, http2=True),
+)
+
+
+def measured_cases() -> list[tuple[Route, str]]:
+    """Every route with every transport it carries (nginx offers no WebSocket over HTTP/2)."""
+    return [(route, transport) for route in ROUTES for transport in TRANSPORTS
+            if not (route.http2 and transport == "websocket")]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A bare ``default`` nginx (optionally with one experiment knob) and what to try through it.
+
+    ``topic`` chat is quiet: a held long poll and an idle stream wait on it, which is what a
+    read timeout cuts.
+    """
+
+    name: str
+    label: str
+    transports: tuple[str, ...]
+    topic: str = "prices"
+    read_timeout: float | None = None
+    ignore_accel_buffering: bool = False
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("default", "default profile (a bare proxy_pass)", TRANSPORTS),
+    Probe("default-buffering", "default profile, the lab's X-Accel-Buffering: no ignored",
+          ("stream", "sse"), ignore_accel_buffering=True),
+    Probe("default-read-timeout", "default profile, read timeout shortened to 2 s (nginx: 60 s) "
+          "on the quiet chat topic", ("longpoll", "stream", "sse"), topic="chat",
+          read_timeout=2.0),
+)
+
+BUFFERED_P50_MS = 500.0
+"""A push transport whose median latency is above this through a proxy is being buffered."""
