@@ -30,16 +30,18 @@ def message(seq: int) -> Message:
                                                                      "price": 100 + seq / 4})
 
 
-def request(transport: str, query: str) -> bytes:
+def request(transport: str, query: str, version: str = "1.1") -> bytes:
     """The request a raw client sends (the same to both servers)."""
     upgrade = (f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\n"
                "Sec-WebSocket-Version: 13\r\n" if transport == "websocket" else "")
-    return f"GET {PATHS[transport]}?{query} HTTP/1.1\r\nHost: lab\r\n{upgrade}\r\n".encode()
+    return f"GET {PATHS[transport]}?{query} HTTP/{version}\r\nHost: lab\r\n{upgrade}\r\n".encode()
 
 
-def tail(transport: str, sent: Message) -> bytes:
-    """How the bytes of ``sent`` end on ``transport``'s wire (what the reader waits for)."""
-    return {"stream": sent.json + b"\n\r\n", "sse": sent.json + b"\n\n\r\n",
+def tail(transport: str, sent: Message, version: str = "1.1") -> bytes:
+    """How the bytes of ``sent`` end on ``transport``'s wire (what the reader waits for):
+    in a chunk over HTTP/1.1, bare over HTTP/1.0 (which has no chunked encoding)."""
+    chunk_end = b"\r\n" if version == "1.1" else b""
+    return {"stream": sent.json + b"\n" + chunk_end, "sse": sent.json + b"\n\n" + chunk_end,
             "websocket": sent.json}[transport]
 
 
@@ -52,10 +54,10 @@ async def read_until(reader: asyncio.StreamReader, received: bytearray, end: byt
             received += data
 
 
-async def push_bytes(lab: Lab, transport: str) -> bytes:
+async def push_bytes(lab: Lab, transport: str, version: str = "1.1") -> bytes:
     """Everything a push client receives while the messages are published one by one."""
     reader, writer = await asyncio.open_connection(lab.host, lab.port)
-    writer.write(request(transport, "topic=prices"))
+    writer.write(request(transport, "topic=prices", version))
     received = bytearray()
     await read_until(reader, received, b"\r\n\r\n")  # the response head
     topic = lab.hub["prices"]
@@ -65,7 +67,7 @@ async def push_bytes(lab: Lab, transport: str) -> bytes:
     for seq in range(1, MESSAGES + 1):
         sent = message(seq)
         topic.ingest(sent)
-        await read_until(reader, received, tail(transport, sent))
+        await read_until(reader, received, tail(transport, sent, version))
     writer.close()
     return bytes(received)
 
@@ -113,3 +115,15 @@ async def test_plain_and_fast_send_the_same_bytes(make_lab, transport: str) -> N
         recorded[serving] = masked(await read(lab, transport))
     assert recorded["plain"] == recorded["fast"]
     assert all(message(seq).json in recorded["fast"] for seq in range(3, MESSAGES + 1))
+
+
+@pytest.mark.parametrize("transport", ["stream", "sse"])
+async def test_plain_and_fast_stream_alike_to_http10(make_lab, transport: str) -> None:
+    """An HTTP/1.0 client (nginx's default upstream protocol) gets a stream without chunk
+    framing, the same bytes from either server."""
+    recorded = {}
+    for serving in ("plain", "fast"):
+        lab = await make_lab(CALM.replace(plain=serving == "plain"))
+        recorded[serving] = masked(await push_bytes(lab, transport, "1.0"))
+    assert b"Transfer-Encoding" not in recorded["plain"]
+    assert recorded["plain"] == recorded["fast"]

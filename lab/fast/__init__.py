@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from lab.delivery import Delivery, Unit
 from lab.fast.answers import PollAnswers
@@ -74,9 +74,12 @@ class FastDelivery(Delivery):
 
     def mailbox(self, request: web.Request, transport: str, unit: Unit, owner: Owner,
                 maxsize: int) -> Mailbox:
-        """A mailbox that writes ``unit`` of each message straight to the request's socket."""
+        """A mailbox that writes ``unit`` of each message straight to the request's socket.
+
+        An HTTP/1.0 request gets the textbook's mailbox: its stream has no chunks, so the
+        shared unit (a chunk) is not what its socket must receive."""
         socket_transport = request.transport
-        if socket_transport is None:  # the client already left
+        if socket_transport is None or request.version < HttpVersion11:  # left, or HTTP/1.0
             return Mailbox(maxsize, owner)
         outlet = self.outlets.get(transport)
         if outlet is None:
