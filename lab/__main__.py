@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if proxy is not None:
             settings = settings.replace(allow_origins=settings.allow_origins
-                                        + proxy.origins(settings.host))
+                                        + proxy.origins(settings.host), behind_proxy=True)
         if settings.workers == 1:
             asyncio.run(serve(settings, proxy))
             return 0

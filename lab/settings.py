@@ -48,6 +48,7 @@ class Settings:
     pin_workers: bool = True
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
+    behind_proxy: bool = False
     chat_rate: Rate = CHAT_RATE
     ws_command_rate: Rate = WS_COMMAND_RATE
     presence_timeout: float = 60.0

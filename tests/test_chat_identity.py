@@ -98,6 +98,27 @@ async def test_posts_over_the_rate_are_429_per_identity_and_per_address(lab: Lab
     assert lab.hub["chat"].head == head
 
 
+@pytest.mark.parametrize("behind_proxy", [False, True], ids=["direct", "behind-proxy"])
+async def test_the_address_limit_reads_the_proxys_forwarded_for_only_behind_it(
+        make_lab, serving: str, behind_proxy: bool) -> None:
+    """Behind the lab's own proxy every post comes from loopback: the address limit then counts
+    the address nginx appended last to ``X-Forwarded-For`` (what a client wrote before it is
+    ignored). Without a proxy the header is the client's claim, and the peer counts."""
+    lab = await make_lab(QUIET.replace(plain=serving == "plain", chat_rate=Rate(0.001, BURST),
+                                       behind_proxy=behind_proxy))
+    ada, bob = await join(lab, "ada"), await join(lab, "bob")
+
+    async def post(token: str, forwarded: str) -> int:
+        async with lab.session.post(f"{lab.base}/api/chat", json={"text": "hi"}, headers={
+                "Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded}) as response:
+            return response.status
+
+    for _ in range(BURST):
+        assert await post(ada, "10.0.0.1") == 201
+    assert await post(bob, "10.0.0.2") == (201 if behind_proxy else 429)
+    assert await post(bob, "10.0.0.2, 10.0.0.1") == 429  # a claimed first hop changes nothing
+
+
 @pytest.mark.parametrize("refusal", [
     ChatError("text must be a non-empty string"), UnknownToken("unknown token"),
     WrongUser("not yours"), NameTaken("'ada' is already in the chat"), RateLimited(2.5),

@@ -30,7 +30,7 @@ from aiohttp import web
 from lab.chat.errors import ChatError, RateLimited, UnknownToken
 from lab.chat.room import ChatRoom, ChatService
 from lab.hub import Message
-from lab.transports.common import json_error, json_response, refuse_foreign
+from lab.transports.common import client_address, json_error, json_response, refuse_foreign
 
 CHAT_KEY = web.AppKey("chat", ChatService)
 
@@ -103,7 +103,7 @@ async def handle_chat(request: web.Request) -> web.Response:
     refuse_foreign(request)
     body = await _json_object(request)
     token = bearer_token(request)
-    say = request.app[CHAT_KEY].say(token, body.get("text"), body.get("user"), request.remote)
+    say = request.app[CHAT_KEY].say(token, body.get("text"), body.get("user"), client_address(request))
     message: Message = await _acted(say)
     return json_response(message.json, status=201)
 

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from lab.admission import is_loopback
 from lab.contract import PATHS
 from lab.hub import Backlog, Hub, Mailbox, Topic
 from lab.origins import OriginPolicy
@@ -47,6 +48,17 @@ def tally_request(request: web.Request, transport: str) -> None:
     counters = request.app[STATS_KEY][transport]
     counters.requests += 1
     counters.request_header_bytes += request_header_size(request)
+
+
+def client_address(request: web.Request) -> str | None:
+    """The address of the client behind ``request``: the peer, or, when the lab runs its own
+    proxy and the peer is that proxy (loopback), the address nginx appended last to
+    ``X-Forwarded-For`` (earlier entries are whatever the client claimed, so never trusted)."""
+    peer = request.remote
+    if not request.app[SETTINGS_KEY].behind_proxy or peer is None or not is_loopback(peer):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return forwarded.rsplit(",", 1)[-1].strip() or peer
 
 
 def refuse_foreign(request: web.Request) -> None:

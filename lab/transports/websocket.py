@@ -60,6 +60,7 @@ from lab.transports.common import (
     SETTINGS_KEY,
     SHUTDOWN,
     STATS_KEY,
+    client_address,
     count_request,
     count_response,
     json_error,
@@ -150,13 +151,14 @@ class Session:
     the bucket its commands draw from (made at its first command)."""
 
     # Thousands of idle sockets each hold one: slots keep that small.
-    __slots__ = ("_pump", "chat", "command_rate", "commands", "counters", "hub", "mailbox",
-                 "strikes", "token", "transport", "user", "ws")
+    __slots__ = ("_pump", "address", "chat", "command_rate", "commands", "counters", "hub",
+                 "mailbox", "strikes", "token", "transport", "user", "ws")
 
     def __init__(self, request: web.Request, ws: ClosingWebSocket, hub: Hub, chat: ChatService,
                  counters: TransportCounters, maxsize: int, command_rate: Rate) -> None:
         assert request.transport is not None
         self.transport = request.transport
+        self.address = client_address(request)  # who speaks, for the chat's per-address limit
         self.ws = ws
         self.hub = hub
         self.chat = chat
@@ -276,9 +278,7 @@ class Session:
         """Publish a chat message as this socket's identity."""
         if self.token is None:
             raise CommandError("subscribe to chat with a user to speak")
-        peer = self.transport.get_extra_info("peername")
-        await self.chat.say(self.token, command.get("text"), command.get("user"),
-                            peer[0] if peer else None)
+        await self.chat.say(self.token, command.get("text"), command.get("user"), self.address)
 
     async def leave(self) -> None:
         """Leave the chat room if this socket joined it."""
