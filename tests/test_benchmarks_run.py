@@ -25,9 +25,11 @@ from benchmarks.results.model import (
 from benchmarks.scale import cli as scale_cli
 from benchmarks.scale.cases import plan
 from benchmarks.suite import measure, procstats
+from benchmarks.suite import runner as suite_runner
 from benchmarks.suite.harness import Outcome, _with_machine
 from benchmarks.suite.scenarios import SUITES, all_scenarios, select
 from lab.contract import PUSH_TRANSPORTS, TRANSPORTS
+from tests.nginx import needs_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_DELAY = 25
@@ -273,3 +275,45 @@ def test_quick_suite_sweep_faults_and_anatomy(quick: Results) -> None:
         assert fault.wire.bytes_sent == fault.relay.bytes_upstream
         assert fault.wire.bytes_received <= fault.relay.bytes_downstream
     assert set(quick.anatomy) == set(TRANSPORTS)
+
+
+def test_without_nginx_the_web_group_is_skipped_and_the_report_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No nginx: the run still succeeds, results.json and both chapters give the reason."""
+    monkeypatch.setattr(suite_runner, "nginx_missing", lambda: "nginx is not installed here")
+    assert run.main(["--only", "web", "--out", str(tmp_path)]) == 0
+    assert load(tmp_path).web == {"skipped": "nginx is not installed here"}
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert report.count("*The web group was skipped: nginx is not installed here.*") == 2
+
+
+def test_the_standard_suite_ends_with_the_web_group_unless_left_out() -> None:
+    """``--list`` names the group; bad sizes are a one-line usage error."""
+    listed = runner("--list", "--suite", "standard")
+    assert listed.returncode == 0 and "web group" in listed.stdout
+    done = runner("--only", "web", "--web-clients", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+@needs_nginx
+def test_the_web_group_at_a_tiny_size(tmp_path: Path) -> None:
+    """``--only web`` with one client and 1 s windows: every case and probe is saved, each
+    case's latency samples are in samples.csv, and the report has both chapters."""
+    done = runner("--only", "web", "--web-clients", "1", "--web-seconds", "1", "--out",
+                  str(tmp_path), timeout=150.0)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    web = load(tmp_path).web
+    assert web is not None and web["clients"] == 1
+    cases = {(t, route) for t, by_route in web["measured"].items() for route in by_route}
+    assert len(cases) == 14 and ("websocket", "nginx-h2") not in cases
+    for transport, by_route in web["measured"].items():
+        for route, found in by_route.items():
+            assert found["messages"] > 0 and found["gaps"] == 0, (transport, route)
+    assert web["probes"]["default"]["websocket"]["verdict"] == "fails"
+    samples = (tmp_path / "samples.csv").read_text(encoding="utf-8")
+    assert "web-nginx-h2-sse,sse," in samples and "web-direct-websocket,websocket," in samples
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## 10. Does HTTP/2 rescue polling?" in report and "| poll | nginx tuned, HTTPS, " \
+        "HTTP/2 |" in report
+    assert "| websocket | default profile (a bare proxy_pass) | fails |" in report

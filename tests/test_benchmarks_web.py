@@ -1,14 +1,19 @@
-"""The ``web`` measurements: their arithmetic with no network, and two verdicts through nginx."""
+"""The ``web`` group: its arithmetic with no network, the report's two chapters from a saved run,
+and two verdicts through nginx."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 
+from benchmarks.report.build import build
+from benchmarks.results.web import targets
 from benchmarks.web.cases import Probe, measured_cases
 from benchmarks.web.measure import figures
-from benchmarks.web.output import markdown, targets
 from benchmarks.web.probes import verdict
 from clients import WireStats
 from tests.conftest import QUIET
@@ -37,26 +42,75 @@ def test_no_websocket_over_http2_among_the_cases() -> None:
     assert len(cases) == 14
 
 
-def test_targets_and_tables_read_the_figures() -> None:
-    """The header share, the hop and loss are computed from the cases, and shown."""
-    row = {"first_request_header_bytes": 1, "first_response_header_bytes": 1,
-           "steady_response_header_bytes": 1, "bytes_per_update": 1, "tls_bytes_per_update": 0,
-           "requests_per_minute": 60, "gaps": 0, "latency_ms_p99": 1}
+WEB_FIXTURE = Path(__file__).parent / "fixtures" / "results_web"
+"""A real run of ``python -m benchmarks.run --only web --web-clients 2 --web-seconds 1.5``, as
+written (its samples.csv cut to three rows per case)."""
+
+
+@pytest.fixture(scope="module")
+def web_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The web fixture's report.md, built once for the module."""
+    run_dir = tmp_path_factory.mktemp("web") / "web-run"
+    shutil.copytree(WEB_FIXTURE, run_dir)
+    build(run_dir)
+    return (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_targets_read_the_figures() -> None:
+    """The header share, the hop and loss through the proxy are computed from the cases."""
+    row = {"gaps": 0, "latency_ms_p50": 5}
     measured = {
-        "poll": {"nginx-h1": {**row, "steady_request_header_bytes": 200, "latency_ms_p50": 5},
-                 "nginx-h2": {**row, "steady_request_header_bytes": 20, "latency_ms_p50": 5}},
-        "sse": {"direct": {**row, "steady_request_header_bytes": None, "latency_ms_p50": 0.5},
-                "nginx-h1": {**row, "steady_request_header_bytes": None, "latency_ms_p50": 0.75}},
+        "poll": {"nginx-h1": {**row, "steady_request_header_bytes": 200},
+                 "nginx-h2": {**row, "steady_request_header_bytes": 20}},
+        "sse": {"direct": {**row, "gaps": 3, "latency_ms_p50": 0.5},
+                "nginx-h1": {**row, "latency_ms_p50": 0.75}},
     }
     found = targets(measured)
     assert found["h2_poll_header_share"] == 0.1 and found["h2_poll_header_share_met"]
-    assert found["hop_ms_p50"]["sse"] == 0.25 and found["hop_met"] and found["no_loss_met"]
-    text = markdown({"clients": 1, "seconds": 1.0, "rate": 10.0, "measured": measured,
-                     "targets": found, "probes": {"default": {"websocket": {
-                         "verdict": "fails", "how": "upgrade refused"}}}})
-    assert "| sse | nginx tuned, HTTPS, HTTP/1.1 |" in text and "0.1 of HTTP/1.1's" in text
-    assert "| websocket | fails | upgrade refused |" in text
-    assert "## Does HTTP/2 rescue polling?" in text and "20 B over HTTP/2" in text
+    assert found["hop_ms_p50"]["sse"] == 0.25 and found["hop_met"]
+    assert found["gaps_through_proxy"] == 0 and found["no_loss_met"]  # direct's gaps not counted
+    measured["poll"]["nginx-h2"]["steady_request_header_bytes"] = 40
+    measured["sse"]["nginx-h1"]["gaps"] = 1
+    worse = targets(measured)
+    assert not worse["h2_poll_header_share_met"] and not worse["no_loss_met"]
+
+
+def test_the_report_has_both_web_chapters_from_the_saved_run(web_report: str) -> None:
+    """Chapter 10 holds the 871-byte table with HTTP/2 rows, what HTTP/2 leaves unchanged and
+    the targets; chapter 11 every transport through each profile, with the fix; all read
+    from the fixture's figures."""
+    web = json.loads((WEB_FIXTURE / "results.json").read_text(encoding="utf-8"))["web"]
+    h2_poll = web["measured"]["poll"]["nginx-h2"]
+    first = h2_poll["first_request_header_bytes"] + h2_poll["first_response_header_bytes"]
+    steady = h2_poll["steady_request_header_bytes"] + h2_poll["steady_response_header_bytes"]
+    assert "## 10. Does HTTP/2 rescue polling?" in web_report
+    assert "| poll (websocket.org, 2010) | HTTP/1.1 | 871 / 871 |" in web_report
+    assert f"| poll | nginx tuned, HTTPS, HTTP/2 | {first:.1f} / {steady:.1f} |" in web_report
+    assert "| websocket | nginx tuned, HTTPS, HTTP/2 |" not in web_report
+    assert "requests / min / client" in web_report and "lab CPU per request" in web_report
+    share = targets(web["measured"])["h2_poll_header_share"]
+    assert f"{share:.3f} of HTTP/1.1's" in web_report
+    assert "## 11. Through a real proxy" in web_report
+    assert "| websocket | default profile (a bare proxy_pass) | fails |" in web_report
+    assert "`proxy_buffering off;`" in web_report and "`proxy_read_timeout 150s;`" in web_report
+    assert "`web-<route>-<transport>`" in web_report
+
+
+@pytest.mark.parametrize(("web", "says"), [
+    ({"skipped": "nginx is not installed"}, "*The web group was skipped: nginx is not installed"),
+    ({"failed": "nginx exited"}, "*The web group did not finish: nginx exited"),
+    (None, "*The web group did not run in this run"),
+])
+def test_a_run_without_the_web_group_says_why(tmp_path: Path, web: dict[str, str] | None,
+                                              says: str) -> None:
+    """Both chapters stand in with the reason the group is missing."""
+    shutil.copytree(WEB_FIXTURE, tmp_path / "run")
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    results["web"] = web
+    (tmp_path / "run" / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    build(tmp_path / "run")
+    report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert report.count(says) == 2
 
 
 @needs_nginx

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import anatomy, charts, narrative, render, scale_chapter
+from benchmarks.report import anatomy, charts, narrative, render, scale_chapter, web_chapters
 from benchmarks.report.scale_tables import is_scale_suite
 from benchmarks.report.tables import (
     at_delay,
@@ -63,7 +63,11 @@ PROVENANCE = """\
 - Server CPU per message: `server.cpu_s / delivered`; memory per client:
   `(server.peak_rss_bytes − server.rss_start_bytes) / clients`.
 - Each table names its scenario in its last column; the cost and bandwidth tables use the trader
-  scenarios at the reference delay."""
+  scenarios at the reference delay.
+- Chapters 10 and 11 (the web group): `web.measured.<transport>.<route>` and
+  `web.probes.<probe>.<transport>` in results.json; each measured case's latency samples are the
+  rows of samples.csv named `web-<route>-<transport>`. Mbps at 1,000 clients are extrapolated
+  from the measured bytes per update."""
 
 
 def resolve_settings(
@@ -165,6 +169,8 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "bursts": render.bursts(bursts),
         "faults": render.faults(faults),
         "anatomy": anatomy.render_anatomy(captured, order) or "*No captures in this run.*",
+        "http2": web_chapters.http2_chapter(run.results.get("web")),
+        "proxy": web_chapters.proxy_chapter(run.results.get("web")),
         "assumptions": render.assumptions(settings, changed),
         "provenance": PROVENANCE,
     }

@@ -233,6 +233,10 @@ class Results:
     N that held (``clients``, or ``None``), ``limit_tested`` and every ``steps``
     entry (``clients``, ``holds``, ``why``, and its tries: ``scenarios`` and their own
     verdicts, ``tries``; runs made before steps were repeated name one ``scenario``).
+
+    ``web`` (the web group, :mod:`benchmarks.web.group`): its size, route and probe labels,
+    ``measured`` (transport → route → figures) and ``probes`` (probe → transport → verdict);
+    or only ``skipped``, the reason it did not run.
     """
 
     created: str
@@ -243,6 +247,7 @@ class Results:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     anatomy: dict[str, Anatomy] = field(default_factory=dict)
     breaking_points: list[dict[str, Any]] | None = None
+    web: dict[str, Any] | None = None
     schema: str = SCHEMA
     version: int = VERSION
 

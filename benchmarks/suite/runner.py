@@ -5,7 +5,10 @@ through :func:`benchmarks.suite.harness.run_scenario`. After every scenario
 ``results.json`` is rewritten and its rows appended to ``samples.csv`` and
 ``staleness.csv``, so an interrupted run keeps what it finished. Ctrl-C stops
 the scenario in progress (recorded as ``interrupted``); the harness kills its
-child processes. Choosing the scenarios and the command line are
+child processes. The web group (:mod:`benchmarks.web.group`: nginx in front of the
+lab, HTTP/1.1 and HTTP/2) runs after the scenarios, when asked, and is saved as
+results.json's ``web``; without nginx it is recorded as skipped, with the reason.
+Choosing the scenarios and the command line are
 :mod:`benchmarks.run`'s; what every run directory shares is
 :mod:`benchmarks.suite.rundir`'s.
 """
@@ -16,7 +19,9 @@ import asyncio
 import base64
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks.results.files import SAMPLES_COLUMNS, STALENESS_COLUMNS, append_rows, save
 from benchmarks.results.model import Anatomy, Results, ScenarioResult
@@ -24,6 +29,8 @@ from benchmarks.suite import console
 from benchmarks.suite.harness import Outcome, run_scenario
 from benchmarks.suite.rundir import RunDirectory
 from benchmarks.suite.scenarios import Scenario
+from benchmarks.web.group import WebSize, nginx_missing, run_group, skipped
+from lab.proxy.nginx import ProxyError
 
 
 class Run(RunDirectory):
@@ -58,6 +65,13 @@ class Run(RunDirectory):
         self.results = results
         save(results, self.out_dir)
 
+    def record_web(self, document: dict[str, Any], rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        """Save the web group's document (or why it did not run) in results.json, and its
+        latency samples in samples.csv."""
+        append_rows(self.out_dir / "samples.csv", SAMPLES_COLUMNS, rows)
+        self.results = dataclasses.replace(self.results, web=document)
+        save(self.results, self.out_dir)
+
 
 def interrupted(scenario: Scenario) -> ScenarioResult:
     """The record of a scenario cut short by Ctrl-C."""
@@ -83,3 +97,23 @@ async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> None:
                 outcome, result=dataclasses.replace(outcome.result, elapsed_s=elapsed))
             run.record(outcome)
             progress.done(outcome.result)
+
+
+async def run_web(run: Run, size: WebSize) -> None:
+    """Run the web group and record it: its document, ``skipped`` with the reason when nginx
+    is missing (not a failure: the report says why), or ``failed`` with what went wrong."""
+    missing = nginx_missing()
+    if missing is not None:
+        console.terminal.print(f"[yellow]web group skipped[/]: {missing}")
+        run.record_web(skipped(missing))
+        return
+    console.terminal.print(f"web group: {size.clients} clients per case, {size.seconds:g} s "
+                           "windows, direct and through nginx")
+    try:
+        document, rows = await run_group(size)
+    except (ProxyError, OSError) as exc:
+        console.terminal.print(f"[red]web group failed[/]: {exc}")
+        run.record_web({"failed": str(exc)})
+        return
+    run.record_web(document, rows)
+    console.terminal.print("web group: done")

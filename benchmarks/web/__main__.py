@@ -1,8 +1,9 @@
-"""``python -m benchmarks.web``: the transports direct and through a real nginx; ``web.md``.
+"""``python -m benchmarks.web``: the ``web`` group on its own; ``web.json`` and ``web.md``.
 
-Starts the lab (``python -m lab``) as a child process and nginx in front of it (tuned, then
-each probe's default), runs the clients in this process, and writes ``web.json`` and
-``web.md`` to ``--out``. Every process it starts it stops by its PID. Needs nginx; without it,
+The same group ``python -m benchmarks.run`` runs (:func:`benchmarks.web.group.run_group`),
+written as ``web.json`` (the document results.json keeps as ``web``), ``samples.csv`` (every
+latency sample of the measured cases) and ``web.md`` (the
+report's two web chapters, :mod:`benchmarks.report.web_chapters`). Needs nginx; without it,
 one line and exit status 1.
 """
 
@@ -10,34 +11,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from lab.proxy.nginx import ProxyError, find_nginx, start_proxy
-from lab.proxy.options import ProxyOptions
+from benchmarks.report.web_chapters import markdown
+from benchmarks.results.files import SAMPLES_COLUMNS, append_rows
+from lab.proxy.nginx import ProxyError
 
-from .cases import PROBES, measured_cases
-from .measure import measure
-from .output import markdown, targets
-from .probes import verdict
-
-LONGEST_HOLD = 120.0
-"""The lab's longest long-poll hold (``Settings.longpoll_max``), for the tuned timeouts."""
+from .group import WebSize, nginx_missing, run_group
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line, every default shown in ``--help``."""
+    d = WebSize()
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.web", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Measure each transport direct and through nginx over HTTP/1.1 and HTTP/2, "
         "and what a bare proxy breaks.")
-    parser.add_argument("--clients", type=int, default=20, help="clients per case")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per case")
-    parser.add_argument("--rate", type=float, default=10.0, help="feed updates per second")
+    parser.add_argument("--clients", type=int, default=d.clients, help="clients per case")
+    parser.add_argument("--seconds", type=float, default=d.seconds,
+                        help="measured window per case")
+    parser.add_argument("--rate", type=float, default=d.rate, help="feed updates per second")
     parser.add_argument("--plain", action="store_true",
                         help="serve the textbook transports alone (python -m lab --plain)")
     parser.add_argument("--out", type=Path, default=Path("reports/web"), help="output directory")
@@ -47,68 +43,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def start_lab(rate: float, plain: bool = False) -> tuple[asyncio.subprocess.Process, int]:
-    """``python -m lab`` on a free port (``--plain`` if asked); the process and its port."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
-        *(["--plain"] if plain else []),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-    match = re.search(r"serving on http://[^:]+:(\d+)/", line)
-    if match is None:
-        process.kill()
-        await process.wait()
-        raise ProxyError(f"the lab did not start: {line.strip()!r}")
-    return process, int(match.group(1))
-
-
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every measured case, then every probe; the document ``web.json`` holds."""
-    lab, port = await start_lab(args.rate, args.plain)
-    measured: dict[str, dict[str, dict[str, Any]]] = {}
-    probes: dict[str, dict[str, dict[str, Any]]] = {}
-    try:
-        tuned = await start_proxy(ProxyOptions("tuned", 0).resolved("127.0.0.1"), "127.0.0.1",
-                                  port, LONGEST_HOLD)
-        try:
-            for route, transport in measured_cases():
-                url = (f"https://127.0.0.1:{tuned.plan.port}" if route.proxied
-                       else f"http://127.0.0.1:{port}")
-                print(f"web: {transport} via {route.label}", flush=True)
-                measured.setdefault(transport, {})[route.name] = await measure(
-                    url, transport, route.http2, args.clients, args.seconds)
-        finally:
-            await tuned.stop()
-        for probe in PROBES:
-            options = ProxyOptions("default", 0, 0, read_timeout=probe.read_timeout,
-                                   ignore_accel_buffering=probe.ignore_accel_buffering)
-            proxy = await start_proxy(options.resolved("127.0.0.1"), "127.0.0.1", port,
-                                      LONGEST_HOLD)
-            try:
-                url = f"http://127.0.0.1:{proxy.plan.cleartext_port}"
-                seconds = max(args.seconds, 3 * (probe.read_timeout or 0))
-                for transport in probe.transports:
-                    print(f"web: {transport} via {probe.label}", flush=True)
-                    probes.setdefault(probe.name, {})[transport] = await verdict(
-                        url, probe, transport, seconds)
-            finally:
-                await proxy.stop()
-    finally:
-        lab.terminate()
-        await lab.wait()
-    return {"clients": args.clients, "seconds": args.seconds, "rate": args.rate,
-            "serving": "plain" if args.plain else "engineered",
-            "measured": measured, "targets": targets(measured), "probes": probes}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; the exit status."""
     args = parse_args(argv)
+    missing = nginx_missing()
+    if missing is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 1
     try:
-        find_nginx()
-        document = asyncio.run(run(args))
+        document, rows = asyncio.run(run_group(WebSize(args.clients, args.seconds, args.rate,
+                                                       args.plain)))
     except ProxyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -116,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "web.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-    (args.out / "web.md").write_text(markdown(document))
+    (args.out / "samples.csv").unlink(missing_ok=True)
+    append_rows(args.out / "samples.csv", SAMPLES_COLUMNS, rows)
+    (args.out / "web.md").write_text(markdown(document), encoding="utf-8")
     print(f"web: wrote {args.out / 'web.md'}", flush=True)
     return 0
 

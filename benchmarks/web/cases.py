@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.contract import TRANSPORTS
+from lab.proxy.config import READ_TIMEOUT_MARGIN
+from lab.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +32,16 @@ def measured_cases() -> list[tuple[Route, str]]:
             if not (route.http2 and transport == "websocket")]
 
 
+LONGEST_HOLD_S = Settings().longpoll_max
+"""The lab's longest long-poll hold, for the tuned timeouts."""
+
+
 @dataclass(frozen=True, slots=True)
 class Probe:
     """A bare ``default`` nginx (optionally with one experiment knob) and what to try through it.
 
     ``topic`` chat is quiet: a held long poll and an idle stream wait on it, which is what a
-    read timeout cuts.
+    read timeout cuts. ``fix`` is the nginx configuration that cures what the probe shows.
     """
 
     name: str
@@ -44,15 +50,23 @@ class Probe:
     topic: str = "prices"
     read_timeout: float | None = None
     ignore_accel_buffering: bool = False
+    fix: str = ""
 
+
+UPGRADE_FIX = ("proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
+               "proxy_set_header Connection $connection_upgrade;")
+"""What lets a WebSocket handshake through nginx (the tuned profile's lines)."""
+
+READ_TIMEOUT_FIX = f"proxy_read_timeout {LONGEST_HOLD_S + READ_TIMEOUT_MARGIN:.0f}s;"
+"""A read timeout above the longest long-poll hold (the tuned profile's)."""
 
 PROBES: tuple[Probe, ...] = (
-    Probe("default", "default profile (a bare proxy_pass)", TRANSPORTS),
+    Probe("default", "default profile (a bare proxy_pass)", TRANSPORTS, fix=UPGRADE_FIX),
     Probe("default-buffering", "default profile, the lab's X-Accel-Buffering: no ignored",
-          ("stream", "sse"), ignore_accel_buffering=True),
+          ("stream", "sse"), ignore_accel_buffering=True, fix="proxy_buffering off;"),
     Probe("default-read-timeout", "default profile, read timeout shortened to 2 s (nginx: 60 s) "
           "on the quiet chat topic", ("longpoll", "stream", "sse"), topic="chat",
-          read_timeout=2.0),
+          read_timeout=2.0, fix=READ_TIMEOUT_FIX),
 )
 
 BUFFERED_P50_MS = 500.0

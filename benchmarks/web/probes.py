@@ -28,7 +28,7 @@ from .measure import measure
 async def verdict(url: str, probe: Probe, transport: str, seconds: float) -> dict[str, Any]:
     """One transport through ``probe``'s proxy at ``url``: verdict, how, and the figures."""
     try:
-        found = await measure(url, transport, False, 1, seconds, topic=probe.topic)
+        found, _ = await measure(url, transport, False, 1, seconds, topic=probe.topic)
     except ClientError as exc:
         how = str(exc)
         if transport == "websocket":

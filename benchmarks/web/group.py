@@ -1,0 +1,127 @@
+"""The ``web`` group as one coroutine: the lab, nginx in front of it, every case and probe.
+
+:func:`run_group` starts the lab (``python -m lab``) as a child process and nginx in front of
+it (tuned, then each probe's default), runs the clients in this process, and returns the
+document the report's two web chapters are built from (``results.json``'s ``web``; ``web.json``
+of ``python -m benchmarks.web``). Every process it starts it stops by its PID. Without nginx,
+:func:`skipped` is the document instead: the group's reason for not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lab.proxy.nginx import ProxyError, find_nginx, start_proxy
+from lab.proxy.options import ProxyOptions
+
+from .cases import LONGEST_HOLD_S, PROBES, ROUTES, measured_cases
+from .measure import measure
+from .probes import verdict
+
+
+@dataclass(frozen=True, slots=True)
+class WebSize:
+    """How big the group runs: clients per case, the window, the feed, and the lab's mode."""
+
+    clients: int = 5
+    seconds: float = 4.0
+    rate: float = 10.0
+    plain: bool = False
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    """The document of a group that did not run, saying why."""
+    return {"skipped": reason}
+
+
+def nginx_missing() -> str | None:
+    """Why the group cannot run here (nginx not found), or ``None`` when it can."""
+    try:
+        find_nginx()
+    except ProxyError as exc:
+        return str(exc)
+    return None
+
+
+async def start_lab(rate: float, plain: bool = False) -> tuple[asyncio.subprocess.Process, int]:
+    """``python -m lab`` on a free port (``--plain`` if asked); the process and its port."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
+        *(["--plain"] if plain else []),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    match = re.search(r"serving on http://[^:]+:(\d+)/", line)
+    if match is None:
+        process.kill()
+        await process.wait()
+        raise ProxyError(f"the lab did not start: {line.strip()!r}")
+    return process, int(match.group(1))
+
+
+def case_name(route: str, transport: str) -> str:
+    """How samples.csv names a measured case's rows: ``web-<route>-<transport>``."""
+    return f"web-{route}-{transport}"
+
+
+async def run_group(size: WebSize) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    """Every measured case, then every probe: the group's document, and one samples.csv row
+    (:data:`~benchmarks.results.files.SAMPLES_COLUMNS`) per message of a measured case's
+    window.
+
+    Raises :class:`~lab.proxy.nginx.ProxyError` when nginx or the lab cannot start.
+    """
+    lab, port = await start_lab(size.rate, size.plain)
+    measured: dict[str, dict[str, dict[str, Any]]] = {}
+    probes: dict[str, dict[str, dict[str, Any]]] = {}
+    rows: list[tuple[Any, ...]] = []
+
+    def say(text: str) -> None:
+        print(f"web: {text}", flush=True)
+
+    try:
+        tuned = await start_proxy(ProxyOptions("tuned", 0).resolved("127.0.0.1"), "127.0.0.1",
+                                  port, LONGEST_HOLD_S)
+        try:
+            for route, transport in measured_cases():
+                url = (f"https://127.0.0.1:{tuned.plan.port}" if route.proxied
+                       else f"http://127.0.0.1:{port}")
+                say(f"{transport} via {route.label}")
+                found, samples = await measure(url, transport, route.http2, size.clients,
+                                               size.seconds, server_pid=lab.pid)
+                measured.setdefault(transport, {})[route.name] = found
+                rows.extend((case_name(route.name, transport), transport, client, seq, t, recv,
+                             recv - t, "") for client, seq, t, recv in samples)
+        finally:
+            await tuned.stop()
+        for probe in PROBES:
+            options = ProxyOptions("default", 0, 0, read_timeout=probe.read_timeout,
+                                   ignore_accel_buffering=probe.ignore_accel_buffering)
+            proxy = await start_proxy(options.resolved("127.0.0.1"), "127.0.0.1", port,
+                                      LONGEST_HOLD_S)
+            try:
+                url = f"http://127.0.0.1:{proxy.plan.cleartext_port}"
+                seconds = max(size.seconds, 3 * (probe.read_timeout or 0))
+                for transport in probe.transports:
+                    say(f"{transport} via {probe.label}")
+                    found = await verdict(url, probe, transport, seconds)
+                    if found["verdict"] != "works":
+                        found["fix"] = probe.fix
+                    probes.setdefault(probe.name, {})[transport] = found
+            finally:
+                await proxy.stop()
+    finally:
+        if lab.returncode is None:
+            lab.terminate()
+        await lab.wait()
+    return {
+        **asdict(size), "serving": "plain" if size.plain else "engineered",
+        "routes": {route.name: route.label for route in ROUTES},
+        "probe_labels": {probe.name: probe.label for probe in PROBES},
+        "measured": measured, "probes": probes,
+    }, rows
