@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--pin-workers", action=argparse.BooleanOptionalAction, default=d.pin_workers,
         help="with --workers N: pin each worker to a CPU of its own when there are N of them "
         "(a shorter latency tail when each fan-out has a core)")
+    add("--ws-compress", action="store_true", help="compress WebSocket messages "
+        "(permessage-deflate, RFC 7692) for clients that offer it: fewer bytes per price, "
+        "more CPU per delivery and a compression context per socket")
     add("--plain", action="store_true", help="serve the textbook transports alone, without the "
         "engineered fast path (the direct fan-out and the front door); the same bytes, slower")
     add("--allow-origin", action="append", default=[], metavar="URL",
@@ -116,6 +119,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         history=args.history,
         mailbox_size=args.mailbox,
         heartbeat=args.heartbeat,
+        ws_compress=args.ws_compress,
         workers=args.workers,
         pin_workers=args.pin_workers,
         plain=args.plain,

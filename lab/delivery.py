@@ -47,9 +47,11 @@ class Delivery:
                                    settings.max_loopback_connections)
 
     def mailbox(self, request: web.Request, transport: str, unit: Unit, owner: Owner,
-                maxsize: int) -> Mailbox:
+                maxsize: int, compressed: bool = False) -> Mailbox:
         """The mailbox of a live connection of ``transport``: here, a plain one. ``unit`` is
-        what the handler writes to the socket for one message."""
+        what the handler writes to the socket for one message, unless ``compressed``: then
+        the connection compresses each message with a context of its own (WebSocket's
+        permessage-deflate), and no unit shared by every connection is what it must receive."""
         return Mailbox(maxsize, owner)
 
     def entrance(self, server: web.Server) -> Callable[[], asyncio.BaseProtocol]:

@@ -23,7 +23,8 @@ class Settings:
     ``volatility`` and ``drift`` are annualised (per √year / per year of 252
     trading days of 6.5 hours), as quoted for real stocks. A connection cap of 0
     (``max_connections_per_ip`` for LAN addresses, ``max_loopback_connections``
-    for this machine's own) means no cap.
+    for this machine's own) means no cap. ``ws_compress`` accepts a WebSocket client's
+    offer of permessage-deflate (RFC 7692).
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +45,7 @@ class Settings:
     longpoll_max: float = 120.0
     max_body: int = 64 * 1024
     max_ws_message: int = 4 * 1024
+    ws_compress: bool = False
     workers: int = 1
     pin_workers: bool = True
     plain: bool = False

@@ -73,13 +73,17 @@ class FastDelivery(Delivery):
         self.front: FrontDoors | None = None
 
     def mailbox(self, request: web.Request, transport: str, unit: Unit, owner: Owner,
-                maxsize: int) -> Mailbox:
+                maxsize: int, compressed: bool = False) -> Mailbox:
         """A mailbox that writes ``unit`` of each message straight to the request's socket.
 
-        An HTTP/1.0 request gets the textbook's mailbox: its stream has no chunks, so the
-        shared unit (a chunk) is not what its socket must receive."""
+        Two kinds of connection get the textbook's mailbox, because the shared unit is not
+        what their socket must receive: an HTTP/1.0 request (its stream has no chunks), and a
+        ``compressed`` one (a WebSocket with permessage-deflate: each socket's compressor
+        carries its own context from message to message, RFC 7692 §7.2.1, so the same price
+        becomes different bytes on every socket and must go through aiohttp's writer)."""
         socket_transport = request.transport
-        if socket_transport is None or request.version < HttpVersion11:  # left, or HTTP/1.0
+        if (socket_transport is None or request.version < HttpVersion11  # left, or HTTP/1.0
+                or compressed):
             return Mailbox(maxsize, owner)
         outlet = self.outlets.get(transport)
         if outlet is None:

@@ -4,7 +4,9 @@ After an HTTP/1.1 upgrade handshake (RFC 6455 §4), both sides send frames
 (§5.2) on the same connection. Every published message is one unmasked text
 frame from the server, built by :func:`encode_frame`; a frame's header is 2
 bytes for a message under 126 bytes (a price is about 90), against a poll's
-few hundred bytes of HTTP headers.
+few hundred bytes of HTTP headers. With ``--ws-compress``, a client that offers
+permessage-deflate (RFC 7692) gets each message deflated by aiohttp with its socket's own
+context (RSV1 set); the counters keep the message's own size.
 
 The client may send JSON commands on the socket:
 
@@ -170,11 +172,11 @@ class Session:
         self.strikes = 0
         self._pump: asyncio.Task[None] | None = None
         self.mailbox = request.app[DELIVERY_KEY].mailbox(
-            request, "websocket", message_frame, self, maxsize)
+            request, "websocket", message_frame, self, maxsize, compressed=bool(ws.compress))
         ws.session = self
 
     async def send(self, payload: bytes) -> None:
-        """Send one text frame and count it."""
+        """Send one text frame and count it (compressed: the message's size, not the wire's)."""
         await self.ws.send_frame(payload, WSMsgType.TEXT)
         self.counters.body_bytes += len(payload)
         self.counters.framing_bytes += frame_header_size(len(payload))
@@ -345,11 +347,9 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     held = await hold_presence(request)  # an unknown ?token= is 401, before the upgrade
 
     # aiohttp's own limit (a bare 1009, no reason) only catches the absurd; ours explains.
-    # No permessage-deflate: frames are pre-built once for every subscriber, and
-    # the lab measures the protocol's own bytes.
-    ws = ClosingWebSocket(
-        heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message, compress=False
-    )
+    # permessage-deflate only with --ws-compress, and only if the client offers it.
+    ws = ClosingWebSocket(heartbeat=settings.heartbeat, max_msg_size=16 * settings.max_ws_message,
+                          compress=settings.ws_compress)
     ws.headers.update(NO_STORE)
     try:
         await ws.prepare(request)
