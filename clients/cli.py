@@ -1,7 +1,8 @@
 """The terminal trader: ``python -m clients TRANSPORT [options]`` watches prices on one transport.
 
 Options: ``--url``, ``--topic``, ``--interval`` (short poll), ``--seconds``, ``--since``, ``--json``,
-``--http2`` (HTTP/2 over ``https:`` by ALPN, or h2c over ``http:``), ``--insecure``.
+``--http2`` (HTTP/2 over ``https:`` by ALPN, or h2c over ``http:``), ``--insecure``, ``--compress``
+(WebSocket's permessage-deflate).
 
 Without ``--json`` it prints one line per message (price, latency, running counters) and a
 summary at exit; with ``--json`` it prints only, at exit, one JSON object on its last stdout
@@ -27,7 +28,7 @@ from lab.contract import TRANSPORTS
 
 from .base import BaseClient
 from .errors import ClientError
-from .factory import WEBSOCKET_OVER_HTTP2, open_client
+from .factory import COMPRESS_IS_WEBSOCKETS, WEBSOCKET_OVER_HTTP2, open_client
 from .fallback import FallbackClient, connect
 from .metrics import StalenessSampler, summary_ms
 from .records import Received
@@ -49,7 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "http: as h2c); not for websocket, which nginx offers on HTTP/1.1 only")
     parser.add_argument("--insecure", action="store_true",
                         help="accept any TLS certificate (a lab proxy's throw-away one)")
+    parser.add_argument("--compress", action="store_true", help="websocket: offer "
+                        "permessage-deflate (the lab accepts it with --ws-compress)")
     args = parser.parse_args(argv)
+    if args.compress and args.transport != "websocket":
+        parser.error(COMPRESS_IS_WEBSOCKETS)
     if args.http2 and args.transport in ("websocket", "auto"):
         parser.error(f"--http2 with {args.transport}: {WEBSOCKET_OVER_HTTP2}")
     if not args.interval > 0:
@@ -116,7 +121,7 @@ async def run(args: argparse.Namespace) -> int:
     else:
         client = open_client(
             args.transport, args.url, topic=args.topic, interval=args.interval, since=args.since,
-            http2=args.http2, insecure=args.insecure,
+            http2=args.http2, insecure=args.insecure, compress=args.compress,
         )
     async with client:
         if isinstance(client, FallbackClient) and not args.json:

@@ -20,6 +20,8 @@ _CLASSES: dict[str, type[HttpClient]] = {
     "sse": SseClient,
 }
 
+COMPRESS_IS_WEBSOCKETS = "--compress is WebSocket's permessage-deflate: use it with websocket"
+
 WEBSOCKET_OVER_HTTP2 = (
     "WebSocket over HTTP/2 (RFC 8441) is not offered by nginx, so the WebSocket client speaks "
     "HTTP/1.1 (through a proxy too): leave out --http2"
@@ -36,12 +38,14 @@ def open_client(
     connect_timeout: float = 5.0,
     http2: bool = False,
     insecure: bool = False,
+    compress: bool = False,
 ) -> BaseClient:
     """A client for ``transport`` (one of :data:`TRANSPORTS`), to use as ``async with``.
 
     ``interval`` is used by short poll only. ``http2`` speaks HTTP/2 (over ``https:`` by ALPN,
-    over ``http:`` as h2c); ``insecure`` accepts any TLS certificate. Raises ``ValueError`` for
-    an unknown transport, a bad URL or a bad interval, and for WebSocket over HTTP/2;
+    over ``http:`` as h2c); ``insecure`` accepts any TLS certificate; ``compress`` offers
+    WebSocket's permessage-deflate. Raises ``ValueError`` for an unknown transport, a bad URL
+    or a bad interval, for WebSocket over HTTP/2 and for ``compress`` on another transport;
     connecting happens on ``__aenter__``.
     """
     common: dict[str, Any] = {"topic": topic, "since": since, "connect_timeout": connect_timeout,
@@ -49,7 +53,9 @@ def open_client(
     if transport == "websocket":
         if http2:
             raise ValueError(WEBSOCKET_OVER_HTTP2)
-        return WebSocketClient(url, **common)
+        return WebSocketClient(url, compress=compress, **common)
+    if compress:
+        raise ValueError(COMPRESS_IS_WEBSOCKETS)
     if transport == "poll":
         return PollClient(url, interval=interval, http2=http2, **common)
     try:

@@ -19,14 +19,18 @@ reconnect with backoff and ``?since=<last seq>``. Closing runs the close handsha
 1000, then read until the server's close frame and end of file (at most
 ``base.CLOSE_TIMEOUT``), so the byte totals are final.
 
-Deliberately not done: extensions (no ``permessage-deflate``: the client never offers it, so
-every payload byte is the server's JSON as written), subprotocols, TLS (``wss://``), pings of
-its own (the server pings), sending data frames or fragmented messages (this client only
-listens), and checking that text frames are valid UTF-8 (the JSON decoder refuses bad bytes).
+With ``compress=True`` (``python -m clients websocket --compress``) the handshake offers
+``permessage-deflate`` (RFC 7692, :mod:`clients.deflate`); if the server accepts, a message
+whose first frame has RSV1 set is inflated before use, with the connection's one inflater
+(context takeover) unless the server said otherwise.
+
+Deliberately not done: other extensions, subprotocols, TLS (``wss://``), pings of its own (the
+server pings), sending data frames or fragmented messages (this client only listens), and
+checking that text frames are valid UTF-8 (the JSON decoder refuses bad bytes).
 
 Byte counting: the upgrade request is ``request_header_bytes`` and the ``101`` head
 ``response_header_bytes``; received frame headers and control frames are framing, message
-payloads are body. Frames the client sends (pong, close: header, 4-byte masking key, masked
+payloads are body, as they crossed the wire (deflated, when compressed). Frames the client sends (pong, close: header, 4-byte masking key, masked
 payload) appear only in ``bytes_sent`` (``WireStats.sent_frame_bytes``).
 """
 
@@ -44,6 +48,7 @@ from lab.contract import PATHS
 
 from .base import HEADER_TIMEOUT, BaseClient
 from .connection import ConnectionDropped
+from .deflate import OFFER, Inflater, accept
 from .errors import HandshakeRefused, RemoteProtocolError
 from .http11 import ResponseHead, ResponseParser, build_request
 
@@ -64,13 +69,15 @@ def accept_for(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def handshake_headers(key: str) -> list[tuple[str, str]]:
-    """The headers (besides Host and User-Agent) of the opening handshake."""
+def handshake_headers(key: str, compress: bool = False) -> list[tuple[str, str]]:
+    """The headers (besides Host and User-Agent) of the opening handshake; ``compress``
+    offers permessage-deflate."""
     return [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", key),
         ("Sec-WebSocket-Version", "13"),
+        *([("Sec-WebSocket-Extensions", OFFER)] if compress else []),
     ]
 
 
@@ -121,13 +128,18 @@ class Frame:
     opcode: Opcode
     payload: bytes
     header_size: int
+    compressed: bool = False
 
 
 class FrameParser:
-    """Incremental parser for the frames a server sends (unmasked, §5.1), in the layout above."""
+    """Incremental parser for the frames a server sends (unmasked, §5.1), in the layout above.
+
+    RSV1 is allowed once permessage-deflate is negotiated (``deflate``), on a message's first
+    frame only (RFC 7692 §6); RSV2 and RSV3 never."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self.deflate = False
 
     def feed(self, data: bytes) -> list[Frame]:
         """Consume ``data``; return every complete frame."""
@@ -145,7 +157,8 @@ class FrameParser:
         if len(buffer) < 2:
             return None
         first, second = buffer[0], buffer[1]
-        if first & 0x70:
+        rsv1 = bool(first & 0x40)
+        if first & 0x30 or rsv1 and not self.deflate:
             raise RemoteProtocolError("reserved bits set: no extension was negotiated")
         if second & 0x80:
             raise RemoteProtocolError("server frames must not be masked")
@@ -169,12 +182,14 @@ class FrameParser:
             raise RemoteProtocolError(f"frame of {length} bytes is larger than we accept")
         if opcode >= Opcode.CLOSE and (length > 125 or not first & 0x80):
             raise RemoteProtocolError("control frames must be final and at most 125 bytes")
+        if rsv1 and opcode not in (Opcode.TEXT, Opcode.BINARY):
+            raise RemoteProtocolError("RSV1 is only for a message's first frame")
         end = header_size + length
         if len(buffer) < end:
             return None
         payload = bytes(buffer[header_size:end])
         del buffer[:end]
-        return Frame(bool(first & 0x80), opcode, payload, header_size)
+        return Frame(bool(first & 0x80), opcode, payload, header_size, rsv1)
 
 
 def build_frame(opcode: Opcode, payload: bytes, mask: bytes | None = None) -> bytes:
@@ -221,8 +236,9 @@ class WebSocketClient(BaseClient):
 
     name = "websocket"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, compress: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.compress = compress
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
@@ -231,6 +247,8 @@ class WebSocketClient(BaseClient):
         self._frame_parser = FrameParser()
         self._upgraded = False
         self._fragments: list[bytes] = []
+        self._compressed = False
+        self._inflater: Inflater | None = None
         self._body = 0
         self._framing = 0
         self._close_sent = False
@@ -247,7 +265,8 @@ class WebSocketClient(BaseClient):
         self._reset_connection_state()
         key = new_key()
         target = self._target(PATHS["websocket"], since=self._last_seq)
-        self._write_request(build_request(target, self._hostport, handshake_headers(key)))
+        self._write_request(build_request(target, self._hostport,
+                                          handshake_headers(key, self.compress)))
         async with asyncio.timeout(HEADER_TIMEOUT):
             head = None
             while head is None:
@@ -270,6 +289,8 @@ class WebSocketClient(BaseClient):
             )
         if head.headers.get("sec-websocket-accept") != accept_for(key):
             raise RemoteProtocolError("websocket handshake: wrong Sec-WebSocket-Accept")
+        self._inflater = accept(head.headers.get("sec-websocket-extensions"), self.compress)
+        self._frame_parser.deflate = self._inflater is not None
 
     async def _receive(self) -> None:
         assert self._conn is not None
@@ -286,6 +307,7 @@ class WebSocketClient(BaseClient):
             self._framing += frame.header_size
             if frame.opcode is Opcode.TEXT or frame.opcode is Opcode.BINARY:
                 self._fragments = [frame.payload]
+                self._compressed = frame.compressed
             elif frame.opcode is Opcode.CONTINUATION:
                 self._fragments.append(frame.payload)
             else:
@@ -295,6 +317,8 @@ class WebSocketClient(BaseClient):
                 payload = b"".join(self._fragments)
                 self._fragments = []
                 self._body += len(payload)
+                if self._compressed and self._inflater is not None:
+                    payload = self._inflater.inflate(payload)
                 self._accept_json(payload)
 
     def _control(self, opcode: Opcode, payload: bytes) -> None:

@@ -14,6 +14,8 @@ import re
 
 import pytest
 
+from clients.deflate import Inflater
+from clients.websocket import FrameParser
 from lab.contract import PATHS, PUSH_TRANSPORTS, TRANSPORTS
 from lab.hub import Message
 from tests.conftest import QUIET, Lab
@@ -127,3 +129,46 @@ async def test_plain_and_fast_stream_alike_to_http10(make_lab, transport: str) -
         recorded[serving] = masked(await push_bytes(lab, transport, "1.0"))
     assert b"Transfer-Encoding" not in recorded["plain"]
     assert recorded["plain"] == recorded["fast"]
+
+
+async def deflated_ws_bytes(lab: Lab) -> bytes:
+    """Everything a WebSocket client that offered permessage-deflate receives while the
+    messages are published one by one (each waited for as one whole frame)."""
+    reader, writer = await asyncio.open_connection(lab.host, lab.port)
+    writer.write(request("websocket", "topic=prices").replace(
+        b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"))
+    received = bytearray()
+    await read_until(reader, received, b"\r\n\r\n")
+    parser = FrameParser()
+    parser.deflate = True
+    parser.feed(bytes(received.partition(b"\r\n\r\n")[2]))
+    topic = lab.hub["prices"]
+    async with asyncio.timeout(5):
+        while topic.subscriber_count != 1:
+            await asyncio.sleep(0.005)
+        for seq in range(1, MESSAGES + 1):
+            topic.ingest(message(seq))
+            while not (frames := parser.feed(data := await reader.read(65536))):
+                assert data, "the server closed the connection"
+                received += data
+            received += data
+            assert [f.compressed for f in frames] == [True]
+    writer.close()
+    return bytes(received)
+
+
+async def test_plain_and_fast_deflate_websocket_alike(make_lab) -> None:
+    """With --ws-compress a socket that offered permessage-deflate gets the textbook's
+    mailbox in both modes: the same deflated frames (RSV1 set), inflating to the messages."""
+    recorded = {}
+    for serving in ("plain", "fast"):
+        lab = await make_lab(CALM.replace(plain=serving == "plain", ws_compress=True))
+        recorded[serving] = masked(await deflated_ws_bytes(lab))
+    assert b"Sec-WebSocket-Extensions: permessage-deflate" in recorded["plain"]
+    assert recorded["plain"] == recorded["fast"]
+    inflater = Inflater(15, takeover=True)
+    frames = FrameParser()
+    frames.deflate = True
+    payloads = [inflater.inflate(f.payload)
+                for f in frames.feed(recorded["plain"].partition(b"\r\n\r\n")[2])]
+    assert payloads == [message(seq).json for seq in range(1, MESSAGES + 1)]
