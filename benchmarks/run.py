@@ -31,7 +31,7 @@ from benchmarks.suite import console
 from benchmarks.suite.rundir import default_out_dir, new_results, run_until_stopped
 from benchmarks.suite.runner import Run, run_all, run_web
 from benchmarks.suite.scenarios import DEFAULT_SUITE, SUITES, Scenario, select
-from benchmarks.web.group import WebSize
+from benchmarks.web.cases import WebSize
 
 WEB_GROUP = "web"
 """The name ``--only`` knows the web group by."""

@@ -2,7 +2,8 @@
 inflating what the server compressed.
 
 1. The offer (§5, §7.1): the handshake request carries ``Sec-WebSocket-Extensions:
-   permessage-deflate; client_max_window_bits``. The server may accept it by naming the
+   permessage-deflate; client_max_window_bits`` (and ``server_no_context_takeover`` when the
+   client asks the server to compress each message alone). The server may accept it by naming the
    extension in its ``101`` answer, with parameters: ``server_no_context_takeover`` (it
    compresses every message from scratch) and ``server_max_window_bits=N`` (a window of 2^N
    bytes, 8 to 15). No answer header means no compression.
@@ -26,8 +27,13 @@ import zlib
 
 from .errors import RemoteProtocolError
 
-OFFER = "permessage-deflate; client_max_window_bits"
-"""The ``Sec-WebSocket-Extensions`` value this client offers."""
+
+def offer(context_takeover: bool = True) -> str:
+    """The ``Sec-WebSocket-Extensions`` value this client offers; without
+    ``context_takeover`` it asks the server to compress every message from scratch."""
+    return "permessage-deflate; " + (
+        "client_max_window_bits" if context_takeover
+        else "server_no_context_takeover; client_max_window_bits")
 
 TAIL = b"\x00\x00\xff\xff"
 """What a sync flush ends with and the server leaves off each message (§7.2.1)."""

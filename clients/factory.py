@@ -39,12 +39,14 @@ def open_client(
     http2: bool = False,
     insecure: bool = False,
     compress: bool = False,
+    context_takeover: bool = True,
 ) -> BaseClient:
     """A client for ``transport`` (one of :data:`TRANSPORTS`), to use as ``async with``.
 
     ``interval`` is used by short poll only. ``http2`` speaks HTTP/2 (over ``https:`` by ALPN,
     over ``http:`` as h2c); ``insecure`` accepts any TLS certificate; ``compress`` offers
-    WebSocket's permessage-deflate. Raises ``ValueError`` for an unknown transport, a bad URL
+    WebSocket's permessage-deflate (without ``context_takeover``: each message compressed
+    alone). Raises ``ValueError`` for an unknown transport, a bad URL
     or a bad interval, for WebSocket over HTTP/2 and for ``compress`` on another transport;
     connecting happens on ``__aenter__``.
     """
@@ -53,7 +55,8 @@ def open_client(
     if transport == "websocket":
         if http2:
             raise ValueError(WEBSOCKET_OVER_HTTP2)
-        return WebSocketClient(url, compress=compress, **common)
+        return WebSocketClient(url, compress=compress, context_takeover=context_takeover,
+                               **common)
     if compress:
         raise ValueError(COMPRESS_IS_WEBSOCKETS)
     if transport == "poll":

@@ -48,7 +48,7 @@ from lab.contract import PATHS
 
 from .base import HEADER_TIMEOUT, BaseClient
 from .connection import ConnectionDropped
-from .deflate import OFFER, Inflater, accept
+from .deflate import Inflater, accept, offer
 from .errors import HandshakeRefused, RemoteProtocolError
 from .http11 import ResponseHead, ResponseParser, build_request
 
@@ -69,15 +69,16 @@ def accept_for(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def handshake_headers(key: str, compress: bool = False) -> list[tuple[str, str]]:
+def handshake_headers(key: str, compress: bool = False,
+                      context_takeover: bool = True) -> list[tuple[str, str]]:
     """The headers (besides Host and User-Agent) of the opening handshake; ``compress``
-    offers permessage-deflate."""
+    offers permessage-deflate (asking for no context takeover without ``context_takeover``)."""
     return [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", key),
         ("Sec-WebSocket-Version", "13"),
-        *([("Sec-WebSocket-Extensions", OFFER)] if compress else []),
+        *([("Sec-WebSocket-Extensions", offer(context_takeover))] if compress else []),
     ]
 
 
@@ -236,9 +237,11 @@ class WebSocketClient(BaseClient):
 
     name = "websocket"
 
-    def __init__(self, *args: object, compress: bool = False, **kwargs: object) -> None:
+    def __init__(self, *args: object, compress: bool = False, context_takeover: bool = True,
+                 **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.compress = compress
+        self.context_takeover = context_takeover
         self._reset_connection_state()
 
     def _reset_connection_state(self) -> None:
@@ -266,7 +269,8 @@ class WebSocketClient(BaseClient):
         key = new_key()
         target = self._target(PATHS["websocket"], since=self._last_seq)
         self._write_request(build_request(target, self._hostport,
-                                          handshake_headers(key, self.compress)))
+                                          handshake_headers(key, self.compress,
+                                                            self.context_takeover)))
         async with asyncio.timeout(HEADER_TIMEOUT):
             head = None
             while head is None:

@@ -284,7 +284,7 @@ def test_without_nginx_the_web_group_is_skipped_and_the_report_says_why(
     assert run.main(["--only", "web", "--out", str(tmp_path)]) == 0
     assert load(tmp_path).web == {"skipped": "nginx is not installed here"}
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert report.count("*The web group was skipped: nginx is not installed here.*") == 2
+    assert report.count("*The web group was skipped: nginx is not installed here.*") == 3
 
 
 def test_the_standard_suite_ends_with_the_web_group_unless_left_out() -> None:
@@ -317,3 +317,8 @@ def test_the_web_group_at_a_tiny_size(tmp_path: Path) -> None:
     assert "## 10. Does HTTP/2 rescue polling?" in report and "| poll | nginx tuned, HTTPS, " \
         "HTTP/2 |" in report
     assert "| websocket | default profile (a bare proxy_pass) | fails |" in report
+    compression = web["compression"]
+    assert set(compression["cases"]) == {"off", "deflate", "deflate-no-takeover"}
+    assert compression["cases"]["deflate"]["body_bytes_per_update"] < \
+        compression["cases"]["off"]["body_bytes_per_update"]
+    assert "| permessage-deflate, context takeover |" in report

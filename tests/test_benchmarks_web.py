@@ -96,6 +96,18 @@ def test_the_report_has_both_web_chapters_from_the_saved_run(web_report: str) ->
     assert "`web-<route>-<transport>`" in web_report
 
 
+def test_the_bytes_chapter_has_websocket_compression_from_the_saved_run(web_report: str) -> None:
+    """Payload per update with and without the context, and memory per socket, as saved."""
+    measured = json.loads((WEB_FIXTURE / "results.json").read_text(encoding="utf-8"))[
+        "web"]["compression"]
+    on = measured["cases"]["deflate"]
+    rss = measured["rss_per_socket_bytes"]
+    assert (f"| permessage-deflate, context takeover | {on['body_bytes_per_update']:.1f} | "
+            f"{on['bytes_per_update']:.1f} |") in web_report
+    assert f"{(rss['deflate'] - rss['off']) / 1024:.0f} KiB more memory per socket" in web_report
+    assert web_report.index("WebSocket with permessage-deflate") < web_report.index("## 7.")
+
+
 @pytest.mark.parametrize(("web", "says"), [
     ({"skipped": "nginx is not installed"}, "*The web group was skipped: nginx is not installed"),
     ({"failed": "nginx exited"}, "*The web group did not finish: nginx exited"),
@@ -103,14 +115,15 @@ def test_the_report_has_both_web_chapters_from_the_saved_run(web_report: str) ->
 ])
 def test_a_run_without_the_web_group_says_why(tmp_path: Path, web: dict[str, str] | None,
                                               says: str) -> None:
-    """Both chapters stand in with the reason the group is missing."""
+    """The web chapters and the compression table stand in with the reason the group is
+    missing."""
     shutil.copytree(WEB_FIXTURE, tmp_path / "run")
     results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
     results["web"] = web
     (tmp_path / "run" / "results.json").write_text(json.dumps(results), encoding="utf-8")
     build(tmp_path / "run")
     report = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
-    assert report.count(says) == 2
+    assert report.count(says) == 3  # both web chapters and the bytes chapter's compression
 
 
 @needs_nginx

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from clients import RemoteProtocolError, open_client
-from clients.deflate import OFFER, TAIL, Inflater, accept
+from clients.deflate import TAIL, Inflater, accept, offer
 from clients.websocket import FrameParser, handshake_headers
 from lab.netem import Relay
 from tests.conftest import QUIET
@@ -80,7 +80,8 @@ def test_rsv1_only_on_a_negotiated_messages_first_frame() -> None:
     assert parser.feed(compressed)[0].compressed
     with pytest.raises(RemoteProtocolError):
         parser.feed(bytes((0xC9, 0)))  # a ping with RSV1
-    assert ("Sec-WebSocket-Extensions", OFFER) in handshake_headers("k", compress=True)
+    assert ("Sec-WebSocket-Extensions", offer()) in handshake_headers("k", compress=True)
+    assert "server_no_context_takeover" in offer(context_takeover=False)
     assert "Sec-WebSocket-Extensions" not in dict(handshake_headers("k"))
 
 
@@ -107,3 +108,19 @@ async def test_compressed_bytes_match_the_relay_exactly(make_lab, serving: str, 
         stats.bytes_received)
     plain_body = sum(len(m.json) for m in sent)
     assert (stats.body_bytes < plain_body / 2) if compressed else stats.body_bytes == plain_body
+
+
+async def test_asking_for_no_context_takeover_costs_bytes(make_lab) -> None:
+    """A client that asks the server to compress each message alone gets that (the answer
+    says so) and more body bytes for the same alike prices."""
+    lab = await make_lab(QUIET.replace(ws_compress=True))
+    bodies = {}
+    for takeover in (True, False):
+        async with open_client("websocket", lab.base, since=0, compress=True,
+                               context_takeover=takeover) as ws:
+            if takeover:
+                lab.publish(30)
+            await collect(ws, count=30)
+            assert ws._inflater is not None and ws._inflater.takeover is takeover
+        bodies[takeover] = ws.stats().body_bytes
+    assert bodies[True] < bodies[False]

@@ -171,6 +171,7 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "anatomy": anatomy.render_anatomy(captured, order) or "*No captures in this run.*",
         "http2": web_chapters.http2_chapter(run.results.get("web")),
         "proxy": web_chapters.proxy_chapter(run.results.get("web")),
+        "compression": web_chapters.compression_section(run.results.get("web")),
         "assumptions": render.assumptions(settings, changed),
         "provenance": PROVENANCE,
     }

@@ -4,7 +4,8 @@
 through nginx over HTTP/1.1 and HTTP/2, beside websocket.org's 871 bytes, then shows what
 HTTP/2 leaves as it was: latency, staleness, requests and the server's CPU per request.
 "Through a real proxy" gives, per transport and nginx profile, whether it works, breaks or
-degrades, the symptom measured, and the configuration that fixes it. A run whose ``web`` group
+degrades, the symptom measured, and the configuration that fixes it. The bytes chapter gets
+WebSocket's permessage-deflate, measured by the same group (:func:`compression_section`). A run whose ``web`` group
 did not run says so, and why. Everything here is read from the saved document
 (:mod:`benchmarks.results.web` computes the targets); nothing is measured.
 """
@@ -205,7 +206,55 @@ def proxy_chapter(web: dict[str, Any] | None) -> str:
     ])
 
 
+COMPRESSION_LABELS = {
+    "off": "not offered (plain frames)",
+    "deflate": "permessage-deflate, context takeover",
+    "deflate-no-takeover": "permessage-deflate, each message alone",
+}
+"""The compression cases of the web group, as the table names them."""
+
+
+def compression_section(web: dict[str, Any] | None) -> str:
+    """WebSocket with and without permessage-deflate: bytes and lab CPU per update, memory
+    per socket, and what the context takeover buys (for the bytes chapter)."""
+    measured = (web or {}).get("compression")
+    if not measured:
+        reason = _not_run(web) or "*This run did not measure WebSocket compression.*"
+        return "WebSocket compression is measured by the web group. " + reason
+    cases, rss = measured["cases"], measured["rss_per_socket_bytes"]
+    rows = [[COMPRESSION_LABELS.get(name, name), fmt(f.get("body_bytes_per_update")),
+             fmt(f.get("bytes_per_update")), fmt(f.get("server_cpu_us_per_update"), 0),
+             fmt(f.get("latency_ms_p50"), 2),
+             fmt(rss[name] / 1024 if name in rss else None), f"{f['messages']:,}"]
+            for name, f in cases.items()]
+    text = [
+        (f"Measured in this run (the web group, `web.compression` in results.json): a lab "
+         f"with `--ws-compress`, {web['clients'] if web else '?'} WebSocket clients per case "
+         f"for {web['seconds'] if web else '?':g} s each; memory: {measured['sockets']} "
+         f"sockets fed for {measured['hold_s']:g} s in a fresh lab, its resident memory "
+         "growth per socket."),
+        "",
+        table(["client's offer", "payload per update (B)", "bytes per update, all (B)",
+               "lab CPU per update (µs)", "latency p50 (ms)", "lab memory per socket (KiB)",
+               "updates"], rows),
+    ]
+    on, alone, off = cases.get("deflate"), cases.get("deflate-no-takeover"), cases.get("off")
+    if on and alone and off and rss.get("deflate") is not None and rss.get("off") is not None:
+        text += ["", (
+            f"The prices are small and alike: compressed alone, a {fmt(off['body_bytes_per_update'], 0)}"
+            f"-byte price still takes {fmt(alone['body_bytes_per_update'], 0)} bytes (a deflate "
+            f"block has little to work with); with the context taken over from the previous "
+            f"prices it takes {fmt(on['body_bytes_per_update'], 0)}, since field names, symbols "
+            f"and leading digits are back-references. That costs the lab "
+            f"{fmt((rss['deflate'] - rss['off']) / 1024, 0)} KiB more memory per socket (the "
+            "compressor's window and hash tables, kept for the socket's life) and CPU for every "
+            "socket's own deflate of every price, where the uncompressed fast path writes one "
+            "frame to every socket.")]
+    return "\n".join(text)
+
+
 def markdown(web: dict[str, Any]) -> str:
     """``web.md`` of ``python -m benchmarks.web``: both chapters under their titles."""
     return "\n".join(["# Does HTTP/2 rescue polling?", "", http2_chapter(web), "",
-                      "# Through a real proxy", "", proxy_chapter(web), ""])
+                      "# Through a real proxy", "", proxy_chapter(web), "",
+                      "# WebSocket compression", "", compression_section(web), ""])

@@ -29,7 +29,8 @@ from benchmarks.suite import console
 from benchmarks.suite.harness import Outcome, run_scenario
 from benchmarks.suite.rundir import RunDirectory
 from benchmarks.suite.scenarios import Scenario
-from benchmarks.web.group import WebSize, nginx_missing, run_group, skipped
+from benchmarks.web.cases import WebSize
+from benchmarks.web.group import nginx_missing, run_group, skipped
 from lab.proxy.nginx import ProxyError
 
 

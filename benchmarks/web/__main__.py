@@ -20,7 +20,8 @@ from benchmarks.report.web_chapters import markdown
 from benchmarks.results.files import SAMPLES_COLUMNS, append_rows
 from lab.proxy.nginx import ProxyError
 
-from .group import WebSize, nginx_missing, run_group
+from .cases import WebSize
+from .group import nginx_missing, run_group
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

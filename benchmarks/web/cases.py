@@ -10,6 +10,16 @@ from lab.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
+class WebSize:
+    """How big the group runs: clients per case, the window, the feed, and the lab's mode."""
+
+    clients: int = 5
+    seconds: float = 4.0
+    rate: float = 10.0
+    plain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """How clients reach the lab: straight, or through nginx (tuned) over HTTPS."""
 

@@ -3,34 +3,24 @@
 :func:`run_group` starts the lab (``python -m lab``) as a child process and nginx in front of
 it (tuned, then each probe's default), runs the clients in this process, and returns the
 document the report's two web chapters are built from (``results.json``'s ``web``; ``web.json``
-of ``python -m benchmarks.web``). Every process it starts it stops by its PID. Without nginx,
+of ``python -m benchmarks.web``), with WebSocket's permessage-deflate measured last
+(:mod:`benchmarks.web.compression`). Every process it starts it stops by its PID. Without nginx,
 :func:`skipped` is the document instead: the group's reason for not running.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from lab.proxy.nginx import ProxyError, find_nginx, start_proxy
 from lab.proxy.options import ProxyOptions
 
-from .cases import LONGEST_HOLD_S, PROBES, ROUTES, measured_cases
+from .cases import LONGEST_HOLD_S, PROBES, ROUTES, WebSize, measured_cases
+from .compression import compression
 from .measure import measure
 from .probes import verdict
-
-
-@dataclass(frozen=True, slots=True)
-class WebSize:
-    """How big the group runs: clients per case, the window, the feed, and the lab's mode."""
-
-    clients: int = 5
-    seconds: float = 4.0
-    rate: float = 10.0
-    plain: bool = False
+from .serving import start_lab, stop_lab
 
 
 def skipped(reason: str) -> dict[str, Any]:
@@ -45,23 +35,6 @@ def nginx_missing() -> str | None:
     except ProxyError as exc:
         return str(exc)
     return None
-
-
-async def start_lab(rate: float, plain: bool = False) -> tuple[asyncio.subprocess.Process, int]:
-    """``python -m lab`` on a free port (``--plain`` if asked); the process and its port."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
-        *(["--plain"] if plain else []),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-    match = re.search(r"serving on http://[^:]+:(\d+)/", line)
-    if match is None:
-        process.kill()
-        await process.wait()
-        raise ProxyError(f"the lab did not start: {line.strip()!r}")
-    return process, int(match.group(1))
 
 
 def case_name(route: str, transport: str) -> str:
@@ -116,12 +89,12 @@ async def run_group(size: WebSize) -> tuple[dict[str, Any], list[tuple[Any, ...]
             finally:
                 await proxy.stop()
     finally:
-        if lab.returncode is None:
-            lab.terminate()
-        await lab.wait()
+        await stop_lab(lab)
+    say("websocket with and without permessage-deflate")
+    compressed = await compression(size)
     return {
         **asdict(size), "serving": "plain" if size.plain else "engineered",
         "routes": {route.name: route.label for route in ROUTES},
         "probe_labels": {probe.name: probe.label for probe in PROBES},
-        "measured": measured, "probes": probes,
+        "measured": measured, "probes": probes, "compression": compressed,
     }, rows

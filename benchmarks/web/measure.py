@@ -61,6 +61,7 @@ def figures(first: list[WireStats], last: list[WireStats], latencies_us: list[in
         "steady_request_header_bytes": _per(window("request_header_bytes"), window("requests")),
         "steady_response_header_bytes": _per(window("response_header_bytes"), window("requests")),
         "bytes_per_update": _per(moved, window("messages")),
+        "body_bytes_per_update": _per(window("body_bytes"), window("messages")),
         "framing_bytes_per_update": _per(window("framing_bytes"), window("messages")),
         "tls_bytes_per_update": _per(window("tls_sent_bytes") + window("tls_received_bytes"),
                                      window("messages")),
@@ -84,15 +85,18 @@ Sample = tuple[int, int, int, int]
 
 async def measure(url: str, transport: str, http2: bool, clients: int, seconds: float,
                   topic: str = "prices", server_pid: int | None = None,
+                  compress: bool = False, context_takeover: bool = True,
                   ) -> tuple[dict[str, Any], list[Sample]]:
     """Run ``clients`` clients of ``transport`` at ``url`` for ``seconds``; their figures
     (with the CPU the process ``server_pid`` spent over the window, when given) and every
-    message the window's latencies come from."""
+    message the window's latencies come from. ``compress`` and ``context_takeover`` are the
+    WebSocket client's permessage-deflate offer."""
     async with AsyncExitStack() as stack:
         opened: list[BaseClient] = []
         for _ in range(clients):
             client = open_client(transport, url, topic=topic, interval=POLL_INTERVAL_S,
-                                 http2=http2, insecure=True)
+                                 http2=http2, insecure=True, compress=compress,
+                                 context_takeover=context_takeover)
             opened.append(await stack.enter_async_context(client))
         first = [c.stats() for c in opened]
         samples: list[Sample] = []
