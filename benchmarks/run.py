@@ -106,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.suite in (None, *SUITES):
             console.print_list(SUITES if args.suite is None else {args.suite: SUITES[args.suite]})
         if args.suite in (None, *WEB_SUITES):
+            size = WebSize(args.web_clients, args.web_seconds)
             console.terminal.print(f"[bold]{WEB_GROUP}[/] group (ends {', '.join(WEB_SUITES)}; "
-                                   f"--only {WEB_GROUP}): each transport direct and through "
-                                   "nginx over HTTP/1.1 and HTTP/2, and a bare proxy's verdicts")
+                                   f"--only {WEB_GROUP}), about {size.estimate_s():.0f} s: each "
+                                   "transport direct and through nginx over HTTP/1.1 and HTTP/2, "
+                                   "a bare proxy's verdicts, WebSocket compression")
         if args.suite in (None, SCALE_SUITE):
             print_plan(plan(), BREAKING_STEPS)
         return 0

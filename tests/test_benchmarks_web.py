@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.report.build import build
 from benchmarks.results.web import targets
-from benchmarks.web.cases import Probe, measured_cases
+from benchmarks.web.cases import Probe, WebSize, measured_cases
 from benchmarks.web.measure import figures
 from benchmarks.web.probes import verdict
 from clients import WireStats
@@ -33,6 +33,12 @@ def test_first_request_and_steady_state_are_apart() -> None:
     assert found["steady_response_header_bytes"] == 70.0
     assert found["bytes_per_update"] == 150.0 and found["tls_bytes_per_update"] == 10.0
     assert found["requests_per_minute"] == 60.0 and found["latency_ms_p50"] == 2.0
+
+
+def test_the_default_web_group_adds_a_few_minutes_at_most() -> None:
+    """The size benchmarks.run gives the group by default stays modest."""
+    assert WebSize().estimate_s() <= 180
+    assert WebSize(seconds=20).estimate_s() > WebSize().estimate_s()
 
 
 def test_no_websocket_over_http2_among_the_cases() -> None:

@@ -18,6 +18,14 @@ class WebSize:
     rate: float = 10.0
     plain: bool = False
 
+    def estimate_s(self) -> float:
+        """A rough wall-clock cost: every measured case and probe window, the compression
+        cases, and about a second to start each lab and nginx and to connect."""
+        probes = sum(len(p.transports) * max(self.seconds, 3 * (p.read_timeout or 0))
+                     for p in PROBES)
+        compression = 3 * self.seconds + 2 * (COMPRESSION_RSS_HOLD_S + 3)
+        return len(measured_cases()) * (self.seconds + 0.5) + probes + compression + 8
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -62,6 +70,9 @@ class Probe:
     ignore_accel_buffering: bool = False
     fix: str = ""
 
+
+COMPRESSION_RSS_HOLD_S = 2.0
+"""How long the compression cases feed their sockets before the lab's memory is read."""
 
 UPGRADE_FIX = ("proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; "
                "proxy_set_header Connection $connection_upgrade;")

@@ -22,7 +22,7 @@ from benchmarks.suite.procstats import memory
 from clients import open_client
 from clients.base import BaseClient
 
-from .cases import WebSize
+from .cases import COMPRESSION_RSS_HOLD_S, WebSize
 from .measure import measure
 from .serving import start_lab, stop_lab
 
@@ -37,7 +37,7 @@ context."""
 RSS_SOCKETS = 200
 """Sockets opened to measure the memory one of them costs."""
 
-RSS_HOLD_S = 2.0
+RSS_HOLD_S = COMPRESSION_RSS_HOLD_S
 """How long those sockets receive prices before the lab's memory is read."""
 
 
