@@ -31,6 +31,7 @@ from benchmarks.suite.rundir import RunDirectory
 from benchmarks.suite.scenarios import Scenario
 from benchmarks.web.cases import WebSize
 from benchmarks.web.group import nginx_missing, run_group, skipped
+from clients import ClientError
 from lab.proxy.nginx import ProxyError
 
 
@@ -112,7 +113,7 @@ async def run_web(run: Run, size: WebSize) -> None:
                            "windows, direct and through nginx")
     try:
         document, rows = await run_group(size)
-    except (ProxyError, OSError) as exc:
+    except (ProxyError, ClientError, OSError) as exc:  # nginx, the lab or a client failed
         console.terminal.print(f"[red]web group failed[/]: {exc}")
         run.record_web({"failed": str(exc)})
         return

@@ -43,9 +43,9 @@ def case_name(route: str, transport: str) -> str:
 
 
 async def run_group(size: WebSize) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
-    """Every measured case, then every probe: the group's document, and one samples.csv row
-    (:data:`~benchmarks.results.files.SAMPLES_COLUMNS`) per message of a measured case's
-    window.
+    """Every measured case, every probe, then the compression cases: the group's document, and
+    one samples.csv row (:data:`~benchmarks.results.files.SAMPLES_COLUMNS`) per message of a
+    measured case's window.
 
     Raises :class:`~lab.proxy.nginx.ProxyError` when nginx or the lab cannot start.
     """
