@@ -279,12 +279,17 @@ def test_quick_suite_sweep_faults_and_anatomy(quick: Results) -> None:
 
 def test_without_nginx_the_web_group_is_skipped_and_the_report_says_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No nginx: the run still succeeds, results.json and both chapters give the reason."""
+    """No nginx: the run still succeeds, results.json and both web chapters give the reason,
+    and WebSocket compression, which needs no proxy, is measured all the same."""
     monkeypatch.setattr(suite_runner, "nginx_missing", lambda: "nginx is not installed here")
-    assert run.main(["--only", "web", "--out", str(tmp_path)]) == 0
-    assert load(tmp_path).web == {"skipped": "nginx is not installed here"}
+    argv = ["--only", "web", "--web-clients", "1", "--web-seconds", "1", "--out", str(tmp_path)]
+    assert run.main(argv) == 0
+    web = load(tmp_path).web
+    assert web is not None and web["skipped"] == "nginx is not installed here"
+    assert set(web["compression"]["cases"]) == {"off", "deflate", "deflate-no-takeover"}
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert report.count("*The web group was skipped: nginx is not installed here.*") == 3
+    assert report.count("*The web group was skipped: nginx is not installed here.*") == 2
+    assert "| permessage-deflate, context takeover |" in report
 
 
 def test_the_standard_suite_ends_with_the_web_group_unless_left_out() -> None:

@@ -231,8 +231,8 @@ def compression_section(web: dict[str, Any] | None) -> str:
             for name, f in cases.items()]
     text = [
         (f"Measured in this run (the web group, `web.compression` in results.json): a lab "
-         f"with `--ws-compress`, {web['clients'] if web else '?'} WebSocket clients per case "
-         f"for {web['seconds'] if web else '?':g} s each; memory: {measured['sockets']} "
+         f"with `--ws-compress`, {measured['clients']} WebSocket clients per case "
+         f"for {measured['seconds']:g} s each; memory: {measured['sockets']} "
          f"sockets fed for {measured['hold_s']:g} s in a fresh lab, its resident memory "
          "growth per socket."),
         "",

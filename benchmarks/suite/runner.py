@@ -30,6 +30,7 @@ from benchmarks.suite.harness import Outcome, run_scenario
 from benchmarks.suite.rundir import RunDirectory
 from benchmarks.suite.scenarios import Scenario
 from benchmarks.web.cases import WebSize
+from benchmarks.web.compression import compression
 from benchmarks.web.group import nginx_missing, run_group, skipped
 from clients import ClientError
 from lab.proxy.nginx import ProxyError
@@ -102,12 +103,17 @@ async def run_all(run: Run, scenarios: list[Scenario], seed: int) -> None:
 
 
 async def run_web(run: Run, size: WebSize) -> None:
-    """Run the web group and record it: its document, ``skipped`` with the reason when nginx
-    is missing (not a failure: the report says why), or ``failed`` with what went wrong."""
+    """Run the web group and record it: its document; ``skipped`` with the reason when nginx
+    is missing (not a failure: the report says why), with the compression cases alone; or
+    ``failed`` with what went wrong."""
     missing = nginx_missing()
     if missing is not None:
-        console.terminal.print(f"[yellow]web group skipped[/]: {missing}")
-        run.record_web(skipped(missing))
+        console.terminal.print(f"[yellow]web group skipped[/]: {missing}; measuring only "
+                               "WebSocket compression, which needs no proxy")
+        try:
+            run.record_web({**skipped(missing), "compression": await compression(size)})
+        except (ClientError, OSError) as exc:
+            run.record_web({**skipped(missing), "failed": str(exc)})
         return
     console.terminal.print(f"web group: {size.clients} clients per case, {size.seconds:g} s "
                            "windows, direct and through nginx")

@@ -81,5 +81,5 @@ async def compression(size: WebSize) -> dict[str, Any]:
         await stop_lab(lab)
     rss = {name: await rss_per_socket(size.rate, size.plain, compress)
            for name, compress in (("off", False), ("deflate", True))}
-    return {"cases": cases, "sockets": RSS_SOCKETS, "hold_s": RSS_HOLD_S,
-            "rss_per_socket_bytes": rss}
+    return {"clients": size.clients, "seconds": size.seconds, "cases": cases,
+            "sockets": RSS_SOCKETS, "hold_s": RSS_HOLD_S, "rss_per_socket_bytes": rss}
