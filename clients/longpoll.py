@@ -42,5 +42,11 @@ class LongPollClient(PollingClient):
         self._accept_poll_body(await self._exchange(target, POLL_TIMEOUT), snapshot)
 
     async def _receive(self) -> None:
+        if self._conn is None or self._conn.closed:
+            # The server closed the idle keep-alive connection: a new connection starts with
+            # a poll, which also shows a head behind the resume point (a restarted server),
+            # where a long poll would wait for seqs beyond the old head.
+            await self._open()
+            return
         target = self._target(PATHS["longpoll"], since=self._last_seq)
         self._accept_poll_body(await self._exchange(target, HOLD_TIMEOUT), False)
