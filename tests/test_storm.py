@@ -20,7 +20,7 @@ from benchmarks.storm.figures import (
     slope_per_minute,
 )
 from benchmarks.storm.soak import SoakPlan
-from benchmarks.storm.storm import StormPlan
+from benchmarks.storm.storm import StormPlan, sources
 from clients.backoff import Backoff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,10 +78,14 @@ def test_crowd_client_sees_a_new_sequence_without_duplicates() -> None:
 
 
 def test_plans_split_their_clients_over_processes() -> None:
-    """Crowds and churn processes share the clients evenly, and add up to the plan."""
+    """Crowds and churn processes share the clients evenly, and add up to the plan; each crowd
+    has source addresses of its own, one per 250 clients."""
     crowds = StormPlan(websocket=7000, sse=1000).crowds()
     assert crowds == [("websocket", 2334), ("websocket", 2333), ("websocket", 2333),
                       ("sse", 1000)]
+    addresses = [sources(i, n).split(",") for i, (_, n) in enumerate(crowds)]
+    assert [len(a) for a in addresses] == [10, 10, 10, 4]
+    assert len({a for crowd in addresses for a in crowd}) == 34
     parts = SoakPlan(clients=1000, stayers=0.1, posters=20).processes()
     assert [sum(p[i] for p in parts) for i in range(3)] == [1000, 100, 20]
 

@@ -172,6 +172,12 @@ async def sse_session(client: Client, reader: asyncio.StreamReader,
             client.scan(line)
 
 
+async def connect(address: tuple[str, int], source: str
+                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection from ``source`` to ``address``."""
+    return await asyncio.open_connection(*address, local_addr=(source, 0), limit=1 << 20)
+
+
 async def run_client(client: Client, transport: str, address: tuple[str, int], source: str,
                      gate: asyncio.Semaphore, errors: Counter[str]) -> None:
     """Connect, read, and reconnect forever (until cancelled)."""
@@ -182,9 +188,11 @@ async def run_client(client: Client, transport: str, address: tuple[str, int], s
         client.attempts.append(now_us())
         writer = None
         try:
-            async with gate:  # only the first connect is gated; a storm's reconnects are not
-                reader, writer = await asyncio.open_connection(
-                    *address, local_addr=(source, 0), limit=1 << 20)
+            if client.opens:  # a reconnect: the schedule alone spreads them, as in a class
+                reader, writer = await connect(address, source)
+            else:  # the first connect, gated so bring-up does not overflow the listen queue
+                async with gate:
+                    reader, writer = await connect(address, source)
             await session(client, reader, writer, host)
             errors["closed by server"] += 1
         except Busy as exc:

@@ -3,8 +3,8 @@
 One restart (:func:`run_restart`), for clients with jitter or without:
 
 1. start ``python -m lab`` on a free port, then the crowd processes
-   (:mod:`benchmarks.storm.crowd`, at most :data:`CROWD_SIZE` clients each, four loopback
-   source addresses each), and wait until every client has a first message;
+   (:mod:`benchmarks.storm.crowd`, at most :data:`CROWD_SIZE` clients each, from loopback
+   source addresses of :data:`PER_ADDRESS` clients each), and wait until every client has a first message;
 2. after ``settle_s``, kill the server (SIGKILL by default: a crash; ``graceful`` sends
    SIGTERM, and the lab closes its connections itself) and start it again on the same port;
 3. ask the crowds every :data:`STATUS_EVERY_S` which clients have opened a connection since
@@ -72,10 +72,18 @@ class StormPlan:
         return out
 
 
-def sources(crowd: int) -> str:
-    """Four loopback source addresses of crowd number ``crowd``."""
-    return ",".join(f"127.0.{1 + (2 + 4 * crowd + k) // 250}.{(2 + 4 * crowd + k) % 250 + 1}"
-                    for k in range(4))
+PER_ADDRESS = 250
+"""Clients per loopback source address: the lab caps connections per client address, and a
+classroom's clients come from as many addresses as it has students."""
+
+
+def sources(crowd: int, clients: int) -> str:
+    """The loopback source addresses of crowd number ``crowd`` (of :data:`CROWD_SIZE` at most),
+    one per :data:`PER_ADDRESS` of its ``clients``; crowds never share one."""
+    per_crowd = math.ceil(CROWD_SIZE / PER_ADDRESS)
+    first = 2 + per_crowd * crowd
+    return ",".join(f"127.0.{1 + (first + k) // 250}.{(first + k) % 250 + 1}"
+                    for k in range(math.ceil(clients / PER_ADDRESS)))
 
 
 async def start_server(plan: StormPlan, port: int, log_dir: Path) -> tuple[Child, int]:
@@ -114,7 +122,7 @@ async def run_restart(plan: StormPlan, jitter: bool, log_dir: Path) -> dict[str,
             crowd = Child(f"crowd {i}", log_dir / f"storm.crowd{i}.log")
             await crowd.start("-m", "benchmarks.storm.crowd", "--url", f"http://127.0.0.1:{port}",
                               "--transport", transport, "--clients", str(count),
-                              "--sources", sources(i), "--seed", str(plan.seed * 100 + i),
+                              "--sources", sources(i, count), "--seed", str(plan.seed * 100 + i),
                               *(() if jitter else ("--no-jitter",)),
                               "--ready-timeout", f"{30 + count / 200:g}", stdin=True)
             stack.push_async_callback(crowd.stop)
