@@ -71,19 +71,21 @@ def storm_table(runs: list[dict[str, Any]]) -> str:
         plan, restart = r["plan"], r["restart"]
         rows.append([
             JITTER_STYLE[bool(r["jitter"])][1], f"{plan['websocket']:,} + {plan['sse']:,}",
-            fmt(r["server_down_s"], 2), fmt(r["back_s"], 2), f"{r['not_back']:,}",
+            fmt(r["server_down_s"], 2), fmt(r["back_s"], 2), fmt(r.get("back_after_up_s"), 2),
+            f"{r['not_back']:,}",
             f"{r['attempts_after_kill']:,}", f"{r['peak_attempts_per_s']:,}", f"{r['gaps']:,}",
             f"{restart['unseen']:,}", f"{restart['detected']:,} / {restart['undetected']:,}",
         ])
     return table(["schedule", "WS + SSE clients", "server down (s)", "all back (s)",
-                  "not back", "attempts", "peak attempts/s", "gaps",
+                  "back after up (s)", "not back", "attempts", "peak attempts/s", "gaps",
                   "unseen (new sequence)", "restart seen / not"], rows)
 
 
 STORM_TEXT = """\
 The lab was killed under its clients and started again on the same port. *All back* counts
-from the kill to the last client's first good answer; *attempts* are every connection attempt
-after the kill. The lab keeps no history across a restart: its seqs begin again at 1, and it
+from the kill to the last client's first good answer, *back after up* from the moment the new
+server answered its health check (start-up time varies from run to run); *attempts* are every
+connection attempt after the kill. The lab keeps no history across a restart: its seqs begin again at 1, and it
 takes a resume point beyond its head as its head, so the messages the new server published
 before a client returned (*unseen*) are never sent, with no `missed` notice. A client sees the
 new sequence when the first seq it gets is at or below its resume point (*restart seen*); when

@@ -82,10 +82,10 @@ async def seat(index: int, args: argparse.Namespace, end: float, tally: Tally,
     if index < args.stayers:
         await session(transport, args.url, end, tally, stayer=True)
         return
-    await asyncio.sleep(rng.uniform(0, args.stay))  # spread the first departures
+    lifetime = max(MIN_STAY_S, rng.uniform(0, args.stay))  # spread the first departures
     while time.monotonic() < end:
-        lifetime = max(MIN_STAY_S, rng.expovariate(1 / args.stay))
         await session(transport, args.url, min(end, time.monotonic() + lifetime), tally, False)
+        lifetime = max(MIN_STAY_S, rng.expovariate(1 / args.stay))
 
 
 async def poster(index: int, args: argparse.Namespace, end: float, tally: Tally,

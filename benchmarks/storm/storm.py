@@ -161,6 +161,7 @@ def figures_of(plan: StormPlan, jitter: bool, reports: list[dict[str, Any]], kil
     return {
         "jitter": jitter, "plan": asdict(plan), "kill_us": kill_us,
         "server_down_s": round((up_us - kill_us) / 1e6, 3), "back_s": back_s,
+        "back_after_up_s": None if back_s is None else round(back_s - (up_us - kill_us) / 1e6, 3),
         "not_back": not_back,
         "attempts_after_kill": sum(1 for t in attempts if t > kill_us),
         "peak_attempts_per_s": round(max(bins, default=0) / BIN_S),
