@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from benchmarks.report.build import build
 from benchmarks.report.storm_chapter import section
-from benchmarks.results.storm import load_soak_samples
+from benchmarks.results.storm import load_soak_samples, save_storm
 from benchmarks.storm.crowd import Client
 from benchmarks.storm.figures import (
     RestartLosses,
@@ -20,10 +22,11 @@ from benchmarks.storm.figures import (
     slope_per_minute,
 )
 from benchmarks.storm.soak import SoakPlan
-from benchmarks.storm.storm import StormPlan, sources
+from benchmarks.storm.storm import StormPlan, figures_of, sources
 from clients.backoff import Backoff
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "fixtures" / "results_small"
 
 
 def test_attempts_are_binned_from_the_origin() -> None:
@@ -88,6 +91,34 @@ def test_plans_split_their_clients_over_processes() -> None:
     assert len({a for crowd in addresses for a in crowd}) == 34
     parts = SoakPlan(clients=1000, stayers=0.1, posters=20).processes()
     assert [sum(p[i] for p in parts) for i in range(3)] == [1000, 100, 20]
+
+
+def test_restart_figures_from_crowd_reports(tmp_path: Path) -> None:
+    """figures_of sums the crowds, bins the attempts from the kill, waits for the last client,
+    and counts only the resumes made after the kill; the main report shows them under its
+    faults."""
+    kill = 50_000_000
+    reports = [
+        {"attempts_us": [kill - 2_000_000, kill + 10_000, kill + 60_000],
+         "opens_us": [[kill - 2_000_000, kill + 60_000]],
+         "resumes": [[3, 4, kill - 1_000_000], [40, 2, kill + 70_000]],
+         "gaps": 0, "duplicates": 0, "missed": 0, "errors": {"IncompleteReadError": 1}},
+        {"attempts_us": [kill - 2_000_000, kill + 20_000, kill + 500_000],
+         "opens_us": [[kill - 2_000_000, kill + 500_000]],
+         "resumes": [[40, 41, kill + 510_000]],
+         "gaps": 0, "duplicates": 0, "missed": 0, "errors": {"ConnectionRefusedError": 1}},
+    ]
+    run = figures_of(StormPlan(websocket=1, sse=1), True, reports, kill, kill + 50_000)
+    assert (run["back_s"], run["back_after_up_s"], run["not_back"]) == (0.5, 0.45, 0)
+    assert run["attempts_after_kill"] == 4 and sum(run["attempts_per_bin"]) == 4
+    assert run["restart"] == {"detected": 1, "undetected": 1, "unseen": 41}
+    assert run["errors"] == {"IncompleteReadError": 1, "ConnectionRefusedError": 1}
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    save_storm(run_dir, [run])
+    report = build(run_dir).with_name("report.md").read_text()
+    faults = report[report.index("Bursts and faults"):]
+    assert "Reconnect storm (measured)" in faults and (run_dir / "storm-attempts.png").is_file()
 
 
 def run_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,8 @@ jittered schedule and once without (``--modes``), and saves ``storm.json`` and
 ``storm-attempts.csv``; ``soak`` runs ``--minutes`` of churn over the five transports with
 chat posts and saves ``soak.json`` and ``soak-samples.csv``. Both write into ``--out`` (default
 ``reports/<timestamp>-storm``, or ``-soak``) and then the report of what is there
-(:mod:`benchmarks.report.storm_chapter`). Nothing is measured here.
+(:mod:`benchmarks.report.storm_chapter`); into the run directory of a main suite run
+(one with ``results.json``), they rebuild that run's report, which shows them under its faults. Nothing is measured here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report.build import build
 from benchmarks.report.storm_chapter import write_report
+from benchmarks.results.files import RESULTS_FILE
 from benchmarks.results.storm import save_soak, save_storm
 from benchmarks.storm.soak import SoakPlan, run_soak
 from benchmarks.storm.storm import StormPlan, run_restart
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the run failed: {exc}", file=sys.stderr)
         return 1
     if finished and not args.no_report:
-        print(f"report: {write_report(out)}")
+        # A run directory of the main suite gets the section in its own report's faults.
+        main_run = (out / RESULTS_FILE).exists()
+        print(f"report: {build(out) if main_run else write_report(out)}")
     print(f"results: {out}")
     return 0 if finished else EXIT_INTERRUPTED
