@@ -81,13 +81,15 @@ class Client:
         self.messages = 0
 
     def seen(self, seq: int) -> None:
-        """One message: the first after a (re)connect records its resume; then the seq order."""
+        """One message: the first after a reconnect records its resume point and first seq
+        (not counted as a gap or duplicate here); the others are checked for seq order."""
         if self.awaiting_first:
             self.awaiting_first = False
             if len(self.opens) > 1:
+                # The jump from the resume point is judged by the storm, which knows whether
+                # the server restarted in between (a new sequence) or not (then it is a gap).
                 self.resumes.append((self.resumed_from, seq, now_us()))
-            if self.resumed_from is not None and seq <= self.resumed_from:
-                self.last_seq = None  # a new sequence: counted by the storm, not as duplicates
+                self.last_seq = None
             self.ready.set()
         last = self.last_seq
         if last is not None and seq <= last:

@@ -18,7 +18,7 @@ as its head: the client gets only what is published after it returns, and the me
 new server published before that (``unseen``) are never sent, without a ``missed`` notice.
 A client can tell when the first seq it gets is at or below its resume point (``detected``),
 not when the new sequence has already passed it (``undetected``). ``gaps`` counts jumps inside
-one sequence, and must be 0. Messages the old server published after a client's last read and
+one sequence (and across a reconnect before the restart), and must be 0. Messages the old server published after a client's last read and
 before it died are unknowable to anyone and not counted. Every child is stopped by its PID.
 """
 
@@ -165,7 +165,9 @@ def figures_of(plan: StormPlan, jitter: bool, reports: list[dict[str, Any]], kil
         "not_back": not_back,
         "attempts_after_kill": sum(1 for t in attempts if t > kill_us),
         "peak_attempts_per_s": round(max(bins, default=0) / BIN_S),
-        "gaps": sum(r["gaps"] for r in reports),
+        "gaps": sum(r["gaps"] for r in reports) + sum(
+            max(0, first - resume - 1) for r in reports for resume, first, t in r["resumes"]
+            if t <= kill_us and resume is not None),
         "duplicates": sum(r["duplicates"] for r in reports),
         "missed": sum(r["missed"] for r in reports),
         "restart": asdict(losses), "errors": dict(errors),
