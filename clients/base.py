@@ -25,11 +25,13 @@ delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or 
 ``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
 
 A server that restarted without its history starts its seqs again at 1 and takes a resume
-point beyond its head as its head, so the first message after a reconnect has a seq at or
-below the one resumed from (or a poll answer a head below it): the client takes that as a new
-sequence, not as duplicates, counts the messages of it that came before as gaps, and delivers
-from there on. It cannot tell when the new sequence has already passed the resume point by the
-time it reconnects: then the messages up to its resume point are lost unseen.
+point beyond its head as its head. A message at or below the last seq delivered that was
+published *after* the last one delivered (a larger ``t_us``) can only come from such a new
+sequence: the client counts the messages of it before this one as gaps and delivers from there
+on (one published earlier is a duplicate, as from a worker whose copy of the feed lags). It
+cannot tell when the new sequence has already passed its resume point by the time it returns:
+then the messages up to that point are lost unseen. Nor can a poll, which only ever asks for
+seqs beyond its resume point.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class BaseClient(ABC):
         self._dropped = False
         self._backoff = Backoff()
         self._retry_after: float | None = None
-        self._resumed_from: int | None = None
+        self._last_t_us = 0
         self._recv_us = 0
         self._closing = False
 
@@ -304,28 +306,27 @@ class BaseClient(ABC):
         seq, t_us = obj.get("seq"), obj.get("t_us")
         if not isinstance(seq, int) or not isinstance(t_us, int):
             raise RemoteProtocolError(f"{self.name}: seq and t_us must be integers")
-        if self._resumed_from is not None and not snapshot:
-            if self._last_seq is not None and seq <= self._resumed_from:
-                self._restarted(seq - 1)
-            self._resumed_from = None
         last = self._last_seq
+        if last is not None and seq <= last and t_us > self._last_t_us and not snapshot:
+            self._restarted(seq)
+            last = self._last_seq
         if last is not None and seq <= last:
             self._tally.duplicates += 1
             return
         if last is not None and not snapshot:
             self._tally.gaps += seq - last - 1
         self._last_seq = seq
+        self._last_t_us = t_us
         self._tally.messages += 1
         if not self._closing:
             self._ready.append(Received(seq, t_us, self._recv_us, obj, snapshot))
 
-    def _restarted(self, head: int) -> None:
-        """The server's sequence is behind our resume point: it restarted without its history
-        and began again at 1. Its ``head`` messages so far were never seen: count them as gaps
-        and resume after them."""
-        self._tally.gaps += head
-        self._last_seq = head
-        self._resumed_from = None
+    def _restarted(self, seq: int) -> None:
+        """A message newer than the last one delivered with a seq at or below it: the server
+        restarted without its history and began again at 1. The ``seq - 1`` messages of the
+        new sequence before it were never seen: count them as gaps and go on from there."""
+        self._tally.gaps += seq - 1
+        self._last_seq = seq - 1
 
     # -- internals -------------------------------------------------------------------------
 
@@ -342,7 +343,6 @@ class BaseClient(ABC):
     async def _reconnect(self) -> None:
         self._fire(Event.DROPPED)
         self._close_connection()
-        self._resumed_from = self._last_seq
         while True:
             await asyncio.sleep(self._backoff.next(self._retry_after))
             try:

@@ -44,8 +44,7 @@ class LongPollClient(PollingClient):
     async def _receive(self) -> None:
         if self._conn is None or self._conn.closed:
             # The server closed the idle keep-alive connection: a new connection starts with
-            # a poll, which also shows a head behind the resume point (a restarted server),
-            # where a long poll would wait for seqs beyond the old head.
+            # a poll, as the first one did (it proves the server is there before holding).
             await self._open()
             return
         target = self._target(PATHS["longpoll"], since=self._last_seq)

@@ -145,10 +145,7 @@ class PollingClient(HttpClient):
                 events = await self._read_events()
 
     def _accept_poll_body(self, body: PollBody, snapshot: bool) -> None:
-        """Accept a poll body's messages; a snapshot (no resume point yet) has no gaps; a head
-        behind the resume point is a server that began a new sequence (``_restarted``)."""
-        if not snapshot and self._last_seq is not None and body.head < self._last_seq:
-            self._restarted(body.head)
+        """Accept a poll body's messages; a snapshot (no resume point yet) has no gaps."""
         if body.missed:
             self._accept({"topic": self.topic, "missed": body.missed})
         for message, _size in body.messages:

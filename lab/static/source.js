@@ -78,7 +78,7 @@ export class Source {
     this.state = State.IDLE;
     this.controller = null;
     this.attempt = 0;
-    this.resumedFrom = null;
+    this.lastTUs = 0;
     this.waiters = new Set();
     this.counts = {
       requests: 0,
@@ -137,14 +137,11 @@ export class Source {
       if (msg.missed) this.setState(this.state, `server: ${msg.missed} no longer buffered`);
       return;
     }
-    if (this.resumedFrom !== null) {
-      // The first message after a reconnect at or below the resume point: the server restarted
-      // without its history and began again at 1. Its earlier messages were never seen.
-      if (msg.seq <= this.resumedFrom) {
-        this.meter({ missed: msg.seq - 1 });
-        this.lastSeq = msg.seq - 1;
-      }
-      this.resumedFrom = null;
+    if (this.lastSeq !== null && msg.seq <= this.lastSeq && msg.t_us > this.lastTUs) {
+      // An old seq published after the newest message held: the server restarted without its
+      // history and began again at 1. The new sequence's earlier messages were never seen.
+      this.meter({ missed: msg.seq - 1 });
+      this.lastSeq = msg.seq - 1;
     }
     if (this.lastSeq !== null && msg.seq <= this.lastSeq) {
       this.meter({ duplicates: 1 });
@@ -152,6 +149,7 @@ export class Source {
     }
     const missed = this.lastSeq === null ? 0 : msg.seq - this.lastSeq - 1;
     this.lastSeq = msg.seq;
+    this.lastTUs = msg.t_us;
     this.meter({ messages: 1, missed });
     this.handlers.message?.(msg, recvUs);
   }
@@ -178,10 +176,7 @@ export class Source {
     const ms = retryDelayMs(this.attempt, Math.random(), parseRetryAfterMs(retryAfter));
     this.attempt += 1;
     const awake = await sleep(ms, signal);
-    if (awake) {
-      this.resumedFrom = this.lastSeq;
-      this.meter({ reconnects: 1 });
-    }
+    if (awake) this.meter({ reconnects: 1 });
     return awake;
   }
 
