@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-origin", action="append", default=[], metavar="URL",
         help="also let pages of this origin (http://host:port) use the lab from a browser, e.g. "
         "one opened through a relay or a proxy; repeatable (the lab's own URLs always may)")
+    add("--broker", default=None, metavar="URL", help="share one feed and chat between lab "
+        "nodes on several machines through Redis (e.g. redis://127.0.0.1:6379/0): Redis "
+        "sequences every message, so a client resumes on any node")
+    add("--feed", choices=("auto", "always", "never"), default=d.feed, help="with --broker: "
+        "which node runs the price feed (auto: whichever takes the lock, another takes over "
+        "when it dies; always: this one or refuse to start; never: serve only)")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -82,6 +88,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         plain=args.plain,
         allow_origins=tuple(args.allow_origin),
         log_level=args.log_level,
+        broker=args.broker,
+        feed=args.feed,
     )
 
 
@@ -95,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         if settings.workers == 1:
             asyncio.run(serve(settings))
             return 0
-        ticks = make_ticks(settings)  # a bad replay file fails here, before any worker starts
-        return asyncio.run(run_primary(settings, ticks, lambda port: announce(settings, port)))
+        make_ticks(settings)  # a bad replay file fails here, before any worker starts
+        return asyncio.run(run_primary(settings, lambda port: announce(settings, port)))
     except (ValueError, FeedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

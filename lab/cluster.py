@@ -8,10 +8,10 @@ over a Unix socket. Every message the primary publishes is sent to every
 worker as its JSON bytes; each worker ingests it into a replica hub with the
 same seq, time and bytes, so a client resumes on whichever worker it lands.
 
-The link between them is :mod:`lab.link`'s.
-
-What it does not do: share the feed across machines (that is a broker's job,
-e.g. Redis pub/sub behind the same hub interface).
+The link between them is :mod:`lab.backplane.workers`'s. With ``--broker``
+the primary is this machine's node of the broker: its own hub is then a
+replica of Redis's streams (see :mod:`lab.backplane`), and the workers follow
+it as always.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from typing import Any
 
 import orjson
 
-from lab.chat import ChatError, ChatRoom, NotInChat
-from lab.feed import run_feed
+from lab.app import make_ticks
+from lab.backplane import Backplane
+from lab.backplane.workers import Link
+from lab.chat import ChatError, NotInChat
 from lab.hub import Hub, Message
-from lab.link import Link
-from lab.serving import configure_logging, serve_worker
+from lab.serving import configure_logging, node_backplane, serve_worker
 from lab.settings import Settings
 
 log = logging.getLogger("lab.cluster")
@@ -57,13 +58,17 @@ def worker_main(settings: Settings, link_path: str, index: int) -> None:
 
 
 class Primary:
-    """The feed, the authoritative hub and chat room, and the links to the workers."""
+    """The hub the workers follow, the chat room, and the links to the workers.
 
-    def __init__(self, settings: Settings, ticks: Any) -> None:
+    Its ``backplane`` sequences (in-process: the feed and the room are here;
+    a broker: Redis, and this hub is its replica).
+    """
+
+    def __init__(self, settings: Settings, backplane: Backplane) -> None:
         self.settings = settings
-        self.ticks = ticks
+        self.backplane = backplane
         self.hub = Hub(settings.history)
-        self.chat = ChatRoom(self.hub["chat"])
+        self.chat = backplane.chat_room(self.hub)
         self.links: list[Link] = []
         self.ready = 0
         self.all_ready = asyncio.Event()
@@ -188,9 +193,9 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], None]) -> int:
+async def run_primary(settings: Settings, announce: Callable[[int], None]) -> int:
     """Start the workers, feed them until a signal, then stop them; the exit status."""
-    primary = Primary(settings, ticks)
+    primary = Primary(settings, await node_backplane(settings))
     try:
         reserved = reserve_port(settings.host, settings.port)
     except OSError as exc:
@@ -209,7 +214,8 @@ async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], 
         worker.start()
     if settings.pin_workers:
         pin_workers([worker.pid for worker in workers if worker.pid is not None])
-    feed = asyncio.create_task(run_feed(ticks, lambda data: primary.hub.publish("prices", data)))
+    feed = asyncio.create_task(primary.backplane.run(
+        primary.hub, lambda last: make_ticks(settings, last), dict))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,7 @@
 """Serving an app in this process until SIGINT or SIGTERM: one lab, or one worker of several.
 
-:func:`serve` is ``python -m lab``'s single process; :func:`serve_worker` is one
-of ``--workers N`` (started by :mod:`lab.cluster`). Both listen with
+:func:`serve` is ``python -m lab``'s single process (alone, or a node of a
+broker); :func:`serve_worker` is one of ``--workers N`` (started by :mod:`lab.cluster`). Both listen with
 :func:`lab.site.start_site` and print where to point a browser.
 """
 
@@ -11,8 +11,10 @@ import asyncio
 import logging
 import signal
 
-from lab.app import FOLLOW_KEY, create_app
-from lab.link import Link
+from lab.app import RUN_KEY, create_app
+from lab.backplane import Backplane
+from lab.backplane.inprocess import InProcess
+from lab.backplane.workers import Link, Worker
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
 from lab.settings import Settings
 from lab.site import start_site, tune_gc
@@ -44,9 +46,24 @@ async def wait_for_signal(*also: asyncio.Future[object]) -> None:
     await asyncio.wait({stop, *also}, return_when=asyncio.FIRST_COMPLETED)
 
 
+async def node_backplane(settings: Settings) -> Backplane:
+    """This machine's backplane: in-process, or a node of ``--broker``.
+
+    The broker's module (and Redis's client) is imported only when one is asked
+    for. A bad URL or an unreachable Redis raises
+    :class:`lab.backplane.broker.BrokerError` (a ``ValueError``: one line, exit 1).
+    """
+    if settings.broker is None:
+        return InProcess()
+    from lab.backplane.broker import connect_broker
+
+    return await connect_broker(settings.broker, settings.history, settings.feed)
+
+
 async def serve(settings: Settings) -> None:
     """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
-    site = await start_site(create_app(settings), settings, reuse_port=False)
+    app = create_app(settings, await node_backplane(settings))
+    site = await start_site(app, settings, reuse_port=False)
     tune_gc()
     announce(settings, site.port)
     try:
@@ -59,12 +76,12 @@ async def serve_worker(settings: Settings, link_path: str) -> None:
     """One worker of ``--workers N``: mirror the primary, share its port, run until told."""
     reader, writer = await asyncio.open_unix_connection(link_path)
     link = Link(reader, writer)
-    app = create_app(settings, link)
+    app = create_app(settings, Worker(link))
     site = await start_site(app, settings, reuse_port=True)
     tune_gc()
     link.send({"op": "ready"})
     try:
-        await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too
+        await wait_for_signal(app[RUN_KEY])  # the primary going away ends the worker too
     finally:
         await site.close()
         writer.close()

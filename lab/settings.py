@@ -42,6 +42,8 @@ class Settings:
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
+    broker: str | None = None
+    feed: str = "auto"
 
     def __post_init__(self) -> None:
         checks = (
@@ -55,6 +57,7 @@ class Settings:
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (1 <= self.workers <= 64, "workers must be 1..64"),
+            (self.feed in ("auto", "always", "never"), "feed must be auto, always or never"),
         )
         for ok, reason in checks:
             if not ok:

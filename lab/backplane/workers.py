@@ -1,4 +1,6 @@
-"""A worker's line to the primary, for ``python -m lab --workers N`` (see :mod:`lab.cluster`).
+"""The workers backplane: a worker's line to its primary, for ``python -m lab --workers N``.
+
+The primary process (:mod:`lab.cluster`) sequences; each worker is a replica.
 
 Link protocol, one line per item: ``M<message JSON>`` is a published message
 (primary → worker); any other line is a JSON object — from a worker
@@ -10,18 +12,20 @@ replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
 A worker's hub follows the primary's (:func:`follow_primary`): every message is
 ingested with the primary's seq, time and bytes. Chat goes to the primary's
 room (:class:`RemoteChatRoom`), which owns the one ``online`` count.
+:class:`Worker` is this side as a :class:`lab.backplane.Backplane`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from lab.chat import ChatError, NotInChat
+from lab.backplane import Counters, TickSource
+from lab.chat import ChatError, ChatService, NotInChat
 from lab.hub import Hub, Message
 
 
@@ -61,7 +65,7 @@ class Link:
         future.set_result(reply)
         return True
 
-    async def lines(self) -> Any:
+    async def lines(self) -> AsyncIterator[bytes]:
         """Each received line, until the peer goes away."""
         while line := await self.reader.readline():
             yield line.rstrip(b"\n")
@@ -87,7 +91,7 @@ class RemoteChatRoom:
         reply = await self.link.request({"op": "chat", "action": action, "user": user, "text": text})
         if "error" in reply:
             raise (NotInChat if reply.get("not_in_chat") else ChatError)(reply["error"])
-        return message_from_json(reply["message"].encode())
+        return Message.from_json(reply["message"].encode())
 
     async def join(self, user: Any) -> Message:
         """Join through the primary."""
@@ -102,21 +106,38 @@ class RemoteChatRoom:
         return await self._act("say", user, text)
 
 
-def message_from_json(body: bytes) -> Message:
-    """Rebuild a published message from its contract JSON, keeping the exact bytes."""
-    fields = orjson.loads(body)
-    return Message(fields["topic"], fields["seq"], fields["t_us"], fields["data"], body)
-
-
-async def follow_primary(link: Link, hub: Hub, snapshot: Callable[[], dict[str, Any]]) -> None:
+async def follow_primary(link: Link, hub: Hub, snapshot: Counters) -> None:
     """Ingest the primary's messages and answer its requests until the link closes."""
     async for line in link.lines():
         if line.startswith(b"M"):
-            message = message_from_json(line[1:])
-            hub[message.topic].ingest(message)
+            message = Message.from_json(line[1:])
+            # A jump is the primary's own (its broker lost messages): passed on as loss.
+            hub[message.topic].ingest(message, after_loss=True)
             continue
         item = orjson.loads(line)
         if item.get("op") == "snapshot":
             link.send({"op": "snapshot", "id": item["id"], "stats": snapshot()})
         else:
             link.resolve(item)
+
+
+class Worker:
+    """A worker process's backplane: the primary sequences (see :mod:`lab.backplane`)."""
+
+    name = "workers"
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def chat_room(self, hub: Hub) -> ChatService:
+        """The primary's room, through the link."""
+        return RemoteChatRoom(self.link, hub)
+
+    async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:
+        """Mirror the primary's hub until the link closes (the primary runs the feed)."""
+        await follow_primary(self.link, hub, counters)
+
+    async def counters(self, own: Counters) -> list[dict[str, Any]]:
+        """Every worker's counters, gathered by the primary."""
+        reply = await self.link.request({"op": "stats"})
+        return list(reply["stats"])

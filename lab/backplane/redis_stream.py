@@ -1,0 +1,243 @@
+"""Sequencing in Redis: one Lua script per publish, and a reader that follows the streams.
+
+Keys (``rnl:`` is the lab's prefix; one broker URL, one lab):
+
+- ``rnl:<topic>:seq`` — the topic's last seq (a plain integer);
+- ``rnl:<topic>:stream`` — its history, a stream capped at about ``history``
+  entries (``MAXLEN ~``), each entry's id ``<seq>-0`` and its one field ``m``
+  the message's exact contract JSON, built once, in Redis;
+- ``rnl:feed`` — the feed lock (:mod:`lab.backplane.feed_lock`), whose token
+  the script checks before it sequences a price (fencing).
+
+:data:`SEQUENCE` runs atomically, so two nodes that publish at once get
+consecutive seqs, and a stream id that must rise makes a seq going
+backwards impossible inside one Redis. Every node sends its own ``floor``, the
+highest seq it has seen: after Redis restarted without its data the counter
+starts again *above* what the nodes have served, never at 1.
+
+:class:`StreamReader` follows both streams with ``XREAD BLOCK`` from the last
+id it ingested — the same call catches up after a pause or a reconnect and
+waits for news, so nothing is read twice or skipped. A seq that jumps (the
+node fell further behind than the stream's history, or Redis lost what it had
+not yet read) is ingested with ``after_loss``: the hub reports the gap as
+``missed`` (:meth:`lab.hub.Topic.ingest`). Connection errors are retried with
+full-jitter backoff; the reader never gives up while the node runs.
+
+What it does not do: Redis Cluster (the keys carry no hash tag) or a
+persistence policy (that is the Redis operator's choice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from lab.contract import now_us
+from lab.hub import Hub, Message
+
+log = logging.getLogger("lab.broker")
+
+PREFIX = "rnl"
+FEED_LOCK_KEY = f"{PREFIX}:feed"
+SESSION_KEYS = f"{PREFIX}:chat:nodes"
+"""The set of every node's chat sessions key (``rnl:chat:sessions:<node>``)."""
+READ_BATCH = 1_000
+"""Entries one ``XREAD`` returns at most (a node catching up reads its backlog in batches)."""
+BLOCK_MS = 1_000
+"""How long one ``XREAD`` waits for news; short, so a dead connection is noticed soon."""
+BACKOFF_BASE_S = 0.1
+BACKOFF_CAP_S = 5.0
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+"""What a Redis that went away (restarted, paused past the timeout, unreachable) raises."""
+
+SEQUENCE = """
+-- KEYS[1] seq counter, KEYS[2] stream, KEYS[3] feed lock,
+-- KEYS[4] a node's chat sessions (user -> count), KEYS[5] the set of every node's sessions key
+-- ARGV[1] topic, ARGV[2] data JSON, ARGV[3] t_us, ARGV[4] floor, ARGV[5] history,
+-- ARGV[6] the feed lock's token ('' for a message that needs no lock),
+-- ARGV[7] chat presence change: '' none, '1' join, '-1' leave, '0' a message; ARGV[8] user
+if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[6] then
+  return redis.error_reply('FENCED this node does not hold the feed lock')
+end
+local data = ARGV[2]
+if ARGV[7] ~= '' then
+  local delta = tonumber(ARGV[7])
+  if delta < 0 and tonumber(redis.call('HGET', KEYS[4], ARGV[8]) or '0') <= 0 then
+    return redis.error_reply('NOTINCHAT')
+  end
+  if delta ~= 0 then
+    if redis.call('HINCRBY', KEYS[4], ARGV[8], delta) <= 0 then redis.call('HDEL', KEYS[4], ARGV[8]) end
+    redis.call('SADD', KEYS[5], KEYS[4])
+  end
+  local online = 0
+  for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+    for _, count in ipairs(redis.call('HVALS', key)) do online = online + tonumber(count) end
+  end
+  data = string.sub(data, 1, -2) .. ',"online":' .. string.format('%d', online) .. '}'
+end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[4])
+if floor > seq then seq = floor end
+seq = seq + 1
+local id = string.format('%d', seq)
+redis.call('SET', KEYS[1], id)
+local json = '{"topic":"' .. ARGV[1] .. '","seq":' .. id .. ',"t_us":' .. ARGV[3]
+  .. ',"data":' .. data .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], id .. '-0', 'm', json)
+return json
+"""
+"""Next seq (never below the caller's floor), the message's bytes, appended to the capped
+stream: all or nothing. The JSON is the contract's, byte for byte as :meth:`Message.build`
+writes it (orjson's compact form, fields in the same order). A chat event changes the
+presence and counts everyone ``online`` on every node in the same step, so the counts
+that events announce follow their seq order."""
+
+RAISE_FLOOR = """
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > seq then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+"""
+"""Lift a topic's counter to at least what this node has served (after a reconnect)."""
+
+
+class Fenced(Exception):
+    """A price was refused: this node no longer holds the feed lock."""
+
+
+class NotJoined(Exception):
+    """A leave for a user with no session on that node."""
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    """A chat event's change to one node's sessions: +1 join, -1 leave, 0 a message."""
+
+    sessions_key: str
+    delta: int
+    user: str
+
+
+def seq_key(topic: str) -> str:
+    """The key of ``topic``'s counter."""
+    return f"{PREFIX}:{topic}:seq"
+
+
+def stream_key(topic: str) -> str:
+    """The key of ``topic``'s stream."""
+    return f"{PREFIX}:{topic}:stream"
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before reconnect ``attempt`` (0, 1, …): full jitter under a doubling cap."""
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+
+
+class Sequencer:
+    """Publishes through Redis: the one authority for each topic's seq and history."""
+
+    def __init__(self, redis: Redis, hub: Hub, history: int) -> None:
+        self.redis = redis
+        self.hub = hub
+        self.history = history
+        self._sequence = redis.register_script(SEQUENCE)
+        self._raise_floor = redis.register_script(RAISE_FLOOR)
+
+    async def publish(self, topic: str, data: Mapping[str, Any], token: str = "",
+                      presence: PresenceChange | None = None) -> Message:
+        """Sequence ``data`` on ``topic`` in Redis; the message as every node will ingest it.
+
+        A ``token`` fences the publish: Redis refuses it (:class:`Fenced`) unless
+        the feed lock still holds that token. A chat event's ``presence`` change
+        is made in the same step, and ``online`` added to its data
+        (:class:`NotJoined` for a leave without a session). Connection errors
+        propagate: the message was then not published (or, if the reply alone
+        was lost, every node reads it from the stream all the same).
+        """
+        floor = self.hub[topic].head
+        change = presence or PresenceChange("", 0, "")
+        args: list[bytes | str | int] = [topic, orjson.dumps(data), now_us(), floor, self.history,
+                                         token, str(change.delta) if presence else "", change.user]
+        keys = [seq_key(topic), stream_key(topic), FEED_LOCK_KEY, change.sessions_key or
+                f"{PREFIX}:chat:none", SESSION_KEYS]
+        try:
+            body = await self._sequence(keys=keys, args=args)
+        except ResponseError as exc:
+            if str(exc).startswith("FENCED"):
+                raise Fenced(str(exc)) from None
+            if str(exc).startswith("NOTINCHAT"):
+                raise NotJoined(change.user) from None
+            raise
+        return Message.from_json(bytes(body))
+
+    async def raise_floors(self) -> None:
+        """Make sure no topic's counter is below what this node has served."""
+        for name, topic in self.hub.topics.items():
+            await self._raise_floor(keys=[seq_key(name)], args=[topic.head])
+
+
+class StreamReader:
+    """Follows every topic's stream into the hub, from the last ingested seq on."""
+
+    def __init__(self, redis: Redis, hub: Hub, sequencer: Sequencer) -> None:
+        self.redis = redis
+        self.hub = hub
+        self.sequencer = sequencer
+        self.connected = asyncio.Event()
+        """Set while reads succeed; cleared while Redis is unreachable."""
+        self.reconnects = 0
+
+    async def run(self) -> None:
+        """Ingest until cancelled; reconnect with backoff whenever Redis goes away."""
+        attempt = 0
+        while True:
+            try:
+                if attempt:
+                    await self.sequencer.raise_floors()
+                    self.reconnects += 1
+                    log.warning("broker reachable again; catching up from the streams")
+                self.connected.set()
+                attempt = 0
+                while True:
+                    await self.read_once(BLOCK_MS)
+            except UNAVAILABLE as exc:
+                if self.connected.is_set() or not attempt:
+                    log.warning("broker unreachable (%s); retrying", exc)
+                self.connected.clear()
+                await asyncio.sleep(backoff(attempt))
+                attempt += 1
+
+    async def read_once(self, block_ms: int | None) -> int:
+        """One ``XREAD`` from each topic's last ingested seq; how many messages were ingested."""
+        streams: dict[Any, Any] = {stream_key(name): f"{topic.head}-0"
+                                   for name, topic in self.hub.topics.items()}
+        reply: Any = await self.redis.xread(streams, count=READ_BATCH, block=block_ms)
+        ingested = 0
+        for _stream, entries in reply or ():
+            for _id, fields in entries:
+                message = Message.from_json(bytes(fields[b"m"]))
+                topic = self.hub[message.topic]
+                if message.seq <= topic.head:
+                    continue  # another read (a catch-up) ingested it meanwhile
+                if topic.head and message.seq != topic.head + 1:
+                    log.warning("%s: seq %d follows %d; %d messages lost upstream",
+                                topic.name, message.seq, topic.head, message.seq - topic.head - 1)
+                topic.ingest(message, after_loss=True)
+                ingested += 1
+        return ingested
+
+    async def catch_up(self) -> None:
+        """Read everything the streams hold now (a node starting late fills its ring first)."""
+        while await self.read_once(None) == READ_BATCH:
+            pass
+
