@@ -22,16 +22,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.contract import TOPICS, now_us
-from lab.mailbox import DEFAULT_MAILBOX_SIZE, SLOW_CONSUMER, Group, Mailbox
+from lab.mailbox import DEFAULT_MAILBOX_SIZE, LOST_UPSTREAM, SLOW_CONSUMER, Group, Mailbox
 from lab.message import Message
 
 __all__ = ["DEFAULT_HISTORY", "DEFAULT_MAILBOX_SIZE", "LOST_UPSTREAM", "SLOW_CONSUMER", "Backlog",
            "Group", "Hub", "Mailbox", "Message", "Topic"]
 
 DEFAULT_HISTORY = 10_000
-
-LOST_UPSTREAM = "messages lost upstream: resume to learn how many"
-"""The reason a mailbox gets when its topic skipped messages it can no longer have."""
 
 
 @dataclass(frozen=True, slots=True)

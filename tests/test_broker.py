@@ -1,0 +1,139 @@
+"""Nodes on one Redis (``--broker``): one seq order per topic, one feed, resume on any node."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import aiohttp
+import pytest
+
+from tests.conftest_redis import (  # noqa: F401  (fixtures, registered by being imported)
+    Node,
+    NodeFactory,
+    RedisServer,
+    eventually,
+    free_port,
+    make_node_fixture,
+    redis_server_fixture,
+    run_lab,
+)
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def read_seqs(session: aiohttp.ClientSession, node: Node, since: int, count: int,
+                    topic: str = "prices") -> list[int]:
+    """``count`` seqs from one WebSocket resuming after ``since`` (notices fail the test)."""
+    async with session.ws_connect(f"{node.base}/ws?topic={topic}&since={since}") as ws:
+        return [(await ws.receive_json())["seq"] for _ in range(count)]
+
+
+async def head(session: aiohttp.ClientSession, node: Node, topic: str = "prices") -> int:
+    """The node's head of ``topic``."""
+    return int((await node.get(session, f"/api/poll?topic={topic}&since=0"))["head"])
+
+
+@pytest.mark.parametrize("serving", ["plain", "fast"])
+async def test_two_nodes_serve_one_order_with_the_same_bytes(make_node: NodeFactory,
+                                                             serving: str) -> None:
+    """Both nodes hold the same messages, byte for byte, and /api/stats names the broker."""
+    flags = ("--rate", "50", *(("--plain",) if serving == "plain" else ()))
+    a, b = await make_node(*flags), await make_node(*flags)
+    async with aiohttp.ClientSession() as session:
+        async def both_have_30() -> bool:
+            """both nodes have 30 prices"""
+            return min(await head(session, a), await head(session, b)) >= 30
+        await eventually(both_have_30)
+        bodies = []
+        for node in (a, b):
+            async with session.get(f"{node.base}/api/poll?topic=prices&since=0") as response:
+                bodies.append((await response.read()).split(b'"seq":30,', 1)[0])
+        stats = await b.get(session, "/api/stats")
+    assert bodies[0] == bodies[1] and b'"seq":29,' in bodies[0]
+    assert stats["backplane"] == "redis"
+
+
+@pytest.mark.parametrize("serving", ["plain", "fast"])
+async def test_a_client_resumes_on_the_other_node_with_nothing_lost_or_repeated(
+        make_node: NodeFactory, serving: str) -> None:
+    """Read up to seq N on one node; resuming after N on the other continues at N + 1."""
+    flags = ("--rate", "50", *(("--plain",) if serving == "plain" else ()))
+    a, b = await make_node(*flags), await make_node(*flags)
+    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+        first = await read_seqs(session, a, 0, 20)
+        second = await read_seqs(session, b, first[-1], 20)
+    assert first + second == list(range(first[0], first[0] + 40))
+
+
+async def test_a_node_started_late_serves_the_history_from_redis(make_node: NodeFactory) -> None:
+    """A node that joins after 40 prices resumes a client from seq 0 with all of them."""
+    a = await make_node("--rate", "50")
+    async with aiohttp.ClientSession() as session:
+        async def forty() -> bool:
+            """the first node has 40 prices"""
+            return await head(session, a) >= 40
+        await eventually(forty)
+        late = await make_node("--feed", "never")
+        body = await late.get(session, "/api/poll?topic=prices&since=0")
+    seqs = [m["seq"] for m in body["messages"]]
+    assert body["missed"] == 0 and seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 40
+
+
+async def test_chat_posted_on_either_node_is_one_ordered_room(make_node: NodeFactory) -> None:
+    """Joins and messages from two nodes get one seq order and one online count."""
+    a, b = await make_node("--feed", "never"), await make_node("--feed", "never")
+    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+        async with session.ws_connect(f"{b.base}/ws?topic=chat") as watcher:
+            posts = [(a, "/api/chat/join", {"user": "ada"}), (b, "/api/chat/join", {"user": "bob"}),
+                     (a, "/api/chat", {"user": "ada", "text": "hi"}),
+                     (b, "/api/chat/leave", {"user": "bob"})]
+            for node, path, body in posts:
+                async with session.post(node.base + path, json=body) as response:
+                    assert response.status in (200, 201), await response.text()
+            seen = [await watcher.receive_json() for _ in posts]
+        stats = await a.get(session, "/api/stats")
+    assert [m["seq"] for m in seen] == [1, 2, 3, 4]
+    assert [(m["data"]["kind"], m["data"]["online"]) for m in seen] == [
+        ("join", 1), ("join", 2), ("message", 2), ("leave", 1)]
+    assert stats["topics"]["chat"]["online"] == 1
+
+
+async def test_exactly_one_node_runs_the_feed_and_another_takes_over(
+        make_node: NodeFactory) -> None:
+    """Kill the feed's node: the other continues the prices, no gap, no seq going back."""
+    feeder = await make_node("--rate", "20", "--feed", "always")
+    other = await make_node("--rate", "20")
+    async with aiohttp.ClientSession() as session, asyncio.timeout(60):
+        before = await read_seqs(session, other, 0, 10)
+        feeder.process.send_signal(signal.SIGKILL)
+        async with session.ws_connect(f"{other.base}/ws?topic=prices&since={before[-1]}") as ws:
+            after = []
+            while len(after) < 60:
+                after.append(await ws.receive_json())
+    seqs = before + [m["seq"] for m in after]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+async def test_feed_always_refuses_to_start_beside_another_feed(
+        make_node: NodeFactory, redis_server: RedisServer) -> None:
+    """``--feed always`` while another node holds the lock: one line, exit 1."""
+    await make_node("--feed", "always")
+    status, err = await run_lab("--broker", redis_server.url, "--feed", "always")
+    assert status == 1
+    assert err.strip().splitlines() == [
+        f"error: another node runs the feed of {redis_server.url}; use --feed auto or never"]
+
+
+@pytest.mark.parametrize("url, says", [
+    ("redis://127.0.0.1:{port}/0", "error: cannot reach the broker at redis://127.0.0.1:{port}/0"),
+    ("http://127.0.0.1:{port}/", "error: bad broker URL http://127.0.0.1:{port}/"),
+    ("redis://:secret@127.0.0.1:{port}/0",
+     "error: cannot reach the broker at redis://:***@127.0.0.1:{port}/0"),
+], ids=["unreachable", "bad-scheme", "password-hidden"])
+async def test_a_broker_the_node_cannot_use_is_one_line_and_exit_1(url: str, says: str) -> None:
+    """An unreachable Redis or a bad URL: one line naming the URL, exit 1, no traceback."""
+    port = free_port()
+    status, err = await run_lab("--broker", url.format(port=port))
+    lines = err.strip().splitlines()
+    assert status == 1 and len(lines) == 1 and lines[0].startswith(says.format(port=port)), err
