@@ -32,6 +32,10 @@ class NotInChat(ChatError):
     """A leave for a user with no joined session."""
 
 
+class ChatUnavailable(ChatError):
+    """The room cannot be reached now (a broker that went away): try again later."""
+
+
 def validate_user(value: Any) -> str:
     """A user name: a string of 1–32 characters, not only spaces."""
     if not isinstance(value, str) or not value.strip():
@@ -131,11 +135,14 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 async def _answer(act: Awaitable[Message], status: int) -> web.Response:
-    """The published event as the answer; the room's objections as 400 (404: not joined)."""
+    """The published event as the answer; the room's objections as 400 (404: not joined,
+    503: the room is unreachable now)."""
     try:
         message = await act
     except NotInChat as exc:
         raise json_error(web.HTTPNotFound, str(exc)) from None
+    except ChatUnavailable as exc:
+        raise json_error(web.HTTPServiceUnavailable, str(exc)) from None
     except ChatError as exc:
         raise json_error(web.HTTPBadRequest, str(exc)) from None
     return json_response(message.json, status=status)

@@ -137,3 +137,32 @@ async def test_a_broker_the_node_cannot_use_is_one_line_and_exit_1(url: str, say
     status, err = await run_lab("--broker", url.format(port=port))
     lines = err.strip().splitlines()
     assert status == 1 and len(lines) == 1 and lines[0].startswith(says.format(port=port)), err
+
+
+async def test_a_dead_nodes_chat_users_are_announced_as_leaving(make_node: NodeFactory) -> None:
+    """SIGKILL a node: its chat users leave the count on every other node, announced."""
+    a, doomed = await make_node("--feed", "never"), await make_node("--feed", "never")
+    async with (aiohttp.ClientSession() as session, asyncio.timeout(30),
+                session.ws_connect(f"{a.base}/ws?topic=chat") as watcher):
+        user = await session.ws_connect(f"{doomed.base}/ws")
+        await user.send_json({"type": "subscribe", "topic": "chat", "user": "ada"})
+        joined = await watcher.receive_json()
+        doomed.process.send_signal(signal.SIGKILL)
+        left = await watcher.receive_json()  # within the alive key's TTL and a heartbeat
+        await user.close()
+    assert (joined["data"]["kind"], joined["data"]["online"]) == ("join", 1)
+    assert (left["data"]["kind"], left["data"]["user"], left["data"]["online"]) == ("leave", "ada", 0)
+    assert left["seq"] == joined["seq"] + 1
+
+
+async def test_workers_use_the_broker_through_their_primary(make_node: NodeFactory) -> None:
+    """``--workers 2 --broker``: every worker serves the broker's order; resume on another node."""
+    cluster = await make_node("--workers", "2", "--rate", "50")
+    single = await make_node("--feed", "never")
+    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+        runs = await asyncio.gather(*(read_seqs(session, cluster, 0, 10) for _ in range(4)))
+        resumed = await read_seqs(session, single, runs[0][-1], 10)
+        stats = await cluster.get(session, "/api/stats")
+    assert all(run == runs[0] for run in runs)
+    assert resumed == list(range(runs[0][-1] + 1, runs[0][-1] + 11))
+    assert stats["workers"] == 2

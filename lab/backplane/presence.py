@@ -19,6 +19,7 @@ heartbeat (without events: nobody joined).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from typing import Any
@@ -33,7 +34,7 @@ from lab.backplane.redis_stream import (
     PresenceChange,
     Sequencer,
 )
-from lab.chat import ChatError, NotInChat, validate_text, validate_user
+from lab.chat import ChatUnavailable, NotInChat, validate_text, validate_user
 from lab.hub import Hub, Message
 
 log = logging.getLogger("lab.broker")
@@ -41,10 +42,6 @@ log = logging.getLogger("lab.broker")
 ALIVE_TTL_MS = 5_000
 """How long a node counts as alive after its last heartbeat."""
 HEARTBEAT_S = 1.0
-
-
-class BrokerUnavailable(ChatError):
-    """The broker cannot be reached: the chat request was not made."""
 
 
 def sessions_key(node: str) -> str:
@@ -67,6 +64,7 @@ class BrokerChatRoom:
         self.node = node
         self._own = sessions_key(node)
         self._sessions: Counter[str] = Counter()  # this node's, to restore after a data loss
+        self._unannounced: list[str] = []  # leaves that failed while Redis was away
 
     @property
     def online(self) -> int:
@@ -83,7 +81,7 @@ class BrokerChatRoom:
         try:
             return await self.sequencer.publish("chat", data, presence=change)
         except UNAVAILABLE as exc:
-            raise BrokerUnavailable(f"the chat is unavailable: broker unreachable ({exc})") from None
+            raise ChatUnavailable(f"the chat is unavailable: broker unreachable ({exc})") from None
 
     async def join(self, user: Any) -> Message:
         """Add a session for ``user`` on this node and announce it to every node."""
@@ -93,12 +91,20 @@ class BrokerChatRoom:
         return message
 
     async def leave(self, user: Any) -> Message:
-        """Remove one session of ``user`` on this node and announce it."""
+        """Remove one session of ``user`` on this node and announce it.
+
+        A leave Redis cannot take now (a socket closed during an outage) is
+        announced at the first heartbeat that reaches Redis, so the count heals.
+        """
         name = validate_user(user)
         try:
             message = await self._publish("leave", name, -1)
         except NotJoined:
             raise NotInChat(f"{name!r} is not in the chat") from None
+        except ChatUnavailable:
+            if self._sessions[name] > self._unannounced.count(name):
+                self._unannounced.append(name)
+            raise
         self._sessions[name] -= 1
         if self._sessions[name] <= 0:
             del self._sessions[name]
@@ -120,8 +126,17 @@ class BrokerChatRoom:
             await asyncio.sleep(HEARTBEAT_S)
 
     async def heartbeat(self) -> None:
-        """Say this node is alive; put its sessions back if Redis lost them."""
+        """Say this node is alive; announce leaves that failed; put its sessions back if Redis
+        lost them."""
         await self.redis.set(alive_key(self.node), b"1", px=ALIVE_TTL_MS)
+        while self._unannounced:
+            name = self._unannounced[0]
+            with contextlib.suppress(NotJoined):
+                await self._publish("leave", name, -1)
+            self._unannounced.pop(0)
+            self._sessions[name] -= 1
+            if self._sessions[name] <= 0:
+                del self._sessions[name]
         if self._sessions and not await self.redis.exists(self._own):
             sessions: dict[Any, Any] = dict(self._sessions)
             await self.redis.hset(self._own, mapping=sessions)
