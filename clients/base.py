@@ -19,6 +19,10 @@ is due *and* the caller is waiting; pushed bytes wait in the kernel meanwhile an
 when read. A caller that stops iterating for long (longer than half the server's heartbeat, for
 WebSocket pings) will see its latency grow or its connection dropped and resumed.
 
+More than one URL (the nodes of one lab behind a broker, which share one seq order): a
+connection that fails moves the client to the next URL in turn, and it resumes there from its
+last seq, so a node that dies costs a reconnect, not a gap.
+
 Delivery policy: messages come out in seq order as received; a seq at or below the last one
 delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or a
 ``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
@@ -30,6 +34,7 @@ import asyncio
 import random
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Sequence
 from enum import Enum, auto
 from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
@@ -148,17 +153,20 @@ class BaseClient(ABC):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         topic: str = "prices",
         since: int | None = None,
         connect_timeout: float = 5.0,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one server URL is needed")
+        for each in self.urls:
+            split_url(each)  # a bad one fails now
         self.topic = topic
         self.connect_timeout = connect_timeout
-        self._host, self._port, self._prefix = split_url(url)
-        self._hostport = f"{self._host}:{self._port}"
+        self._use(0)
         self._last_seq = since
         self._tally = Tally()
         self._state = State.CONNECTING
@@ -191,16 +199,23 @@ class BaseClient(ABC):
         return self._tally.freeze(*self._current_split())
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._open()
-        except DROPS as exc:
-            self._fail()
-            raise ServerUnavailable(
-                f"cannot reach the server at {self.url} ({self.name}): {_reason(exc)}"
-            ) from exc
-        except BaseException:
-            self._fail()
-            raise
+        for attempt in range(len(self.urls)):
+            try:
+                await self._open()
+            except DROPS as exc:
+                if attempt + 1 < len(self.urls):
+                    self._close_connection()
+                    self._use(self._url_index + 1)
+                    continue
+                self._fail()
+                tried = " or ".join(self.urls)
+                raise ServerUnavailable(
+                    f"cannot reach the server at {tried} ({self.name}): {_reason(exc)}"
+                ) from exc
+            except BaseException:
+                self._fail()
+                raise
+            break
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -329,6 +344,13 @@ class BaseClient(ABC):
 
     # -- internals -------------------------------------------------------------------------
 
+    def _use(self, index: int) -> None:
+        """Talk to ``urls[index]`` (modulo their number) from the next connection on."""
+        self._url_index = index % len(self.urls)
+        self.url = self.urls[self._url_index]
+        self._host, self._port, self._prefix = split_url(self.url)
+        self._hostport = f"{self._host}:{self._port}"
+
     def _fire(self, event: Event) -> None:
         try:
             self._state = TRANSITIONS[self._state][event]
@@ -348,6 +370,7 @@ class BaseClient(ABC):
                 await self._open()
             except DROPS:
                 self._close_connection()
+                self._use(self._url_index + 1)  # the next node, if there are several
                 continue
             except ClientError:
                 self._fail()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lab.contract import TRANSPORTS
 
 from .base import BaseClient
@@ -21,7 +23,7 @@ _CLASSES: dict[str, type[BaseClient]] = {
 
 def open_client(
     transport: str,
-    url: str,
+    url: str | Sequence[str],
     *,
     topic: str = "prices",
     interval: float = 1.0,
@@ -30,7 +32,8 @@ def open_client(
 ) -> BaseClient:
     """A client for ``transport`` (one of :data:`TRANSPORTS`), to use as ``async with``.
 
-    ``interval`` is used by short poll only. Raises ``ValueError`` for an unknown transport,
+    ``url`` may list several nodes of one lab (see :mod:`clients.base`). ``interval`` is
+    used by short poll only. Raises ``ValueError`` for an unknown transport,
     a bad URL or a bad interval; connecting happens on ``__aenter__``.
     """
     if transport == "poll":

@@ -8,6 +8,8 @@ import signal
 import aiohttp
 import pytest
 
+from clients.factory import open_client
+from lab.contract import TRANSPORTS
 from tests.conftest_redis import (  # noqa: F401  (fixtures, registered by being imported)
     Node,
     NodeFactory,
@@ -166,3 +168,24 @@ async def test_workers_use_the_broker_through_their_primary(make_node: NodeFacto
     assert all(run == runs[0] for run in runs)
     assert resumed == list(range(runs[0][-1] + 1, runs[0][-1] + 11))
     assert stats["workers"] == 2
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_client_given_two_nodes_survives_one_killed(make_node: NodeFactory,
+                                                            transport: str) -> None:
+    """The lab's client moves to the next node when its node dies and resumes with no gap."""
+    feeder = await make_node("--rate", "50", "--feed", "always")
+    victim = await make_node("--feed", "never")
+    seqs = []
+    async with (open_client(transport, [victim.base, feeder.base], since=0,
+                            interval=0.05) as client, asyncio.timeout(30)):
+        async for received in client:
+            seqs.append(received.seq)
+            if len(seqs) == 10:
+                victim.process.send_signal(signal.SIGKILL)
+            if len(seqs) == 40:
+                break
+        stats = client.stats()
+    assert seqs == list(range(1, 41))
+    assert stats.gaps == 0 and stats.duplicates == 0 and stats.reconnects == 1
+    assert client.url == feeder.base
