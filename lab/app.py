@@ -141,6 +141,7 @@ async def handle_stats(request: web.Request) -> web.Response:
         "workers": workers,
         "serving": app[DELIVERY_KEY].name,
         "backplane": app[BACKPLANE_KEY].name,
+        "nodes": await app[BACKPLANE_KEY].nodes(),
     }
     return json_response(orjson.dumps(body))
 

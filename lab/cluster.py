@@ -35,7 +35,7 @@ from lab.backplane import Backplane
 from lab.backplane.workers import Link
 from lab.chat import ChatError, NotInChat
 from lab.hub import Hub, Message
-from lab.serving import configure_logging, node_backplane, serve_worker
+from lab.serving import configure_logging, node_backplane, page_url, serve_worker
 from lab.settings import Settings
 
 log = logging.getLogger("lab.cluster")
@@ -111,6 +111,10 @@ class Primary:
                     task = asyncio.create_task(self._answer_stats(link, item["id"]))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+                elif op == "nodes":
+                    task = asyncio.create_task(self._answer_nodes(link, item["id"]))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
                 elif op == "snapshot":
                     self._collect(item)
         finally:
@@ -129,6 +133,9 @@ class Primary:
         except ChatError as exc:
             return {"id": item["id"], "error": str(exc), "not_in_chat": isinstance(exc, NotInChat)}
         return {"id": item["id"], "message": message.json.decode()}
+
+    async def _answer_nodes(self, link: Link, reply_to: int) -> None:
+        link.send({"id": reply_to, "nodes": await self.backplane.nodes()})
 
     async def _answer_stats(self, link: Link, reply_to: int) -> None:
         link.send({"id": reply_to, "stats": await self._gather_stats()})
@@ -232,6 +239,7 @@ async def run_primary(settings: Settings, announce: Callable[[int], None]) -> in
                 stop.set()
         if primary.all_ready.is_set():
             reserved.close()
+            primary.backplane.advertise(page_url(settings, port))
             announce(port)
             await stop.wait()
     finally:

@@ -37,6 +37,13 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
+def page_url(settings: Settings, port: int) -> str:
+    """The URL other machines reach this lab's page at (its first LAN address in a classroom)."""
+    if settings.host in CLASSROOM_HOSTS:
+        return f"http://{next(iter(lan_addresses()), '127.0.0.1')}:{port}/"
+    return f"http://{settings.host}:{port}/"
+
+
 async def wait_for_signal(*also: asyncio.Future[object]) -> None:
     """Return on SIGINT or SIGTERM (or when any of ``also`` finishes)."""
     stop = asyncio.get_running_loop().create_future()
@@ -62,8 +69,10 @@ async def node_backplane(settings: Settings) -> Backplane:
 
 async def serve(settings: Settings) -> None:
     """One process: listen, announce the URLs, and run until SIGINT or SIGTERM."""
-    app = create_app(settings, await node_backplane(settings))
+    backplane = await node_backplane(settings)
+    app = create_app(settings, backplane)
     site = await start_site(app, settings, reuse_port=False)
+    backplane.advertise(page_url(settings, site.port))
     tune_gc()
     announce(settings, site.port)
     try:

@@ -64,3 +64,9 @@ class Backplane(Protocol):
 
     async def counters(self, own: Counters) -> list[dict[str, Any]]:
         """Counter snapshots of every process that serves this port (one per process)."""
+
+    def advertise(self, url: str) -> None:
+        """Tell the other nodes where this one's page is, once it listens (a broker's)."""
+
+    async def nodes(self) -> list[str]:
+        """The page URLs of every live node of this lab (empty: this machine is the lab)."""

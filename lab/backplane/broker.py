@@ -126,6 +126,18 @@ class Broker:
         """This node's counters (each node reports its own)."""
         return [own()]
 
+    def advertise(self, url: str) -> None:
+        """Announce ``url`` as this node's page from the next heartbeat on."""
+        for replica in self._replicas.values():
+            replica.room.url = url
+
+    async def nodes(self) -> list[str]:
+        """The page URL of every live node (empty while Redis cannot be reached)."""
+        try:
+            return await next(iter(self._replicas.values())).room.live_urls()
+        except (StopIteration, *UNAVAILABLE):
+            return []
+
     async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:
         """Follow the streams, contend for the feed and keep presence until cancelled."""
         replica = self.replica(hub)

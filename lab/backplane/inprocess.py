@@ -30,3 +30,11 @@ class InProcess:
     async def counters(self, own: Counters) -> list[dict[str, Any]]:
         """This process's counters alone."""
         return [own()]
+
+
+    def advertise(self, url: str) -> None:
+        """Nobody to tell."""
+
+    async def nodes(self) -> list[str]:
+        """None but this one."""
+        return []

@@ -2,7 +2,9 @@
 
 Each node keeps its chat sessions in a hash of its own
 (``rnl:chat:sessions:<node>``: user → sessions) and says it is alive with a key
-that expires (``rnl:alive:<node>``, renewed every second). A join, leave or
+that expires (``rnl:alive:<node>``, renewed every second, holding the URL of
+the node's page; ``rnl:nodes`` lists the nodes, so a page can move to another
+node when its own stops answering). A join, leave or
 message is one call of the sequencing script
 (:data:`lab.backplane.redis_stream.SEQUENCE`), which changes the hash and
 counts ``online`` over every node's hash in the same atomic step.
@@ -42,6 +44,7 @@ log = logging.getLogger("lab.broker")
 ALIVE_TTL_MS = 5_000
 """How long a node counts as alive after its last heartbeat."""
 HEARTBEAT_S = 1.0
+NODES_KEY = f"{PREFIX}:nodes"
 
 
 def sessions_key(node: str) -> str:
@@ -65,6 +68,8 @@ class BrokerChatRoom:
         self._own = sessions_key(node)
         self._sessions: Counter[str] = Counter()  # this node's, to restore after a data loss
         self._unannounced: list[str] = []  # leaves that failed while Redis was away
+        self.url = ""
+        """This node's page (set once it listens), announced with its heartbeat."""
 
     @property
     def online(self) -> int:
@@ -128,7 +133,8 @@ class BrokerChatRoom:
     async def heartbeat(self) -> None:
         """Say this node is alive; announce leaves that failed; put its sessions back if Redis
         lost them."""
-        await self.redis.set(alive_key(self.node), b"1", px=ALIVE_TTL_MS)
+        await self.redis.set(alive_key(self.node), self.url, px=ALIVE_TTL_MS)
+        await self.redis.sadd(NODES_KEY, self.node)
         while self._unannounced:
             name = self._unannounced[0]
             with contextlib.suppress(NotJoined):
@@ -141,6 +147,16 @@ class BrokerChatRoom:
             sessions: dict[Any, Any] = dict(self._sessions)
             await self.redis.hset(self._own, mapping=sessions)
             await self.redis.sadd(SESSION_KEYS, self._own)
+
+    async def live_urls(self) -> list[str]:
+        """The page URL of every node alive now, this one included, in a stable order;
+        nodes no longer alive are dropped from the list."""
+        nodes = sorted(raw.decode() for raw in await self.redis.smembers(NODES_KEY))  # type: ignore[misc]
+        urls: Any = await self.redis.mget([alive_key(node) for node in nodes]) if nodes else []
+        gone = [node for node, url in zip(nodes, urls, strict=True) if url is None]
+        if gone:
+            await self.redis.srem(NODES_KEY, *gone)
+        return [url.decode() for url in urls if url]
 
     async def reap(self) -> int:
         """Announce every session of a node that is no longer alive as a leave; how many."""

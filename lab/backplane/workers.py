@@ -5,7 +5,7 @@ The primary process (:mod:`lab.cluster`) sequences; each worker is a replica.
 Link protocol, one line per item: ``M<message JSON>`` is a published message
 (primary → worker); any other line is a JSON object — from a worker
 ``{"op": "ready"}``, ``{"op": "chat", "id", "action", "user", "text"}`` or
-``{"op": "stats", "id"}``; from the primary ``{"id", "message"|"error"}``
+``{"op": "stats", "id"}``, ``{"op": "nodes", "id"}``; from the primary ``{"id", "message"|"error"}``
 replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
 ``{"op": "snapshot", "id", "stats"}``.
 
@@ -141,3 +141,12 @@ class Worker:
         """Every worker's counters, gathered by the primary."""
         reply = await self.link.request({"op": "stats"})
         return list(reply["stats"])
+
+
+    def advertise(self, url: str) -> None:
+        """The primary advertises the machine (all workers share its port)."""
+
+    async def nodes(self) -> list[str]:
+        """The primary's answer: the live nodes of its broker, if it has one."""
+        reply = await self.link.request({"op": "nodes"})
+        return list(reply["nodes"])
