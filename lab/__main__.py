@@ -17,7 +17,7 @@ from lab.app import make_ticks
 from lab.cluster import run_primary
 from lab.feed import FeedError
 from lab.serving import announce, configure_logging, serve
-from lab.settings import DEFAULT_SYMBOLS, Settings
+from lab.settings import DEFAULT_SYMBOLS, FEED_MODES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--broker", default=None, metavar="URL", help="share one feed and chat between lab "
         "nodes on several machines through Redis (e.g. redis://127.0.0.1:6379/0): Redis "
         "sequences every message, so a client resumes on any node")
-    add("--feed", choices=("auto", "always", "never"), default=d.feed, help="with --broker: "
+    add("--feed", choices=FEED_MODES, default=d.feed, help="with --broker: "
         "which node runs the price feed (auto: whichever takes the lock, another takes over "
         "when it dies; always: this one or refuse to start; never: serve only)")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],

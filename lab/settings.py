@@ -9,6 +9,8 @@ from pathlib import Path
 from lab.origins import origin_of
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
+FEED_MODES: tuple[str, ...] = ("auto", "always", "never")
+"""With a broker: which node runs the price feed (see :mod:`lab.backplane.broker`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class Settings:
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (1 <= self.workers <= 64, "workers must be 1..64"),
-            (self.feed in ("auto", "always", "never"), "feed must be auto, always or never"),
+            (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
         )
         for ok, reason in checks:
             if not ok:

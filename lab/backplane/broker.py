@@ -42,10 +42,10 @@ from lab.backplane.redis_stream import UNAVAILABLE, Fenced, Sequencer, StreamRea
 from lab.chat import ChatService
 from lab.feed import run_feed
 from lab.hub import Hub
+from lab.settings import FEED_MODES
 
 log = logging.getLogger("lab.broker")
 
-FEED_MODES = ("auto", "always", "never")
 SOCKET_TIMEOUT_S = 5.0
 """How long one Redis call may take before the node counts Redis as gone: longer than
 ``XREAD``'s block and than a short pause that nodes should ride out."""

@@ -151,7 +151,8 @@ class BrokerChatRoom:
     async def live_urls(self) -> list[str]:
         """The page URL of every node alive now, this one included, in a stable order;
         nodes no longer alive are dropped from the list."""
-        nodes = sorted(raw.decode() for raw in await self.redis.smembers(NODES_KEY))  # type: ignore[misc]
+        members: Any = await self.redis.smembers(NODES_KEY)
+        nodes = sorted(raw.decode() for raw in members)
         urls: Any = await self.redis.mget([alive_key(node) for node in nodes]) if nodes else []
         gone = [node for node, url in zip(nodes, urls, strict=True) if url is None]
         if gone:
