@@ -16,8 +16,17 @@ from pathlib import Path
 from lab.app import make_ticks
 from lab.cluster import run_primary
 from lab.feed import FeedError
+from lab.limits import Rate
 from lab.serving import announce, configure_logging, serve
 from lab.settings import DEFAULT_SYMBOLS, FEED_MODES, Settings
+
+
+def rate_arg(text: str) -> Rate:
+    """A ``RATE[/BURST]`` flag value."""
+    try:
+        return Rate.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("--feed", choices=FEED_MODES, default=d.feed, help="with --broker: "
         "which node runs the price feed (auto: whichever takes the lock, another takes over "
         "when it dies; always: this one or refuse to start; never: serve only)")
+    add("--chat-rate", type=rate_arg, default=d.chat_rate, metavar="RATE[/BURST]",
+        help="chat posts allowed per second, with bursts of BURST, for each chat identity and "
+        "for each client address (over it: 429 with Retry-After)")
+    add("--ws-command-rate", type=rate_arg, default=d.ws_command_rate, metavar="RATE[/BURST]",
+        help="commands per second one WebSocket may send, with bursts of BURST; a socket that "
+        "keeps sending over it is closed (1008)")
+    add("--presence-timeout", type=float, default=d.presence_timeout, metavar="SECONDS",
+        help="an HTTP chat user with no chat connection open and no chat request for this "
+        "long is announced as left")
+    add("--max-connections-per-ip", type=int, default=d.max_connections_per_ip, metavar="N",
+        help="open connections one LAN address may hold (503 beyond); 0: no cap")
+    add("--max-loopback-connections", type=int, default=d.max_loopback_connections,
+        metavar="N", help="open connections this machine's own addresses (127.0.0.1, ::1) may "
+        "hold; 0: no cap, so benchmarks of thousands of local clients are unaffected")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -87,6 +110,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         pin_workers=args.pin_workers,
         plain=args.plain,
         allow_origins=tuple(args.allow_origin),
+        chat_rate=args.chat_rate,
+        ws_command_rate=args.ws_command_rate,
+        presence_timeout=args.presence_timeout,
+        max_connections_per_ip=args.max_connections_per_ip,
+        max_loopback_connections=args.max_loopback_connections,
         log_level=args.log_level,
         broker=args.broker,
         feed=args.feed,

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from lab.backplane import Backplane
 from lab.backplane.inprocess import InProcess
-from lab.chat import CHAT_KEY, setup_chat
+from lab.chat.http import CHAT_KEY, setup_chat
 from lab.contract import now_us
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.fast import FastDelivery
@@ -210,7 +210,7 @@ def create_app(settings: Settings | None = None, backplane: Backplane | None = N
     app[BACKPLANE_KEY] = backplane = backplane or InProcess()
     make_ticks(settings)  # a bad replay file fails now
     app.cleanup_ctx.append(backplane_lifetime)
-    setup_chat(app, backplane.chat_room(app[HUB_KEY]))
+    setup_chat(app, backplane.chat_room(app[HUB_KEY], settings))
 
     app.on_shutdown.append(shut_down_live)
 

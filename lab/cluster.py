@@ -1,7 +1,7 @@
 """Several server processes sharing one feed: ``python -m lab --workers N``.
 
 The *primary* process owns the feed, the authoritative hub (so there is one
-``seq`` order per topic) and the chat room. It serves no HTTP. It starts N
+``seq`` order per topic) and the chat room (identities, presence, post limits). It serves no HTTP. It starts N
 *worker* processes that all listen on the same port (``SO_REUSEPORT``: the
 kernel spreads new connections over them) and connect back to the primary
 over a Unix socket. Every message the primary publishes is sent to every
@@ -33,7 +33,7 @@ import orjson
 from lab.app import make_ticks
 from lab.backplane import Backplane
 from lab.backplane.workers import Link
-from lab.chat import ChatError, NotInChat
+from lab.chat.errors import ChatError, to_wire
 from lab.hub import Hub, Message
 from lab.serving import configure_logging, node_backplane, page_url, serve_worker
 from lab.settings import Settings
@@ -68,7 +68,7 @@ class Primary:
         self.settings = settings
         self.backplane = backplane
         self.hub = Hub(settings.history)
-        self.chat = backplane.chat_room(self.hub)
+        self.chat = backplane.chat_room(self.hub, settings)
         self.links: list[Link] = []
         self.ready = 0
         self.all_ready = asyncio.Event()
@@ -105,7 +105,9 @@ class Primary:
                     if self.ready == self.settings.workers:
                         self.all_ready.set()
                 elif op == "chat":
-                    link.send(await self._chat(item))
+                    reply = await self._chat(item)
+                    if "id" in item:
+                        link.send(reply)
                 elif op == "stats":
                     # In its own task: this loop must stay free to read the snapshots.
                     task = asyncio.create_task(self._answer_stats(link, item["id"]))
@@ -123,16 +125,21 @@ class Primary:
             writer.close()
 
     async def _chat(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Carry out a worker's call of the room; the reply (see :mod:`lab.backplane.workers`)."""
+        action, args = item.get("action"), item.get("args", [])
         try:
-            if item["action"] == "say":
-                message = await self.chat.say(item.get("user"), item.get("text"))
-            elif item["action"] == "join":
-                message = await self.chat.join(item.get("user"))
+            if action == "join":
+                joined = await self.chat.join(*args)
+                result: Any = [joined.token, joined.message.json.decode()]
+            elif action in ("leave", "say"):
+                result = (await getattr(self.chat, action)(*args)).json.decode()
+            elif action in ("hold", "release"):
+                result = await getattr(self.chat, action)(*args)
             else:
-                message = await self.chat.leave(item.get("user"))
+                raise ChatError(f"unknown chat action {action!r}")
         except ChatError as exc:
-            return {"id": item["id"], "error": str(exc), "not_in_chat": isinstance(exc, NotInChat)}
-        return {"id": item["id"], "message": message.json.decode()}
+            return {"id": item.get("id"), **to_wire(exc)}
+        return {"id": item.get("id"), "result": result}
 
     async def _answer_nodes(self, link: Link, reply_to: int) -> None:
         link.send({"id": reply_to, "nodes": await self.backplane.nodes()})

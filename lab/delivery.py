@@ -11,7 +11,8 @@ fast that is, and :class:`Delivery` is where they are asked:
   to the socket while it keeps up.
 - **What does an accepted connection enter by?** The textbook answer is
   aiohttp's own protocol. The engineered answer is a front door that answers
-  plain polls at the socket.
+  plain polls at the socket. Both first admit the connection, or refuse it,
+  by its client address (:class:`lab.admission.Admission`, one per server).
 
 ``python -m lab --plain`` serves with this class as it is; the default serves
 with :class:`lab.fast.FastDelivery`. Both must put the same bytes on the wire.
@@ -24,8 +25,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from lab.admission import Admission, Gate
 from lab.hub import Mailbox, Message
 from lab.mailbox import Owner
+from lab.transports.common import SETTINGS_KEY
 
 Unit = Callable[[Message], bytes]
 """The bytes one message becomes on a connection's socket (a chunk, a frame)."""
@@ -39,6 +42,9 @@ class Delivery:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
+        settings = app[SETTINGS_KEY]
+        self.admission = Admission(settings.max_connections_per_ip,
+                                   settings.max_loopback_connections)
 
     def mailbox(self, request: web.Request, transport: str, unit: Unit, owner: Owner,
                 maxsize: int) -> Mailbox:
@@ -47,8 +53,11 @@ class Delivery:
         return Mailbox(maxsize, owner)
 
     def entrance(self, server: web.Server) -> Callable[[], asyncio.BaseProtocol]:
-        """The protocol factory accepted connections start with: here, aiohttp's own."""
-        return server
+        """The protocol factory accepted connections start with: here, aiohttp's own, behind
+        the per-address cap (when there is one)."""
+        if not self.admission.caps_anything:
+            return server
+        return lambda: Gate(self.admission, server)
 
     def shutdown(self) -> None:
         """Answer whatever the engineered path holds (called as the app shuts down)."""

@@ -64,7 +64,7 @@ async def node_backplane(settings: Settings) -> Backplane:
         return InProcess()
     from lab.backplane.broker import connect_broker
 
-    return await connect_broker(settings.broker, settings.history, settings.feed)
+    return await connect_broker(settings.broker, settings.feed)
 
 
 async def serve(settings: Settings) -> None:

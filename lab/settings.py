@@ -6,11 +6,16 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.limits import Rate
 from lab.origins import origin_of
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
 FEED_MODES: tuple[str, ...] = ("auto", "always", "never")
 """With a broker: which node runs the price feed (see :mod:`lab.backplane.broker`)."""
+CHAT_RATE = Rate(1.0, 5)
+"""Chat posts: bursts of 5, then one a second, per identity and per client address."""
+WS_COMMAND_RATE = Rate(10.0, 20)
+"""WebSocket commands of one socket: bursts of 20, then ten a second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +23,9 @@ class Settings:
     """Everything the server can be told; defaults are the embedded classroom setup.
 
     ``volatility`` and ``drift`` are annualised (per √year / per year of 252
-    trading days of 6.5 hours), as quoted for real stocks.
+    trading days of 6.5 hours), as quoted for real stocks. A connection cap of 0
+    (``max_connections_per_ip`` for LAN addresses, ``max_loopback_connections``
+    for this machine's own) means no cap.
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +50,11 @@ class Settings:
     pin_workers: bool = True
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
+    chat_rate: Rate = CHAT_RATE
+    ws_command_rate: Rate = WS_COMMAND_RATE
+    presence_timeout: float = 60.0
+    max_connections_per_ip: int = 64
+    max_loopback_connections: int = 0
     log_level: str = "INFO"
     broker: str | None = None
     feed: str = "auto"
@@ -60,6 +72,9 @@ class Settings:
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (1 <= self.workers <= 64, "workers must be 1..64"),
             (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
+            (self.presence_timeout > 0, "presence timeout must be positive"),
+            (self.max_connections_per_ip >= 0, "max connections per IP must not be negative"),
+            (self.max_loopback_connections >= 0, "max loopback connections must not be negative"),
         )
         for ok, reason in checks:
             if not ok:

@@ -82,22 +82,34 @@ async def test_a_node_started_late_serves_the_history_from_redis(make_node: Node
     assert body["missed"] == 0 and seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 40
 
 
-async def test_chat_posted_on_either_node_is_one_ordered_room(make_node: NodeFactory) -> None:
-    """Joins and messages from two nodes get one seq order and one online count."""
+async def post(session: aiohttp.ClientSession, node: Node, path: str, body: dict,
+               token: str | None = None) -> tuple[int, dict]:
+    """POST JSON to a node (with a Bearer token when given): the status and the JSON answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.post(node.base + path, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def test_chat_on_either_node_is_one_room(make_node: NodeFactory) -> None:
+    """Joins and posts through two nodes: one seq order, one online count, one set of names,
+    and a token given by one node works on the other."""
     a, b = await make_node("--feed", "never"), await make_node("--feed", "never")
-    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-        async with session.ws_connect(f"{b.base}/ws?topic=chat") as watcher:
-            posts = [(a, "/api/chat/join", {"user": "ada"}), (b, "/api/chat/join", {"user": "bob"}),
-                     (a, "/api/chat", {"user": "ada", "text": "hi"}),
-                     (b, "/api/chat/leave", {"user": "bob"})]
-            for node, path, body in posts:
-                async with session.post(node.base + path, json=body) as response:
-                    assert response.status in (200, 201), await response.text()
-            seen = [await watcher.receive_json() for _ in posts]
+    async with (aiohttp.ClientSession() as session, asyncio.timeout(30),
+                session.ws_connect(f"{b.base}/ws?topic=chat") as watcher):
+        status, ada = await post(session, a, "/api/chat/join", {"user": "ada"})
+        assert status == 201
+        assert (await post(session, b, "/api/chat/join", {"user": "ada"}))[0] == 409
+        status, bob = await post(session, b, "/api/chat/join", {"user": "bob"})
+        assert status == 201
+        assert (await post(session, b, "/api/chat", {"text": "hi"}, ada["token"]))[0] == 201
+        assert (await post(session, b, "/api/chat", {"text": "x"}, "forged"))[0] == 401
+        assert (await post(session, a, "/api/chat/leave", {}, bob["token"]))[0] == 200
+        assert (await post(session, b, "/api/chat", {"text": "x"}, bob["token"]))[0] == 401
+        seen = [await watcher.receive_json() for _ in range(4)]
         stats = await a.get(session, "/api/stats")
     assert [m["seq"] for m in seen] == [1, 2, 3, 4]
-    assert [(m["data"]["kind"], m["data"]["online"]) for m in seen] == [
-        ("join", 1), ("join", 2), ("message", 2), ("leave", 1)]
+    assert [(m["data"]["kind"], m["data"]["user"], m["data"]["online"]) for m in seen] == [
+        ("join", "ada", 1), ("join", "bob", 2), ("message", "ada", 2), ("leave", "bob", 1)]
     assert stats["topics"]["chat"]["online"] == 1
 
 

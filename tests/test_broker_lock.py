@@ -13,6 +13,7 @@ from lab.backplane.feed_lock import FeedLock
 from lab.backplane.redis_stream import Fenced, Sequencer
 from lab.feed import gbm_ticks
 from lab.hub import Hub
+from lab.settings import Settings
 from tests.conftest_redis import (  # noqa: F401  (fixtures, registered by being imported)
     RedisServer,
     eventually,
@@ -68,8 +69,8 @@ async def test_a_new_feed_node_continues_from_the_last_published_prices(redis: R
     writer = Sequencer(redis, Hub(), history=100)
     await writer.publish("prices", {"symbol": "ACME", "price": 123.0})
     hub = Hub()
-    broker = Broker(redis, history=100)
-    broker.chat_room(hub)
+    broker = Broker(redis)
+    broker.chat_room(hub, Settings(history=100))
     ticks = lambda last: gbm_ticks(("ACME",), 50.0, 1, 0.2, steady=True, last_prices=last)
     task = asyncio.create_task(broker.run(hub, ticks, dict))
     try:

@@ -144,6 +144,41 @@ def test_injection_payload_stays_text(open_page: PageOpener) -> None:
     assert eve.watch.errors == []
 
 
+@pytest.mark.parametrize("via", ["longpoll", "sse"])
+def test_an_http_chat_user_posts_with_the_token_join_gave(open_page: PageOpener, via: str
+                                                          ) -> None:
+    """Joining over HTTP gets a token; the post sends it as ``Authorization: Bearer``, and the
+    receiving connection carries it as ``?token=`` (so it keeps the name present)."""
+    item = open_page(CHAT_ONLY)
+    posts: list[dict[str, str]] = []
+    gets: list[str] = []
+    item.page.on("request", lambda r: posts.append(r.headers) if r.url.endswith("/api/chat")
+                 else gets.append(r.url) if "topic=chat" in r.url else None)
+    with item.page.expect_response(lambda r: r.url.endswith("/api/chat/join")) as joined:
+        join(item, f"tok-{via}", via)
+    token = joined.value.json()["token"]
+    say(item, "with a token")
+    expect(item.page.locator("#chat-log")).to_contain_text(f"tok-{via}: with a token")
+    assert posts and posts[-1]["authorization"] == f"Bearer {token}"
+    assert any(f"token={token}" in url for url in gets)
+    item.page.click("#chat-leave")
+    expect(item.page.locator("#chat")).to_have_attribute("data-state", "out")
+
+
+@pytest.mark.parametrize("via", ["websocket", "longpoll"])
+def test_a_name_in_use_is_refused_with_the_reason(open_page: PageOpener, via: str) -> None:
+    """A second visitor choosing a name someone holds is told so and stays out."""
+    first, second = open_page(CHAT_ONLY), open_page(CHAT_ONLY)
+    join(first, f"taken-{via}", "sse")
+    second.page.select_option("#chat-via", via)
+    second.page.fill("#chat-user", f"taken-{via}")
+    second.page.press("#chat-user", "Enter")
+    expect(second.page.locator("#chat-status")).to_contain_text("already in the chat")
+    expect(second.page.locator("#chat")).to_have_attribute("data-state", "out")
+    first.page.click("#chat-leave")
+    expect(first.page.locator("#chat")).to_have_attribute("data-state", "out")
+
+
 def test_chat_falls_back_when_websocket_is_refused(open_page: PageOpener) -> None:
     """With every WebSocket upgrade failing, the chat moves to SSE by itself, says why, and works."""
     item = open_page("/", init_script=REFUSE_WEBSOCKETS)

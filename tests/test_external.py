@@ -55,11 +55,16 @@ def get(server: tuple[str, int], path: str, headers: dict | None = None) -> tupl
         connection.close()
 
 
-def post(server: tuple[str, int], path: str, body: bytes) -> tuple[int, bytes]:
-    """One POST with http.client: status and body."""
+def post(server: tuple[str, int], path: str, body: bytes, token: str | None = None
+         ) -> tuple[int, bytes]:
+    """One POST with http.client (with a chat token as ``Authorization: Bearer``): status and
+    body."""
     connection = http.client.HTTPConnection(*server, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -182,11 +187,17 @@ async def test_bad_queries(server, path: str, status: int) -> None:
 
 async def test_bad_bodies(server) -> None:
     """Non-JSON, invalid and oversized chat bodies are refused; valid ones publish."""
-    assert (await run(post, server, "/api/chat", b"not json"))[0] == 400
-    assert (await run(post, server, "/api/chat", b'{"user": "", "text": "x"}'))[0] == 400
-    assert (await run(post, server, "/api/chat", b"x" * 70_000))[0] == 413
-    status, body = await run(post, server, "/api/chat", b'{"user": "eve", "text": "<b>hi</b>"}')
+    status, body = await run(post, server, "/api/chat/join", b'{"user": "eve"}')
+    assert status == 201
+    token = json.loads(body)["token"]
+    assert (await run(post, server, "/api/chat", b"not json", token))[0] == 400
+    assert (await run(post, server, "/api/chat", b'{"text": ""}', token))[0] == 400
+    assert (await run(post, server, "/api/chat", b"x" * 70_000, token))[0] == 413
+    assert (await run(post, server, "/api/chat", b'{"text": "hi"}'))[0] == 401
+    status, body = await run(post, server, "/api/chat", b'{"user": "eve", "text": "<b>hi</b>"}',
+                             token)
     assert status == 201 and json.loads(body)["data"]["text"] == "<b>hi</b>"
+    assert (await run(post, server, "/api/chat/leave", b"", token))[0] == 200
 
 
 def ws_close_code(server: tuple[str, int], frame: str | bytes) -> int:

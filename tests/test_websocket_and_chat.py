@@ -16,10 +16,19 @@ async def next_text(ws: aiohttp.ClientWebSocketResponse) -> dict:
         return await ws.receive_json()
 
 
-async def chat_post(lab: Lab, path: str, body: object) -> tuple[int, dict]:
-    """POST a JSON body to a chat endpoint; status and decoded answer."""
-    async with lab.session.post(f"{lab.base}{path}", json=body) as response:
+async def chat_post(lab: Lab, path: str, body: object, token: str | None = None
+                    ) -> tuple[int, dict]:
+    """POST a JSON body to a chat endpoint (with a token as Bearer); status and decoded answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with lab.session.post(f"{lab.base}{path}", json=body, headers=headers) as response:
         return response.status, await response.json()
+
+
+async def join(lab: Lab, user: str) -> str:
+    """Join the chat over HTTP as ``user``; the token."""
+    status, answer = await chat_post(lab, "/api/chat/join", {"user": user})
+    assert status == 201, answer
+    return str(answer["token"])
 
 
 async def test_ws_join_chat_and_leave_on_close(lab: Lab) -> None:
@@ -40,10 +49,11 @@ async def test_ws_join_chat_and_leave_on_close(lab: Lab) -> None:
 async def test_http_chat_join_say_leave(lab: Lab) -> None:
     """The HTTP chat endpoints publish join, message and leave with the online count."""
     async with lab.session.ws_connect(f"{lab.base}/ws?topic=chat") as watcher:
-        assert (await chat_post(lab, "/api/chat/join", {"user": "bob"}))[0] == 201
-        status, message = await chat_post(lab, "/api/chat", {"user": "bob", "text": "hi"})
-        assert status == 201 and message["data"]["text"] == "hi"
-        assert (await chat_post(lab, "/api/chat/leave", {"user": "bob"}))[0] == 200
+        token = await join(lab, "bob")
+        status, message = await chat_post(lab, "/api/chat", {"text": "hi"}, token)
+        assert status == 201 and message["data"] == {"kind": "message", "user": "bob",
+                                                     "text": "hi", "online": 1}
+        assert (await chat_post(lab, "/api/chat/leave", {}, token))[0] == 200
         kinds = [(await next_text(watcher))["data"] for _ in range(3)]
     assert [(k["kind"], k["online"]) for k in kinds] == [("join", 1), ("message", 1), ("leave", 0)]
 
@@ -51,18 +61,18 @@ async def test_http_chat_join_say_leave(lab: Lab) -> None:
 @pytest.mark.parametrize(
     ("path", "body", "status"),
     [
-        pytest.param("/api/chat", {"user": "", "text": "hi"}, 400, id="empty-user"),
-        pytest.param("/api/chat", {"user": "x" * 33, "text": "hi"}, 400, id="long-user"),
-        pytest.param("/api/chat", {"user": "ada", "text": ""}, 400, id="empty-text"),
-        pytest.param("/api/chat", {"user": "ada", "text": "x" * 501}, 400, id="long-text"),
-        pytest.param("/api/chat", ["not", "an", "object"], 400, id="not-object"),
+        pytest.param("/api/chat/join", {"user": ""}, 400, id="empty-user"),
+        pytest.param("/api/chat/join", {"user": "x" * 33}, 400, id="long-user"),
         pytest.param("/api/chat/join", {"user": 5}, 400, id="join-number"),
-        pytest.param("/api/chat/leave", {"user": "ghost"}, 404, id="leave-unknown"),
+        pytest.param("/api/chat", {"text": ""}, 400, id="empty-text"),
+        pytest.param("/api/chat", {"text": "x" * 501}, 400, id="long-text"),
+        pytest.param("/api/chat", ["not", "an", "object"], 400, id="not-object"),
     ],
 )
 async def test_chat_rejects_bad_bodies(lab: Lab, path: str, body: object, status: int) -> None:
     """Chat limits (name 1–32, text 1–500) and shapes are enforced with a JSON reason."""
-    got, answer = await chat_post(lab, path, body)
+    token = await join(lab, "ada")
+    got, answer = await chat_post(lab, path, body, token)
     assert got == status and "error" in answer
 
 
@@ -125,5 +135,6 @@ async def test_ws_unsubscribe_stops_delivery(lab: Lab) -> None:
         await ws.send_json({"type": "subscribe", "topic": "chat", "user": "cy"})
         assert (await next_text(ws))["data"]["kind"] == "join"
         lab.publish(3)
-        await chat_post(lab, "/api/chat", {"user": "dee", "text": "after"})
+        await chat_post(lab, "/api/chat", {"text": "after"}, await join(lab, "dee"))
+        assert (await next_text(ws))["data"]["kind"] == "join"
         assert (await next_text(ws))["data"]["text"] == "after"

@@ -17,6 +17,7 @@ import pytest
 from lab.cluster import worker_cpus
 
 WORKERS = 2
+CHAT_BURST = 4
 
 
 class Cluster(NamedTuple):
@@ -31,7 +32,7 @@ async def cluster() -> AsyncIterator[Cluster]:
     """A primary with two workers on a free port, in its own process group."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lab", "--port", "0", "--workers", str(WORKERS), "--rate", "50",
-        "--log-level", "WARNING",
+        "--log-level", "WARNING", "--chat-rate", f"0.001/{CHAT_BURST}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
     )
     assert process.stdout is not None and process.stderr is not None
@@ -78,7 +79,10 @@ async def test_chat_presence_is_shared_by_all_workers(cluster: Cluster) -> None:
         onlines = []
         for _ in range(6):
             onlines.append((await sockets[0].receive_json())["data"]["online"])
-        async with session.post(f"{base}/api/chat", json={"user": "x", "text": "hi"}) as r:
+        async with session.post(f"{base}/api/chat/join", json={"user": "x"}) as r:
+            token = (await r.json())["token"]
+        async with session.post(f"{base}/api/chat", json={"text": "hi"},
+                                headers={"Authorization": f"Bearer {token}"}) as r:
             assert r.status == 201
         for ws in sockets:
             while (message := await ws.receive_json())["data"]["kind"] != "message":
@@ -86,6 +90,38 @@ async def test_chat_presence_is_shared_by_all_workers(cluster: Cluster) -> None:
             assert message["data"]["text"] == "hi"
             await ws.close()
     assert onlines == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_token_works_on_every_worker_and_the_limits_are_shared(cluster: Cluster) -> None:
+    """Identities live in the primary's room: a token joined through one connection posts
+    through fresh connections (spread over the workers by the kernel), a name is taken on all
+    of them, the post limit is counted once, and a leave ends the token everywhere."""
+    base = cluster.url
+    fresh = aiohttp.TCPConnector(force_close=True)  # a new connection, maybe another worker
+    async with aiohttp.ClientSession(connector=fresh) as session, asyncio.timeout(30):
+
+        async def post(path: str, body: dict, token: str | None = None) -> tuple[int, dict]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            async with session.post(base + path, json=body, headers=headers) as response:
+                return response.status, await response.json()
+
+        status, joined = await post("/api/chat/join", {"user": "ada"})
+        token = joined["token"]
+        assert status == 201
+        assert [(await post("/api/chat/join", {"user": "ada"}))[0] for _ in range(4)] == [409] * 4
+        assert (await post("/api/chat", {"user": "bob", "text": "hi"}, token))[0] == 403
+        statuses = [(await post("/api/chat", {"text": f"{i}"}, token))[0]
+                    for i in range(CHAT_BURST + 2)]
+        assert statuses == [201] * CHAT_BURST + [429, 429]
+        polls = [f"{base}/api/{path}?topic=chat&since=0&token={token}"
+                 for path in ("poll", "longpoll", "stream")]
+        for url in polls:  # a connection carrying the token holds the identity, on any worker
+            async with session.get(url) as response:
+                assert response.status == 200
+        assert (await post("/api/chat/leave", {}, token))[0] == 200
+        assert [(await post("/api/chat/leave", {}, token))[0] for _ in range(4)] == [401] * 4
+        async with session.get(polls[0]) as response:
+            assert response.status == 401
 
 
 def worker_pids(primary: int) -> list[int]:

@@ -91,7 +91,7 @@ def run_main(main: Coroutine[Any, Any, None]) -> int:
         loop = asyncio.get_running_loop()
         stop = loop.create_future()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+            loop.add_signal_handler(signum, lambda: None if stop.done() else stop.set_result(None))
         task = asyncio.ensure_future(main)
         await asyncio.wait({stop, task}, return_when=asyncio.FIRST_COMPLETED)
         task.cancel()

@@ -211,15 +211,15 @@ def breaking_rows(run: RunData, rows: Sequence[ScalePoint]) -> list[BreakingRow]
         for key in dict.fromkeys((p.server, p.transport) for p in rows if p.transport in STREAMED):
             mine = sorted((p for p in rows if (p.server, p.transport) == key),
                           key=lambda p: p.clients)
-            verdicts = [(p, *holds(by_name[p.scenario])) for p in mine]
-            passed = [p for p, ok, _ in verdicts if ok]
-            failed = next(((p, why) for p, ok, why in verdicts if ok is not True), None)
+            judged = [(p, *holds(by_name[p.scenario])) for p in mine]
+            passed = [p for p, ok, _ in judged if ok]
+            failed = next(((p, why) for p, ok, why in judged if ok is not True), None)
             out.append(BreakingRow(
                 server=key[0], transport=key[1], held=passed[-1].clients if passed else None,
                 tried_up_to=mine[-1].clients, limit=None,
                 failed_at=failed[0].clients if failed else None,
                 why=failed[1] if failed else None, flags=passed[-1].flags if passed else (),
-                steps=tuple((p.clients, ok) for p, ok, _ in verdicts),
+                steps=tuple((p.clients, ok) for p, ok, _ in judged),
             ))
     return sorted(out, key=lambda r: (transport_key(r.transport), r.server in BASELINES,
                                       r.server))

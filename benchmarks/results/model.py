@@ -323,7 +323,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise ResultsError(f"{where}: expected an object")
         _, item = get_args(hint)
         return {k: _convert(item, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if hint is Any:
         return value

@@ -98,7 +98,9 @@ class Case:
     ``interval_s`` is the short poll's pause between polls (0: closed loop);
     ``soak_every_s`` samples the server's RSS that often over the window;
     ``history`` (the lab only) sets ``--history``, the messages each topic keeps;
-    ``source`` (the lab only) runs the server from another checkout (None: this one).
+    ``source`` (the lab only) runs the server from another checkout (None: this one);
+    ``flooders`` (the lab only) is how many connections of a chat flooder
+    (:mod:`benchmarks.scale.flooder`) post as fast as they can through the window (0: none).
     """
 
     server: str
@@ -113,6 +115,7 @@ class Case:
     history: int | None = None
     repeat: int = 1
     source: Source | None = None
+    flooders: int = 0
 
     def __post_init__(self) -> None:
         if self.server not in SERVERS:
@@ -125,11 +128,14 @@ class Case:
             raise ValueError("only the lab takes a history")
         if self.source is not None and not self.server.startswith("lab"):
             raise ValueError("only the lab runs from another checkout")
+        if self.flooders and not self.server.startswith("lab"):
+            raise ValueError("only the lab has a chat to flood")
 
     @property
     def name(self) -> str:
         """Unique within a run: transport, server, clients (and the soak, the source's label)."""
         tail = "-soak" if self.purpose == "soak" else ""
+        tail += "-flooded" if self.flooders else ""
         tail += f"-{self.source.label}" if self.source else ""
         again = f"-r{self.repeat}" if self.repeat > 1 else ""
         return f"scale-{self.transport}-{self.server}-{self.clients}{tail}{again}"
@@ -196,6 +202,7 @@ class Case:
             "timed_every": self.timed_every, "repeat": self.repeat,
             "server_options": list(self.server_options),
             "delay_ms": 0.0, "jitter_ms": 0.0, "cut_every_s": None, "burst": None, **source,
+            **({"flooders": self.flooders} if self.flooders else {}),
         }
 
 

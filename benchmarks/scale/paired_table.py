@@ -80,7 +80,7 @@ def pairs(scenarios: Sequence[Mapping[str, Any]]) -> dict[str, list[Pair]]:
 
 def commits(scenarios: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Each version's commit, as its cases recorded it."""
-    found = {}
+    found: dict[str, str] = {}
     for s in scenarios:
         source = (s.get("params") or {}).get("source") or {}
         if source.get("label") in LABELS:

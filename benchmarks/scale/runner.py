@@ -21,6 +21,10 @@ addresses. The timeline of a case:
 4. collect the swarms' reports (exact counts, gaps, a latency subsample), stop
    everything and build the scenario (:mod:`benchmarks.scale.figures`).
 
+A case with ``flooders`` also starts a chat flooder (:mod:`benchmarks.scale.flooder`)
+once the swarms are ready; it floods through the warm-up and the window, and its
+report (posts answered, posts refused) goes into the scenario as ``flood``.
+
 Everything is loopback, bounded in count and time; every child is stopped when
 the case ends, fails or is cancelled. Which cases run, and in what order, is not
 decided here (:mod:`benchmarks.scale.search`), nor is anything written to disk
@@ -89,6 +93,16 @@ async def start_swarms(case: Case, port: int, seed: int, log_dir: Path) -> list[
     return swarms
 
 
+async def start_flooder(case: Case, port: int, log_dir: Path) -> Child:
+    """Start the case's chat flooder; return it once every one of its identities joined."""
+    flooder = Child("flooder", log_dir / f"{case.name}.flooder.log")
+    await flooder.start("-m", "benchmarks.scale.flooder", "--url", f"http://127.0.0.1:{port}",
+                        "--connections", str(case.flooders),
+                        "--max-duration", f"{case.warmup_s + case.duration_s + 60:g}", stdin=True)
+    await flooder.expect("ready", 30.0)
+    return flooder
+
+
 async def floor_fanouts(port: int, start_us: int, end_us: int) -> list[int]:
     """The floor's fan-out durations (µs) of the ticks inside the window."""
     async with (aiohttp.ClientSession() as session,
@@ -135,6 +149,9 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
             swarm.send({"catch_up": True})
         catch_up_s = max([(await swarm.expect("caught_up", case.ready_timeout_s + 30.0))["sweep_s"]
                           for swarm in swarms])
+        flooder = await start_flooder(case, port, log_dir) if case.flooders else None
+        if flooder is not None:
+            stack.push_async_callback(flooder.stop)
 
         # The swarms learn the window now, a whole warm-up ahead: a swarm at idle priority on
         # a busy machine may take a while to read it (see window_late_ms).
@@ -148,6 +165,10 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
         series = await _watch_rss(server.pid, case, start_us, end_us)
         p2, m2, own2 = tree_sample(server.pid), procstats.machine_cpu(), time.process_time()
         fanouts = await floor_fanouts(port, start_us, end_us) if case.server == "floor" else []
+        flood = None
+        if flooder is not None:
+            flooder.send({"stop": True})
+            flood = await flooder.expect("report", 30.0)
         reports = [await swarm.expect("report", case.drain_s + 60.0) for swarm in swarms]
         tcp2 = procstats.receive_pressure()
         drops = procstats.backlog_drops() - drops
@@ -166,6 +187,8 @@ async def _run_case(case: Case, seed: int, log_dir: Path,
                                     machine_figures(m1, m2, window_s, ours, os.cpu_count() or 1),
                                     window_s)
     extras["catch_up_s"] = catch_up_s
+    if flood is not None:
+        extras["flood"] = {k: flood[k] for k in ("posted", "limited", "other", "seconds", "cpu_s")}
     if series:
         extras["rss_series"] = series
         extras["rss_growth_bytes_per_min"] = _slope_per_min(series)

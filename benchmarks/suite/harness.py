@@ -211,7 +211,8 @@ async def _run(scenario: Scenario, seed: int, log_dir: Path) -> Outcome:
                 cpu_util=round((r2 - r1) / scenario.duration_s, 4),
             )
             if relay.captures:
-                capture = tuple(relay.captures[0])
+                sent, received = relay.captures[0]
+                capture = (sent, received)
         stats3 = await _settle(session, port, scenario.transport)
 
     t = scenario.transport

@@ -232,7 +232,7 @@ def _report(worker: Worker) -> dict[str, Any]:
     seqs = [s[1] for s in samples]
     limit = job.get("max_samples")
     sampled = limit is not None and len(samples) > limit
-    if sampled:
+    if limit is not None and sampled:
         samples = sorted(random.Random(job.get("seed", 1)).sample(samples, limit))
     cpu_window = None
     if window.cpu_start is not None and window.cpu_end is not None:

@@ -38,9 +38,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from lab.chat import ChatService
+from lab.chat.room import ChatService
 from lab.feed import Tick
 from lab.hub import Hub
+from lab.settings import Settings
 
 TickSource = Callable[[Mapping[str, float]], Iterator[Tick]]
 """The price feed's ticks, starting from the given last price per symbol (empty: from the
@@ -56,8 +57,8 @@ class Backplane(Protocol):
     name: str
     """``in-process``, ``workers`` or ``redis`` (shown in ``/api/stats``)."""
 
-    def chat_room(self, hub: Hub) -> ChatService:
-        """The chat room this process's chat requests go to."""
+    def chat_room(self, hub: Hub, settings: Settings) -> ChatService:
+        """The chat room this process's chat requests go to (made once, before :meth:`run`)."""
 
     async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:
         """Keep ``hub`` fed until cancelled (run the feed, or follow the sequencer)."""

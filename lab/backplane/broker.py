@@ -39,10 +39,10 @@ from lab.backplane import Counters, TickSource
 from lab.backplane.feed_lock import RENEW_EVERY_S, FeedLock
 from lab.backplane.presence import BrokerChatRoom
 from lab.backplane.redis_stream import UNAVAILABLE, Fenced, Sequencer, StreamReader
-from lab.chat import ChatService
+from lab.chat.room import ChatService
 from lab.feed import run_feed
 from lab.hub import Hub
-from lab.settings import FEED_MODES
+from lab.settings import FEED_MODES, Settings
 
 log = logging.getLogger("lab.broker")
 
@@ -64,7 +64,7 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-async def connect_broker(url: str, history: int, feed: str = "auto") -> Broker:
+async def connect_broker(url: str, feed: str = "auto") -> Broker:
     """Connect to the broker at ``url`` and check it answers; :class:`BrokerError` if not."""
     if feed not in FEED_MODES:
         raise BrokerError(f"--feed must be one of {', '.join(FEED_MODES)}")
@@ -78,7 +78,7 @@ async def connect_broker(url: str, history: int, feed: str = "auto") -> Broker:
     except (RedisError, *UNAVAILABLE) as exc:
         await redis.aclose()
         raise BrokerError(f"cannot reach the broker at {shown(url)}: {exc}") from None
-    broker = Broker(redis, history, feed)
+    broker = Broker(redis, feed)
     if feed == "always" and not await broker.lock.take():
         await redis.aclose()
         raise BrokerError(f"another node runs the feed of {shown(url)}; use --feed auto or never")
@@ -88,11 +88,12 @@ async def connect_broker(url: str, history: int, feed: str = "auto") -> Broker:
 class Replica:
     """A node's hub kept in step with Redis: who publishes, who reads, the chat room."""
 
-    def __init__(self, redis: Redis, hub: Hub, history: int, node: str) -> None:
+    def __init__(self, redis: Redis, hub: Hub, settings: Settings, node: str) -> None:
         self.hub = hub
-        self.sequencer = Sequencer(redis, hub, history)
+        self.sequencer = Sequencer(redis, hub, settings.history)
         self.reader = StreamReader(redis, hub, self.sequencer)
-        self.room = BrokerChatRoom(redis, self.sequencer, hub, node)
+        self.room = BrokerChatRoom(redis, self.sequencer, hub, node, settings.chat_rate,
+                                   settings.presence_timeout)
 
 
 class Broker:
@@ -100,9 +101,8 @@ class Broker:
 
     name = "redis"
 
-    def __init__(self, redis: Redis, history: int, feed: str = "auto") -> None:
+    def __init__(self, redis: Redis, feed: str = "auto") -> None:
         self.redis = redis
-        self.history = history
         self.feed = feed
         self.node = secrets.token_hex(6)
         self.lock = FeedLock(redis)
@@ -110,17 +110,17 @@ class Broker:
         """Set while this node's feed runs."""
         self._replicas: dict[Hub, Replica] = {}
 
-    def replica(self, hub: Hub) -> Replica:
-        """What this node keeps in step with Redis for ``hub`` (made at first use)."""
+    def replica(self, hub: Hub, settings: Settings | None = None) -> Replica:
+        """What this node keeps in step with Redis for ``hub`` (made by :meth:`chat_room`)."""
         if hub not in self._replicas:
-            if self._replicas:
-                raise ValueError("a broker node serves one hub")
-            self._replicas[hub] = Replica(self.redis, hub, self.history, self.node)
+            if self._replicas or settings is None:
+                raise ValueError("a broker node serves the one hub its chat room was made for")
+            self._replicas[hub] = Replica(self.redis, hub, settings, self.node)
         return self._replicas[hub]
 
-    def chat_room(self, hub: Hub) -> ChatService:
-        """The room whose presence is in Redis."""
-        return self.replica(hub).room
+    def chat_room(self, hub: Hub, settings: Settings) -> ChatService:
+        """The room whose identities are in Redis."""
+        return self.replica(hub, settings).room
 
     async def counters(self, own: Counters) -> list[dict[str, Any]]:
         """This node's counters (each node reports its own)."""

@@ -1,17 +1,20 @@
 """The in-process backplane: ``python -m lab`` alone; the hub sequences its own messages.
 
 The price feed publishes straight into the hub, and the chat room is a local
-:class:`lab.chat.ChatRoom`. Nothing leaves the process.
+:class:`lab.chat.room.ChatRoom`, swept for silent users while the process
+runs. Nothing leaves the process.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from lab.backplane import Counters, TickSource
-from lab.chat import ChatRoom, ChatService
+from lab.chat.room import ChatRoom, ChatService
 from lab.feed import run_feed
 from lab.hub import Hub
+from lab.settings import Settings
 
 
 class InProcess:
@@ -19,13 +22,18 @@ class InProcess:
 
     name = "in-process"
 
-    def chat_room(self, hub: Hub) -> ChatService:
-        """A local room on the hub's chat topic."""
-        return ChatRoom(hub["chat"])
+    def __init__(self) -> None:
+        self._rooms: list[ChatRoom] = []
+
+    def chat_room(self, hub: Hub, settings: Settings) -> ChatService:
+        """A local room on the hub's chat topic, with the settings' post rate and presence."""
+        self._rooms.append(ChatRoom(hub["chat"], settings.chat_rate, settings.presence_timeout))
+        return self._rooms[-1]
 
     async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:
-        """Run the price feed into the hub until cancelled."""
-        await run_feed(ticks({}), lambda data: hub.publish("prices", data))
+        """Run the price feed into the hub, and sweep the room, until cancelled."""
+        await asyncio.gather(run_feed(ticks({}), lambda data: hub.publish("prices", data)),
+                             *(room.sweep_forever() for room in self._rooms))
 
     async def counters(self, own: Counters) -> list[dict[str, Any]]:
         """This process's counters alone."""

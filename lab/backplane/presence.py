@@ -1,21 +1,26 @@
-"""Chat across nodes: one room whose presence lives in Redis, with a heartbeat per node.
+"""Chat across nodes: one room whose identities live in Redis, with a heartbeat per node.
 
-Each node keeps its chat sessions in a hash of its own
-(``rnl:chat:sessions:<node>``: user → sessions) and says it is alive with a key
-that expires (``rnl:alive:<node>``, renewed every second, holding the URL of
-the node's page; ``rnl:nodes`` lists the nodes, so a page can move to another
-node when its own stops answering). A join, leave or
-message is one call of the sequencing script
-(:data:`lab.backplane.redis_stream.SEQUENCE`), which changes the hash and
-counts ``online`` over every node's hash in the same atomic step.
+The identities are global: ``rnl:chat:tokens`` (token → name), ``rnl:chat:names``
+(name → token) and ``rnl:chat:owners`` (token → its node). A join, leave or
+post is one call of the sequencing script
+(:data:`lab.backplane.redis_stream.SEQUENCE`), which checks and changes them
+and counts ``online`` in the same atomic step — so a name is unique among
+those online on every node, and a token works on any node.
 
-A node that dies stops renewing its key. Every other node looks once a second
-for session hashes whose node is no longer alive and announces each of those
-sessions as a leave; several nodes may do it at once, and the leave's own
-check (no leave without a session) makes sure each session leaves once. So a
-dead node's users are gone from the count within the alive key's TTL plus a
-second. A Redis that lost its data gets each node's sessions back at the next
-heartbeat (without events: nobody joined).
+Presence is each node's own, as in :class:`lab.chat.room.ChatRoom`: the node an
+identity acts through holds it while a connection of its own is open and sees
+it at each request, and announces it as left after ``presence_timeout`` of
+neither. An identity that turns up on another node (its client moved there) is
+*adopted* by that node. Post limits are counted per node (a client spreading
+its posts over several nodes gets each node's rate).
+
+Each node says it is alive with a key that expires (``rnl:alive:<node>``,
+renewed every second, holding the URL of the node's page; ``rnl:nodes`` lists
+the nodes, so a page can move to another node when its own stops answering).
+A node that dies stops renewing it: every other node looks once a second for
+identities whose node is gone and announces each as a leave (the script's own
+check lets only one node announce each). A Redis that lost its data gets each
+node's identities back at the next heartbeat (without events: nobody joined).
 """
 
 from __future__ import annotations
@@ -23,21 +28,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from lab.backplane.redis_stream import (
+    NAMES_KEY,
+    OWNERS_KEY,
     PREFIX,
     SESSION_KEYS,
+    TOKENS_KEY,
     UNAVAILABLE,
-    NotJoined,
-    PresenceChange,
+    IdentityChange,
+    NameInUse,
+    NotOnline,
     Sequencer,
 )
-from lab.chat import ChatUnavailable, NotInChat, validate_text, validate_user
+from lab.chat.errors import ChatUnavailable, NameTaken, RateLimited, UnknownToken, WrongUser
+from lab.chat.room import Identity, Joined, validate_text, validate_user
 from lab.hub import Hub, Message
+from lab.limits import Buckets, Rate, take_all
 
 log = logging.getLogger("lab.broker")
 
@@ -48,28 +61,32 @@ NODES_KEY = f"{PREFIX}:nodes"
 
 
 def sessions_key(node: str) -> str:
-    """The key of ``node``'s chat sessions."""
+    """The key of the set of tokens ``node`` holds."""
     return f"{PREFIX}:chat:sessions:{node}"
 
 
 def alive_key(node: str) -> str:
-    """The key that says ``node`` is alive."""
+    """The key that says ``node`` is alive (its value: the node's page URL)."""
     return f"{PREFIX}:alive:{node}"
 
 
 class BrokerChatRoom:
     """The chat room as seen from one node of a broker: every change is made in Redis."""
 
-    def __init__(self, redis: Redis, sequencer: Sequencer, hub: Hub, node: str) -> None:
+    def __init__(self, redis: Redis, sequencer: Sequencer, hub: Hub, node: str, post_rate: Rate,
+                 presence_timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.redis = redis
         self.sequencer = sequencer
         self.hub = hub
         self.node = node
-        self._own = sessions_key(node)
-        self._sessions: Counter[str] = Counter()  # this node's, to restore after a data loss
-        self._unannounced: list[str] = []  # leaves that failed while Redis was away
+        self.presence_timeout = presence_timeout
+        self.clock = clock
         self.url = ""
         """This node's page (set once it listens), announced with its heartbeat."""
+        self._own = sessions_key(node)
+        self._identities: dict[str, Identity] = {}  # the ones this node holds, by token
+        self._identity_posts = Buckets(post_rate)
+        self._address_posts = Buckets(post_rate)
 
     @property
     def online(self) -> int:
@@ -77,76 +94,135 @@ class BrokerChatRoom:
         latest = self.hub["chat"].latest()
         return int(latest[-1].data.get("online", 0)) if latest else 0
 
-    async def _publish(self, kind: str, user: str, delta: int, text: str | None = None,
-                       key: str | None = None) -> Message:
-        data: dict[str, Any] = {"kind": kind, "user": user}
+    async def _publish(self, change: IdentityChange, text: str | None = None) -> Message:
+        kind = {"join": "join", "leave": "leave", "say": "message"}[change.action]
+        data: dict[str, Any] = {"kind": kind, "user": change.name}
         if text is not None:
             data["text"] = text
-        change = PresenceChange(key or self._own, delta, user)
         try:
-            return await self.sequencer.publish("chat", data, presence=change)
+            return await self.sequencer.publish("chat", data, identity=change)
         except UNAVAILABLE as exc:
             raise ChatUnavailable(f"the chat is unavailable: broker unreachable ({exc})") from None
+        except NotOnline:
+            self._identities.pop(change.token, None)
+            raise UnknownToken("missing or unknown chat token; join first") from None
 
-    async def join(self, user: Any) -> Message:
-        """Add a session for ``user`` on this node and announce it to every node."""
-        name = validate_user(user)
-        message = await self._publish("join", name, 1)
-        self._sessions[name] += 1
-        return message
-
-    async def leave(self, user: Any) -> Message:
-        """Remove one session of ``user`` on this node and announce it.
-
-        A leave Redis cannot take now (a socket closed during an outage) is
-        announced at the first heartbeat that reaches Redis, so the count heals.
-        """
-        name = validate_user(user)
+    async def _identity(self, token: Any) -> Identity:
+        """This node's record of ``token``, adopting one that joined through another node."""
+        if not isinstance(token, str) or not token:
+            raise UnknownToken("missing or unknown chat token; join first")
+        identity = self._identities.get(token)
+        if identity is not None:
+            return identity
         try:
-            message = await self._publish("leave", name, -1)
-        except NotJoined:
-            raise NotInChat(f"{name!r} is not in the chat") from None
+            name: Any = await self.redis.hget(TOKENS_KEY, token)
+            if name is None:
+                raise UnknownToken("missing or unknown chat token; join first")
+            owner: Any = await self.redis.hget(OWNERS_KEY, token)
+            if owner is not None and owner.decode() != self._own:
+                await self.redis.smove(owner.decode(), self._own, token)
+            await self.redis.hset(OWNERS_KEY, token, self._own)
+            await self.redis.sadd(SESSION_KEYS, self._own)
+        except UNAVAILABLE as exc:
+            raise ChatUnavailable(f"the chat is unavailable: broker unreachable ({exc})") from None
+        identity = self._identities[token] = Identity(name.decode(), 0, self.clock())
+        return identity
+
+    async def join(self, user: Any, held: bool = False) -> Joined:
+        """A new identity for ``user``, announced on every node; :class:`NameTaken` if the
+        name is online on any."""
+        name = validate_user(user)
+        token = secrets.token_urlsafe(24)
+        try:
+            message = await self._publish(IdentityChange("join", name, token, self._own))
+        except NameInUse:
+            raise NameTaken(f"{name!r} is already in the chat; choose another name") from None
+        self._identities[token] = Identity(name, int(held), self.clock())
+        return Joined(token, message)
+
+    async def leave(self, token: str) -> Message:
+        """End the identity of ``token`` on every node and announce it.
+
+        A leave Redis cannot take now (a socket closed during an outage) is left
+        to the sweep: the identity counts as unheld and long unseen, so the
+        first sweep that reaches Redis announces it.
+        """
+        identity = await self._identity(token)
+        try:
+            message = await self._publish(IdentityChange("leave", identity.name, token, self._own))
         except ChatUnavailable:
-            if self._sessions[name] > self._unannounced.count(name):
-                self._unannounced.append(name)
+            identity.holds, identity.last_seen = 0, float("-inf")
             raise
-        self._sessions[name] -= 1
-        if self._sessions[name] <= 0:
-            del self._sessions[name]
+        self._identities.pop(token, None)
+        self._identity_posts.forget(token)
         return message
 
-    async def say(self, user: Any, text: Any) -> Message:
-        """Publish a message from ``user`` to every node."""
-        name, body = validate_user(user), validate_text(text)
-        return await self._publish("message", name, 0, body)
+    async def say(self, token: str, text: Any, user: Any = None, address: str | None = None
+                  ) -> Message:
+        """Publish ``text`` as the identity of ``token`` to every node (limits: this node's)."""
+        identity = await self._identity(token)
+        if user is not None and user != identity.name:
+            raise WrongUser(f"this token belongs to {identity.name!r}, not {user!r}")
+        body = validate_text(text)
+        now = self.clock()
+        buckets = [self._identity_posts.bucket(token, now)]
+        if address is not None:
+            buckets.append(self._address_posts.bucket(address, now))
+        wait = take_all(buckets, now)
+        if wait:
+            raise RateLimited(wait)
+        identity.last_seen = now
+        return await self._publish(IdentityChange("say", identity.name, token, self._own), body)
+
+    async def hold(self, token: str) -> None:
+        """A connection of the identity opened on this node."""
+        identity = await self._identity(token)
+        identity.holds += 1
+        identity.last_seen = self.clock()
+
+    async def release(self, token: str) -> None:
+        """A connection of the identity closed; it counts as seen now."""
+        identity = self._identities.get(token)
+        if identity is not None:
+            identity.holds -= 1
+            identity.last_seen = self.clock()
+
+    async def sweep(self) -> int:
+        """Announce as left every identity of this node neither held nor seen for
+        ``presence_timeout``; how many."""
+        deadline = self.clock() - self.presence_timeout
+        gone = [token for token, identity in self._identities.items()
+                if identity.holds <= 0 and identity.last_seen < deadline]
+        for token in gone:
+            with contextlib.suppress(UnknownToken):
+                await self.leave(token)
+        return len(gone)
 
     async def keep_presence(self) -> None:
-        """Heartbeat, and announce the leaves of dead nodes' sessions, until cancelled."""
+        """Heartbeat, sweep, and announce the leaves of dead nodes' identities, until
+        cancelled."""
         while True:
-            try:
+            with contextlib.suppress(*UNAVAILABLE, ChatUnavailable):
                 await self.heartbeat()
+                await self.sweep()
                 await self.reap()
-            except UNAVAILABLE:
-                pass  # the stream reader reports the outage; try again at the next beat
             await asyncio.sleep(HEARTBEAT_S)
 
     async def heartbeat(self) -> None:
-        """Say this node is alive; announce leaves that failed; put its sessions back if Redis
-        lost them."""
+        """Say this node is alive; put its identities back if Redis lost them."""
         await self.redis.set(alive_key(self.node), self.url, px=ALIVE_TTL_MS)
         await self.redis.sadd(NODES_KEY, self.node)
-        while self._unannounced:
-            name = self._unannounced[0]
-            with contextlib.suppress(NotJoined):
-                await self._publish("leave", name, -1)
-            self._unannounced.pop(0)
-            self._sessions[name] -= 1
-            if self._sessions[name] <= 0:
-                del self._sessions[name]
-        if self._sessions and not await self.redis.exists(self._own):
-            sessions: dict[Any, Any] = dict(self._sessions)
-            await self.redis.hset(self._own, mapping=sessions)
-            await self.redis.sadd(SESSION_KEYS, self._own)
+        tokens = list(self._identities)
+        if not tokens:
+            return
+        known: Any = await self.redis.hmget(TOKENS_KEY, tokens)
+        for token, name in zip(tokens, known, strict=True):
+            if name is None and await self.redis.hsetnx(NAMES_KEY, self._identities[token].name,
+                                                        token):
+                await self.redis.hset(TOKENS_KEY, token, self._identities[token].name)
+                await self.redis.hset(OWNERS_KEY, token, self._own)
+                await self.redis.sadd(self._own, token)
+                await self.redis.sadd(SESSION_KEYS, self._own)
 
     async def live_urls(self) -> list[str]:
         """The page URL of every node alive now, this one included, in a stable order;
@@ -160,7 +236,7 @@ class BrokerChatRoom:
         return [url.decode() for url in urls if url]
 
     async def reap(self) -> int:
-        """Announce every session of a node that is no longer alive as a leave; how many."""
+        """Announce every identity of a node that is no longer alive as a leave; how many."""
         left = 0
         members: Any = await self.redis.smembers(SESSION_KEYS)
         for raw in members:
@@ -168,20 +244,21 @@ class BrokerChatRoom:
             node = key.rsplit(":", 1)[-1]
             if node == self.node or await self.redis.exists(alive_key(node)):
                 continue
-            sessions: Any = await self.redis.hgetall(key)
-            for user, count in sessions.items():
-                for _ in range(int(count)):
-                    try:
-                        await self._publish("leave", user.decode(), -1, key=key)
-                    except NotJoined:
-                        break  # another node announced this one first
+            tokens: Any = await self.redis.smembers(key)
+            for token in (t.decode() for t in tokens):
+                name: Any = await self.redis.hget(TOKENS_KEY, token)
+                if name is None:
+                    await self.redis.srem(key, token)
+                    continue
+                with contextlib.suppress(UnknownToken):
+                    await self._publish(IdentityChange("leave", name.decode(), token, key))
                     left += 1
             if not await self.redis.exists(key):
                 await self.redis.srem(SESSION_KEYS, key)
         if left:
-            log.info("announced %d chat sessions of nodes that stopped as leaves", left)
+            log.info("announced %d chat users of nodes that stopped as leaves", left)
         return left
 
     async def forget(self) -> None:
-        """At shutdown: stop saying this node is alive, so others announce its leaves now."""
+        """At shutdown: stop saying this node is alive, so others announce its users now."""
         await self.redis.delete(alive_key(self.node))

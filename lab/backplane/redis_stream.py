@@ -51,6 +51,12 @@ PREFIX = "rnl"
 FEED_LOCK_KEY = f"{PREFIX}:feed"
 SESSION_KEYS = f"{PREFIX}:chat:nodes"
 """The set of every node's chat sessions key (``rnl:chat:sessions:<node>``)."""
+TOKENS_KEY = f"{PREFIX}:chat:tokens"
+"""Every identity online: token → name (its length is ``online``)."""
+NAMES_KEY = f"{PREFIX}:chat:names"
+"""Every name online: name → token."""
+OWNERS_KEY = f"{PREFIX}:chat:owners"
+"""Each identity's node: token → that node's sessions key."""
 READ_BATCH = 1_000
 """Entries one ``XREAD`` returns at most (a node catching up reads its backlog in batches)."""
 BLOCK_MS = 1_000
@@ -62,28 +68,35 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError
 """What a Redis that went away (restarted, paused past the timeout, unreachable) raises."""
 
 SEQUENCE = """
--- KEYS[1] seq counter, KEYS[2] stream, KEYS[3] feed lock,
--- KEYS[4] a node's chat sessions (user -> count), KEYS[5] the set of every node's sessions key
+-- KEYS[1] seq counter, KEYS[2] stream, KEYS[3] feed lock; for chat events: KEYS[4] the
+-- acting node's sessions (a set of tokens), KEYS[5] the set of every node's sessions key,
+-- KEYS[6] token -> name, KEYS[7] name -> token, KEYS[8] token -> its node's sessions key
 -- ARGV[1] topic, ARGV[2] data JSON, ARGV[3] t_us, ARGV[4] floor, ARGV[5] history,
 -- ARGV[6] the feed lock's token ('' for a message that needs no lock),
--- ARGV[7] chat presence change: '' none, '1' join, '-1' leave, '0' a message; ARGV[8] user
+-- ARGV[7] chat identity change: '' none, 'join', 'leave', 'say'; ARGV[8] name, ARGV[9] token
 if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[6] then
   return redis.error_reply('FENCED this node does not hold the feed lock')
 end
 local data = ARGV[2]
 if ARGV[7] ~= '' then
-  local delta = tonumber(ARGV[7])
-  if delta < 0 and tonumber(redis.call('HGET', KEYS[4], ARGV[8]) or '0') <= 0 then
-    return redis.error_reply('NOTINCHAT')
-  end
-  if delta ~= 0 then
-    if redis.call('HINCRBY', KEYS[4], ARGV[8], delta) <= 0 then redis.call('HDEL', KEYS[4], ARGV[8]) end
+  local name, token = ARGV[8], ARGV[9]
+  if ARGV[7] == 'join' then
+    if redis.call('HEXISTS', KEYS[7], name) == 1 then return redis.error_reply('NAMETAKEN') end
+    redis.call('HSET', KEYS[7], name, token)
+    redis.call('HSET', KEYS[6], token, name)
+    redis.call('HSET', KEYS[8], token, KEYS[4])
+    redis.call('SADD', KEYS[4], token)
     redis.call('SADD', KEYS[5], KEYS[4])
+  elseif redis.call('HGET', KEYS[6], token) ~= name then
+    return redis.error_reply('UNKNOWNTOKEN')
+  elseif ARGV[7] == 'leave' then
+    redis.call('HDEL', KEYS[6], token)
+    redis.call('HDEL', KEYS[7], name)
+    local owner = redis.call('HGET', KEYS[8], token)
+    if owner then redis.call('SREM', owner, token) end
+    redis.call('HDEL', KEYS[8], token)
   end
-  local online = 0
-  for _, key in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-    for _, count in ipairs(redis.call('HVALS', key)) do online = online + tonumber(count) end
-  end
+  local online = redis.call('HLEN', KEYS[6])
   data = string.sub(data, 1, -2) .. ',"online":' .. string.format('%d', online) .. '}'
 end
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -99,9 +112,10 @@ return json
 """
 """Next seq (never below the caller's floor), the message's bytes, appended to the capped
 stream: all or nothing. The JSON is the contract's, byte for byte as :meth:`Message.build`
-writes it (orjson's compact form, fields in the same order). A chat event changes the
-presence and counts everyone ``online`` on every node in the same step, so the counts
-that events announce follow their seq order."""
+writes it (orjson's compact form, fields in the same order). A chat event checks and
+changes the identities in the same step (a name is unique among those online on every
+node; a token speaks and leaves only as its own name) and counts ``online`` over every
+node, so the counts that events announce follow their seq order."""
 
 RAISE_FLOOR = """
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -115,17 +129,24 @@ class Fenced(Exception):
     """A price was refused: this node no longer holds the feed lock."""
 
 
-class NotJoined(Exception):
-    """A leave for a user with no session on that node."""
+class NameInUse(Exception):
+    """A join with a name already online on some node."""
+
+
+class NotOnline(Exception):
+    """A leave or post by a token that is not (or no longer) the name's."""
 
 
 @dataclass(frozen=True, slots=True)
-class PresenceChange:
-    """A chat event's change to one node's sessions: +1 join, -1 leave, 0 a message."""
+class IdentityChange:
+    """What a chat event does to the identities: ``join``, ``leave`` or ``say`` (checks only),
+    by the identity ``token`` named ``name``, acting through the node whose sessions key is
+    ``sessions_key``."""
 
+    action: str
+    name: str
+    token: str
     sessions_key: str
-    delta: int
-    user: str
 
 
 def seq_key(topic: str) -> str:
@@ -154,29 +175,29 @@ class Sequencer:
         self._raise_floor = redis.register_script(RAISE_FLOOR)
 
     async def publish(self, topic: str, data: Mapping[str, Any], token: str = "",
-                      presence: PresenceChange | None = None) -> Message:
+                      identity: IdentityChange | None = None) -> Message:
         """Sequence ``data`` on ``topic`` in Redis; the message as every node will ingest it.
 
         A ``token`` fences the publish: Redis refuses it (:class:`Fenced`) unless
-        the feed lock still holds that token. A chat event's ``presence`` change
-        is made in the same step, and ``online`` added to its data
-        (:class:`NotJoined` for a leave without a session). Connection errors
+        the feed lock still holds that token. A chat event's ``identity`` change
+        is checked and made in the same step, and ``online`` added to its data
+        (:class:`NameInUse`, :class:`NotOnline` when refused). Connection errors
         propagate: the message was then not published (or, if the reply alone
         was lost, every node reads it from the stream all the same).
         """
         floor = self.hub[topic].head
-        change = presence or PresenceChange("", 0, "")
+        change = identity or IdentityChange("", "", "", f"{PREFIX}:chat:none")
         args: list[bytes | str | int] = [topic, orjson.dumps(data), now_us(), floor, self.history,
-                                         token, str(change.delta) if presence else "", change.user]
-        keys = [seq_key(topic), stream_key(topic), FEED_LOCK_KEY, change.sessions_key or
-                f"{PREFIX}:chat:none", SESSION_KEYS]
+                                         token, change.action, change.name, change.token]
+        keys = [seq_key(topic), stream_key(topic), FEED_LOCK_KEY, change.sessions_key,
+                SESSION_KEYS, TOKENS_KEY, NAMES_KEY, OWNERS_KEY]
         try:
             body = await self._sequence(keys=keys, args=args)
         except ResponseError as exc:
-            if str(exc).startswith("FENCED"):
-                raise Fenced(str(exc)) from None
-            if str(exc).startswith("NOTINCHAT"):
-                raise NotJoined(change.user) from None
+            refusal = {"FENCED": Fenced, "NAMETAKEN": NameInUse, "UNKNOWNTOKEN": NotOnline}
+            for prefix, error in refusal.items():
+                if str(exc).startswith(prefix):
+                    raise error(str(exc)) from None
             raise
         return Message.from_json(bytes(body))
 

@@ -4,15 +4,20 @@ The primary process (:mod:`lab.cluster`) sequences; each worker is a replica.
 
 Link protocol, one line per item: ``M<message JSON>`` is a published message
 (primary → worker); any other line is a JSON object — from a worker
-``{"op": "ready"}``, ``{"op": "chat", "id", "action", "user", "text"}`` or
-``{"op": "stats", "id"}``, ``{"op": "nodes", "id"}``; from the primary ``{"id", "message"|"error"}``
-replies and ``{"op": "snapshot", "id"}`` requests that a worker answers with
+``{"op": "ready"}``, ``{"op": "chat", "id", "action", "args"}`` (a call of
+the room's method ``action``: ``join``, ``leave``, ``say``, ``hold``; ``release``
+goes without an ``id`` and gets no reply), ``{"op": "stats", "id"}`` or
+``{"op": "nodes", "id"}``; from the primary ``{"id", "result"}``,
+``{"id", "nodes"}`` or ``{"id", "error", "kind"}`` (see
+:func:`lab.chat.errors.to_wire`) replies and ``{"op": "snapshot", "id"}``
+requests that a worker answers with
 ``{"op": "snapshot", "id", "stats"}``.
 
 A worker's hub follows the primary's (:func:`follow_primary`): every message is
 ingested with the primary's seq, time and bytes. Chat goes to the primary's
-room (:class:`RemoteChatRoom`), which owns the one ``online`` count.
-:class:`Worker` is this side as a :class:`lab.backplane.Backplane`.
+room (:class:`RemoteChatRoom`), which owns the identities, the presence and the
+post limits (so a token works on every worker). :class:`Worker` is this side
+as a :class:`lab.backplane.Backplane`.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any
 import orjson
 
 from lab.backplane import Counters, TickSource
-from lab.chat import ChatError, ChatService, NotInChat
+from lab.chat.errors import from_wire
+from lab.chat.room import ChatService, Joined
 from lab.hub import Hub, Message
+from lab.settings import Settings
 
 
 class Link:
@@ -87,23 +94,33 @@ class RemoteChatRoom:
         latest = self.hub["chat"].latest()
         return int(latest[-1].data.get("online", 0)) if latest else 0
 
-    async def _act(self, action: str, user: Any, text: Any = None) -> Message:
-        reply = await self.link.request({"op": "chat", "action": action, "user": user, "text": text})
+    async def _act(self, action: str, *args: Any) -> Any:
+        reply = await self.link.request({"op": "chat", "action": action, "args": args})
         if "error" in reply:
-            raise (NotInChat if reply.get("not_in_chat") else ChatError)(reply["error"])
-        return Message.from_json(reply["message"].encode())
+            raise from_wire(reply)
+        return reply.get("result")
 
-    async def join(self, user: Any) -> Message:
+    async def join(self, user: Any, held: bool = False) -> Joined:
         """Join through the primary."""
-        return await self._act("join", user)
+        token, message = await self._act("join", user, held)
+        return Joined(token, Message.from_json(message.encode()))
 
-    async def leave(self, user: Any) -> Message:
+    async def leave(self, token: str) -> Message:
         """Leave through the primary."""
-        return await self._act("leave", user)
+        return Message.from_json((await self._act("leave", token)).encode())
 
-    async def say(self, user: Any, text: Any) -> Message:
+    async def say(self, token: str, text: Any, user: Any = None, address: str | None = None
+                  ) -> Message:
         """Say through the primary."""
-        return await self._act("say", user, text)
+        return Message.from_json((await self._act("say", token, text, user, address)).encode())
+
+    async def hold(self, token: str) -> None:
+        """Hold through the primary (an unknown token is refused there)."""
+        await self._act("hold", token)
+
+    async def release(self, token: str) -> None:
+        """Release through the primary, without waiting for it."""
+        self.link.send({"op": "chat", "action": "release", "args": [token]})
 
 
 async def follow_primary(link: Link, hub: Hub, snapshot: Counters) -> None:
@@ -129,8 +146,8 @@ class Worker:
     def __init__(self, link: Link) -> None:
         self.link = link
 
-    def chat_room(self, hub: Hub) -> ChatService:
-        """The primary's room, through the link."""
+    def chat_room(self, hub: Hub, settings: Settings) -> ChatService:
+        """The primary's room, through the link (its limits are the primary's)."""
         return RemoteChatRoom(self.link, hub)
 
     async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:

@@ -90,7 +90,7 @@ class FastDelivery(Delivery):
         """The front door: polls answered at the socket, the rest handed to ``server``."""
         app = self.app
         self.front = FrontDoors(server, app[HUB_KEY], app[SETTINGS_KEY], app[STATS_KEY],
-                                self.answers, self.held_polls)
+                                self.answers, self.held_polls, self.admission)
         return self.front.door
 
     def shutdown(self) -> None:

@@ -17,6 +17,9 @@ task and a request object per request, the router, finishing the response)
 was about 80 % of the server's CPU, so the server ran at its limit and the
 median poll waited in its queue.
 
+Before anything else, the front door admits the connection or refuses it by
+its client address (:mod:`lab.admission`), as the textbook entrance does.
+
 Like aiohttp, the front door closes a connection idle for
 :data:`KEEPALIVE_TIMEOUT_S`, answers requests in order (a request arriving
 behind a held poll answers that poll at once), and stops reading while the
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lab.admission import Admission
 from lab.fast.answers import Answer, PollAnswers, write_answer
 from lab.fast.held import Held, HeldPolls
 from lab.hub import Hub, Topic
@@ -102,8 +106,8 @@ def parse_poll(head: bytes, hub: Hub, settings: Settings) -> PollRequest | None:
             query.setdefault(key, value)
     topic = hub.topics.get(query.get(b"topic", b"prices").decode())
     since_text = query.get(b"since", b"")
-    if topic is None or since_text and not is_seq(since_text):
-        return None
+    if topic is None or since_text and not is_seq(since_text) or b"token" in query:
+        return None  # a chat identity's poll: aiohttp's handlers keep it present
     timeout = settings.longpoll_default
     if line[1] is not None and query.get(b"timeout"):
         try:
@@ -120,8 +124,9 @@ class FrontDoors:
     """What every front door shares: the hub, answers and held polls, and the open doors."""
 
     def __init__(self, server: web.Server, hub: Hub, settings: Settings, stats: ServerStats,
-                 answers: PollAnswers, held_polls: HeldPolls) -> None:
+                 answers: PollAnswers, held_polls: HeldPolls, admission: Admission) -> None:
         self.server = server
+        self.admission = admission
         self.hub = hub
         self.settings = settings
         self.stats = stats
@@ -183,8 +188,10 @@ class FrontDoor(asyncio.BufferedProtocol):
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Register the connection."""
+        """Admit the connection (:mod:`lab.admission`: else it is refused) and register it."""
         assert isinstance(transport, asyncio.Transport)
+        if not self.front.admission.admit(transport):
+            return
         self.transport = transport
         self.last_active = asyncio.get_running_loop().time()
         self.front.doors.add(self)

@@ -194,7 +194,7 @@ class _Connection:
 
     async def _run(self) -> None:
         connect = asyncio.create_task(asyncio.open_connection(*self._relay.upstream))
-        self._tasks.append(connect)
+        self._tasks.append(connect)  # type: ignore[arg-type]  # cancelled like the rest
         try:
             await asyncio.wait([connect])
             if connect.cancelled() or connect.exception() is not None:

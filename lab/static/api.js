@@ -7,15 +7,30 @@ export async function fetchSnapshot(topic) {
   return response.json();
 }
 
-/** POST a JSON body; throws an Error carrying the server's {"error"} reason on failure. */
-export async function postJson(path, body) {
+/** What the server said when it refused: its reason, and when to try again if it said. */
+export function refusalText(answer, status) {
+  const reason = answer.error ?? `HTTP ${status}`;
+  return answer.retry_after ? `${reason}; try again in ${answer.retry_after} s` : reason;
+}
+
+/**
+ * POST a JSON body (with `token` as "Authorization: Bearer" when given); throws an Error
+ * carrying the server's {"error"} reason and the HTTP status on failure.
+ */
+export async function postJson(path, body, token = null) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers,
     body: JSON.stringify(body),
     cache: "no-store",
   });
   const answer = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(answer.error ?? `HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(refusalText(answer, response.status));
+    error.status = response.status;
+    throw error;
+  }
   return answer;
 }

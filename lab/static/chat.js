@@ -4,9 +4,15 @@
 // Every piece of text from the network is put into the page with
 // textContent, never as HTML, so "<img src=x onerror=alert(1)>" shows as typed.
 // On WebSocket the socket itself joins, sends and (by closing) leaves; on the
-// HTTP transports those are POSTs to /api/chat, /api/chat/join, /api/chat/leave.
+// HTTP transports those are POSTs to /api/chat/join, which gives a token, then
+// /api/chat and /api/chat/leave with "Authorization: Bearer <token>". The
+// token lives in this object's memory only: a reload is a new visitor. The
+// receiving connection carries it as ?token=, which keeps the name present;
+// a user the server dropped after a silence (a laptop asleep) sees their own
+// "left" and is asked to join again. Refusals — a name in use (409), a
+// dropped token (401), too many posts (429) — are shown with the server's reason.
 
-import { fetchSnapshot, postJson } from "./api.js";
+import { fetchSnapshot, postJson, refusalText } from "./api.js";
 import { connectWithFallback, describeFallback } from "./chat-connect.js";
 import { createSource, LABELS } from "./sources.js";
 
@@ -20,6 +26,9 @@ export class Chat {
     this.root = root;
     this.state = State.OUT;
     this.user = null;
+    this.token = null;
+    this.joinSeen = false; // our own join event arrived (a socket's join can still be refused)
+    this.joinedAfter = 0;
     this.source = null;
     const $ = (id) => root.querySelector(`#${id}`);
     this.el = {
@@ -57,13 +66,22 @@ export class Chat {
     try {
       const { head } = await fetchSnapshot("chat");
       const since = Math.max(0, head - HISTORY);
+      this.joinedAfter = head; // events up to here are history, not this visit's
+      this.user = user;
       const { source, skipped } = await connectWithFallback(this.el.via.value, (kind) =>
         this.makeSource(kind, since, user),
       );
       this.source = source;
-      this.user = user;
       this.showTransport(source.kind, describeFallback(source.kind, skipped));
-      if (source.kind !== "websocket") await postJson("/api/chat/join", { user });
+      if (source.kind !== "websocket") {
+        this.token = (await postJson("/api/chat/join", { user })).token;
+        this.joinSeen = true;
+        // Reconnect carrying the token (resuming where it was): this connection now keeps
+        // the name present.
+        source.stop("idle");
+        source.token = this.token;
+        source.start();
+      }
       this.setState(State.IN);
       this.say("");
       if (document.activeElement === document.body || !document.activeElement) this.el.text.focus();
@@ -71,6 +89,7 @@ export class Chat {
     } catch (err) {
       this.source?.stop("idle");
       this.source = null;
+      this.user = null;
       this.setState(State.OUT);
       this.say(`Could not join: ${err.message}`);
       return false;
@@ -86,11 +105,14 @@ export class Chat {
       handlers: {
         message: (msg) => this.show(msg),
         status: (state, detail) => {
-          if (source === this.source && this.state === State.IN) {
+          if (source === this.source && this.state === State.IN && detail.startsWith("HTTP 401")) {
+            this.dropped("you were signed out after a silence");
+          } else if (source === this.source && this.state === State.IN) {
             this.say(state === "open" ? "" : `${state}${detail ? `: ${detail}` : ""}`);
           }
         },
         notice: (text) => this.say(text),
+        refused: (msg) => this.refused(msg),
       },
     });
     return source;
@@ -102,28 +124,49 @@ export class Chat {
     if (!(await this.join())) return;
     try {
       if (this.source.kind === "websocket") {
-        if (!this.source.send({ type: "chat", user: this.user, text })) {
+        if (!this.source.send({ type: "chat", text })) {
           throw new Error("the socket is not open; try again in a moment");
         }
       } else {
-        await postJson("/api/chat", { user: this.user, text });
+        await postJson("/api/chat", { text }, this.token);
       }
       this.el.text.value = "";
     } catch (err) {
       this.say(`Not sent: ${err.message}`);
+      if (err.status === 401) this.dropped("the server no longer knows you");
     }
+  }
+
+  /** The socket refused a command: before our own join arrived, that was the join. */
+  refused(msg) {
+    if (this.state === State.IN && !this.joinSeen) {
+      this.dropped(`could not join: ${msg.error}`);
+      return;
+    }
+    this.say(`Refused: ${refusalText(msg)}`);
+  }
+
+  /** The server ended our identity (or never took it): out, with the reason. */
+  dropped(reason) {
+    this.source?.stop("idle");
+    this.source = null;
+    this.token = null;
+    this.showTransport(null, "");
+    this.setState(State.OUT);
+    this.say(`${reason} — join again to continue.`);
   }
 
   async leave() {
     if (this.state !== State.IN) return;
     this.setState(State.LEAVING);
     try {
-      if (this.source.kind !== "websocket") await postJson("/api/chat/leave", { user: this.user });
+      if (this.source.kind !== "websocket") await postJson("/api/chat/leave", {}, this.token);
     } catch (err) {
       this.say(`Leave failed: ${err.message}`);
     }
     this.source.stop("idle");
     this.source = null;
+    this.token = null;
     this.showTransport(null, "");
     this.el.online.textContent = "—";
     this.setState(State.OUT);
@@ -133,7 +176,11 @@ export class Chat {
   leaveOnUnload() {
     if (this.state !== State.IN) return;
     if (this.source.kind !== "websocket") {
-      navigator.sendBeacon("/api/chat/leave", JSON.stringify({ user: this.user }));
+      // A beacon cannot carry the token's header; a keepalive fetch outlives the page too.
+      fetch("/api/chat/leave", {
+        method: "POST", keepalive: true, headers: { Authorization: `Bearer ${this.token}` },
+      }).catch(() => {});
+      this.token = null;
     }
     // If the page comes back from the back/forward cache, it shows that it left.
     this.source.stop("idle");
@@ -168,6 +215,12 @@ export class Chat {
     while (log.children.length > MAX_LOG) log.firstElementChild.remove();
     if (atBottom) log.scrollTop = log.scrollHeight;
     this.el.online.textContent = String(data.online);
+    if (data.user === this.user && msg.seq > this.joinedAfter) {
+      if (data.kind === "join") this.joinSeen = true;
+      else if (data.kind === "leave" && this.joinSeen && this.state === State.IN) {
+        this.dropped("you were signed out after a silence");
+      }
+    }
   }
 
   showTransport(kind, reason) {
@@ -182,6 +235,7 @@ export class Chat {
   }
 
   setState(state) {
+    if (state !== State.IN) this.joinSeen = false;
     this.state = state;
     this.render();
   }

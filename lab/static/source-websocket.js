@@ -6,7 +6,9 @@
 // are smaller than counted here, and the status line says so.
 //
 // With options.user the socket opens on a bare /ws and subscribes by command
-// ({"type": "subscribe", …, "user"}), which joins the chat; closing leaves it.
+// ({"type": "subscribe", …, "user"}), which joins the chat: the socket is then
+// that chat identity, and closing it leaves. A command the server refuses is
+// answered {"type": "error", "error", ["retry_after"]}: handed to handlers.refused.
 
 import { localNowUs } from "./clock.js";
 import { utf8Length, websocketFrameHeader, websocketHandshakeEstimate } from "./estimates.js";
@@ -54,7 +56,7 @@ export class WebSocketSource extends Source {
       const size = utf8Length(event.data);
       this.meter({ bodyBytes: size, framingBytes: websocketFrameHeader(size) });
       const msg = JSON.parse(event.data);
-      if (msg.type === "error") this.handlers.notice?.(`server refused a command: ${msg.error}`);
+      if (msg.type === "error") this.handlers.refused?.(msg);
       else this.deliver(msg, recvUs);
     };
     socket.onclose = async (event) => {

@@ -34,11 +34,13 @@ export function sleep(ms, signal) {
 export class Source {
   /**
    * options: topic, since (resume after this seq; null = live only),
-   * interval (ms, short poll), handlers: {message(msg, recvUs), status(state, detail),
+   * interval (ms, short poll), token (a chat identity's: sent as ?token= so that the
+   * connection keeps it present), handlers: {message(msg, recvUs), status(state, detail),
    * meter(counts)}.
    */
-  constructor({ topic = "prices", since = null, interval = 1000, handlers = {} }) {
+  constructor({ topic = "prices", since = null, interval = 1000, token = null, handlers = {} }) {
     this.topic = topic;
+    this.token = token;
     this.lastSeq = since;
     this.interval = interval;
     this.handlers = handlers;
@@ -93,7 +95,8 @@ export class Source {
   /** The path and query of the next request, resuming after the last seq. */
   path(endpoint, extra = "") {
     const since = this.lastSeq === null ? "" : `&since=${this.lastSeq}`;
-    return `${endpoint}?topic=${encodeURIComponent(this.topic)}${since}${extra}`;
+    const token = this.token === null ? "" : `&token=${encodeURIComponent(this.token)}`;
+    return `${endpoint}?topic=${encodeURIComponent(this.topic)}${since}${token}${extra}`;
   }
 
   /** Hand one decoded message (or missed notice) to the handlers, counting gaps and duplicates. */

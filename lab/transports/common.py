@@ -30,7 +30,7 @@ SETTINGS_KEY = web.AppKey("settings", Settings)
 HUB_KEY = web.AppKey("hub", Hub)
 STATS_KEY = web.AppKey("stats", ServerStats)
 ORIGINS_KEY = web.AppKey("origins", OriginPolicy)
-LIVE_KEY = web.AppKey("live", "LiveConnections")
+LIVE_KEY: web.AppKey[LiveConnections] = web.AppKey("live")
 
 SHUTDOWN = "server shutting down"
 
@@ -106,13 +106,16 @@ def _counted(status: type[web.HTTPException]) -> type[web.HTTPException]:
     return type(status.__name__, (Counted, status), {"__doc__": status.__doc__})
 
 
-def json_error(status: type[web.HTTPException], reason: str, **extra: Any) -> web.HTTPException:
-    """An HTTP error (counted, no-store) whose body is ``{"error": reason}``.
+def json_error(status: type[web.HTTPException], reason: str, *,
+               headers: dict[str, str] | None = None, fields: dict[str, Any] | None = None,
+               **extra: Any) -> web.HTTPException:
+    """An HTTP error (counted, no-store) whose body is ``{"error": reason}`` (and ``fields``).
 
     ``extra`` goes to the exception's constructor (413 wants ``max_size``, ``actual_size``).
     """
-    body = orjson.dumps({"error": reason}).decode()
-    return _counted(status)(text=body, content_type="application/json", headers=NO_STORE, **extra)
+    body = orjson.dumps({"error": reason, **(fields or {})}).decode()
+    return _counted(status)(text=body, content_type="application/json",
+                            headers={**NO_STORE, **(headers or {})}, **extra)
 
 
 def query_topic(request: web.Request) -> Topic:

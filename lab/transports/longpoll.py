@@ -16,13 +16,15 @@ next request — the "three transits" of RFC 6202 §2.2's worst case.
 How it waits: a held request is a subscriber for one message. It attaches a
 mailbox to the topic and awaits it; the first message (or the timeout, or the
 server's shutdown, which closes every mailbox) wakes it, and it answers from
-the topic's buffer.
+the topic's buffer. A long poll that carries a chat identity's ``?token=``
+holds it present while it waits (:func:`lab.chat.http.hold_presence`).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from lab.chat.http import hold_presence, release_presence
 from lab.hub import Mailbox, Topic
 from lab.transports.common import (
     SETTINGS_KEY,
@@ -52,6 +54,7 @@ async def handle_longpoll(request: web.Request) -> web.Response:
         request.query.get("timeout"), settings.longpoll_default, settings.longpoll_max, "timeout"
     )
     since = resume_point(topic, since)
+    held = await hold_presence(request)
     if topic.head == since:
         mailbox = Mailbox(settings.mailbox_size)
         topic.attach(mailbox)
@@ -60,6 +63,9 @@ async def handle_longpoll(request: web.Request) -> web.Response:
             await mailbox.get_batch(timeout)  # the next message, the timeout, or shutdown
         finally:
             mailbox.close("answered")
+            await release_presence(request, held)
+    else:
+        await release_presence(request, held)
     backlog = topic.since(since)
     request.app[STATS_KEY]["longpoll"].messages_sent += len(backlog.messages)
     return json_response(encode_body(backlog.messages, backlog.head, backlog.missed))

@@ -12,6 +12,9 @@ frames its own messages — the JSON inside was encoded once, in the hub; only
 the few bytes around it are built per connection — which is the textbook's
 cost: the engineered path (:mod:`lab.fast`) frames each message once for all.
 
+A stream that carries a chat identity's ``?token=`` keeps it present while
+open (:func:`lab.chat.http.hold_presence`).
+
 The stream ends when the client goes away, when the mailbox overflows (slow
 consumer: see :mod:`lab.mailbox`) or at shutdown; a client that stopped
 reading cannot hold the loop, because the overflow aborts the blocked write.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lab.chat.http import hold_presence, release_presence
 from lab.delivery import DELIVERY_KEY
 from lab.hub import Message
 from lab.mailbox import SLOW_CONSUMER
@@ -95,11 +99,13 @@ async def serve_stream(request: web.Request, fmt: StreamFormat, since: int | Non
     settings = request.app[SETTINGS_KEY]
     counters = request.app[STATS_KEY][fmt.transport]
     live = request.app[LIVE_KEY]
+    held = await hold_presence(request)
 
     response = web.StreamResponse(headers={"Content-Type": fmt.content_type, **STREAM_HEADERS})
     try:
         await response.prepare(request)
     except ConnectionError:  # the client left before the headers went out
+        await release_presence(request, held)
         return response
     count_response(request, response)
     connection = StreamConnection(request)
@@ -149,4 +155,5 @@ async def serve_stream(request: web.Request, fmt: StreamFormat, since: int | Non
         if mailbox.closed_reason == SLOW_CONSUMER:
             counters.slow_consumers_dropped += 1
         live.close(request, fmt.transport, counters, mailbox)
+        await release_presence(request, held)
     return response

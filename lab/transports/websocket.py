@@ -9,14 +9,21 @@ few hundred bytes of HTTP headers.
 The client may send JSON commands on the socket:
 
 - ``{"type": "subscribe", "topic": "chat", "since": N, "user": "ada"}`` —
-  resume after ``since`` if given; a ``user`` on ``chat`` joins the chat room
-  (the session leaves when the socket closes or unsubscribes);
+  resume after ``since`` if given; a ``user`` on ``chat`` joins the chat room:
+  the socket is then that identity (see :mod:`lab.chat.room`), and leaves
+  when it closes, unsubscribes or stops answering pings;
 - ``{"type": "unsubscribe", "topic": ...}``;
-- ``{"type": "chat", "user": ..., "text": ...}`` (``user`` defaults to the
-  joined name).
+- ``{"type": "chat", "text": ...}`` speaks as the joined name (a ``user``
+  field, if sent, must be that name).
 
 A command with a bad field, an unknown type or a second subscription to the
 same topic gets ``{"type": "error", "error": ...}`` and the socket stays open.
+Commands are rate-limited per socket (``ws_command_rate``) and chat posts per
+identity and address as over HTTP: one over either limit gets
+``{"type": "error", "error": "rate limited", "retry_after": S}``, and a socket
+that goes on sending over the limit (:data:`FLOOD_STRIKES` refusals in a row)
+is closed with 1008. ``/ws?token=<token>`` holds an HTTP chat identity
+present while the socket is open (:func:`lab.chat.http.hold_presence`).
 A frame that is not a JSON object closes with 1008, a binary frame with 1003,
 a frame over ``max_ws_message`` characters with 1009 (§7.4.1). Ping/pong
 heartbeats (§5.5.2) every ``heartbeat`` seconds; a peer that stops answering
@@ -39,9 +46,12 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from lab.chat import CHAT_KEY, ChatError, ChatService, validate_user
+from lab.chat.errors import ChatError, RateLimited
+from lab.chat.http import CHAT_KEY, hold_presence, release_presence
+from lab.chat.room import ChatService, validate_user
 from lab.delivery import DELIVERY_KEY
 from lab.hub import Hub, Message
+from lab.limits import Rate, TokenBucket, retry_after
 from lab.mailbox import LOST_UPSTREAM, SLOW_CONSUMER
 from lab.stats import TransportCounters
 from lab.transports.common import (
@@ -65,6 +75,9 @@ log = logging.getLogger("lab.connections")
 
 CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER,
                LOST_UPSTREAM: WSCloseCode.TRY_AGAIN_LATER}
+
+FLOOD_STRIKES = 5
+"""Commands over the rate limit in a row after which a socket is closed (1008) as a flooder."""
 
 
 def encode_frame(payload: bytes) -> bytes:
@@ -131,13 +144,15 @@ class CommandError(ValueError):
 
 
 class Session:
-    """One socket: its mailbox (of which it is the owner), subscriptions, chat identity."""
+    """One socket: its mailbox (of which it is the owner), subscriptions, chat identity, and
+    the bucket its commands draw from (made at its first command)."""
 
     # Thousands of idle sockets each hold one: slots keep that small.
-    __slots__ = ("_pump", "chat", "counters", "hub", "mailbox", "transport", "user", "ws")
+    __slots__ = ("_pump", "chat", "command_rate", "commands", "counters", "hub", "mailbox",
+                 "strikes", "token", "transport", "user", "ws")
 
     def __init__(self, request: web.Request, ws: ClosingWebSocket, hub: Hub, chat: ChatService,
-                 counters: TransportCounters, maxsize: int) -> None:
+                 counters: TransportCounters, maxsize: int, command_rate: Rate) -> None:
         assert request.transport is not None
         self.transport = request.transport
         self.ws = ws
@@ -145,6 +160,10 @@ class Session:
         self.chat = chat
         self.counters = counters
         self.user: str | None = None
+        self.token: str | None = None
+        self.command_rate = command_rate
+        self.commands: TokenBucket | None = None
+        self.strikes = 0
         self._pump: asyncio.Task[None] | None = None
         self.mailbox = request.app[DELIVERY_KEY].mailbox(
             request, "websocket", message_frame, self, maxsize)
@@ -212,9 +231,13 @@ class Session:
             if self.user is not None:
                 raise CommandError(f"already joined as {self.user!r}")
             validate_user(user)
-        self.start(topic.name, since)
+        self.start(topic.name, since)  # first, so that the socket hears its own join
         if user is not None:
-            await self.chat.join(user)
+            try:
+                self.token = (await self.chat.join(user, held=True)).token
+            except ChatError:
+                self.detach(topic.name)
+                raise
             self.user = user
 
     def start(self, name: str, since: int | None) -> None:
@@ -238,20 +261,46 @@ class Session:
         if not isinstance(name, str) or name not in self.hub \
                 or self.hub[name] not in self.mailbox.topics:
             raise CommandError(f"not subscribed to {name!r}")
-        self.hub[name].detach(self.mailbox)
-        self.mailbox.discard_topic(name)
+        self.detach(name)
         if name == "chat":
             await self.leave()
 
+    def detach(self, name: str) -> None:
+        """Stop delivering topic ``name`` to this socket."""
+        self.hub[name].detach(self.mailbox)
+        self.mailbox.discard_topic(name)
+
     async def say(self, command: dict[str, Any]) -> None:
-        """Publish a chat message from this socket."""
-        await self.chat.say(command.get("user", self.user), command.get("text"))
+        """Publish a chat message as this socket's identity."""
+        if self.token is None:
+            raise CommandError("subscribe to chat with a user to speak")
+        peer = self.transport.get_extra_info("peername")
+        await self.chat.say(self.token, command.get("text"), command.get("user"),
+                            peer[0] if peer else None)
 
     async def leave(self) -> None:
         """Leave the chat room if this socket joined it."""
-        if self.user is not None:
-            user, self.user = self.user, None
-            await self.chat.leave(user)
+        if self.token is not None:
+            token, self.token, self.user = self.token, None, None
+            await self.chat.leave(token)
+
+    def over_limit(self) -> float:
+        """Take a token from the socket's command bucket: 0.0, or the seconds to wait."""
+        now = asyncio.get_running_loop().time()
+        if self.commands is None:
+            self.commands = TokenBucket(self.command_rate, now)
+        return self.commands.take(now)
+
+    async def refuse(self, wait: float) -> bool:
+        """Answer a command over a limit; False when the socket was closed as a flooder."""
+        self.strikes += 1
+        if self.strikes >= FLOOD_STRIKES:
+            reason = f"flooding: {FLOOD_STRIKES} commands in a row over the rate limit"
+            await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason.encode())
+            return False
+        await self.send(orjson.dumps(
+            {"type": "error", "error": "rate limited", "retry_after": retry_after(wait)}))
+        return True
 
     async def handle_text(self, text: str) -> bool:
         """Carry out one command; False when the socket was closed for it."""
@@ -262,6 +311,9 @@ class Session:
         if not isinstance(command, dict):
             await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"expected a JSON object")
             return False
+        wait = self.over_limit()
+        if wait:
+            return await self.refuse(wait)
         kind = command.get("type")
         try:
             if kind == "subscribe":
@@ -272,8 +324,11 @@ class Session:
                 await self.say(command)
             else:
                 raise CommandError(f"unknown command type {kind!r}")
+        except RateLimited as exc:
+            return await self.refuse(exc.retry_after)
         except (CommandError, ChatError) as exc:
             await self.send(orjson.dumps({"type": "error", "error": str(exc)}))
+        self.strikes = 0
         return True
 
 
@@ -285,6 +340,7 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     since = parse_since(request.query.get("since"))
     counters = request.app[STATS_KEY]["websocket"]
     live = request.app[LIVE_KEY]
+    held = await hold_presence(request)  # an unknown ?token= is 401, before the upgrade
 
     # aiohttp's own limit (a bare 1009, no reason) only catches the absurd; ours explains.
     # No permessage-deflate: frames are pre-built once for every subscriber, and
@@ -296,11 +352,13 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
     try:
         await ws.prepare(request)
     except ConnectionError:  # the client left during the handshake
+        await release_presence(request, held)
         return ws
     count_response(request, ws)
     ws.headers.clear()  # sent and counted: free them for the socket's life (~600 B each)
     hub, chat = request.app[HUB_KEY], request.app[CHAT_KEY]
-    session = Session(request, ws, hub, chat, counters, settings.mailbox_size)
+    session = Session(request, ws, hub, chat, counters, settings.mailbox_size,
+                      settings.ws_command_rate)
     live.open(request, "websocket", counters, session.mailbox)
     if first_topic is not None:
         session.start(first_topic, since)
@@ -324,7 +382,8 @@ async def handle_ws(request: web.Request) -> web.WebSocketResponse:
             counters.slow_consumers_dropped += 1
         try:
             await session.leave()
-        except (ChatError, ConnectionError) as exc:  # the room may be gone at shutdown
+            await release_presence(request, held)
+        except (ChatError, ConnectionError, TimeoutError) as exc:  # the room may be gone
             log.warning("chat leave failed: %s", exc)
         live.close(request, "websocket", counters, session.mailbox)
         await session.stop_pump()
