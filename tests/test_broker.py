@@ -201,3 +201,20 @@ async def test_a_client_given_two_nodes_survives_one_killed(make_node: NodeFacto
     assert seqs == list(range(1, 41))
     assert stats.gaps == 0 and stats.duplicates == 0 and stats.reconnects == 1
     assert client.url == feeder.base
+
+
+async def test_a_token_whose_client_moved_is_kept_by_the_new_node(
+        make_node: NodeFactory) -> None:
+    """Node A dies: a user who posts through node B is adopted there, the others leave."""
+    a, b = await make_node("--feed", "never"), await make_node("--feed", "never")
+    async with (aiohttp.ClientSession() as session, asyncio.timeout(30),
+                session.ws_connect(f"{b.base}/ws?topic=chat") as watcher):
+        _, ada = await post(session, a, "/api/chat/join", {"user": "ada"})
+        await post(session, a, "/api/chat/join", {"user": "bob"})
+        a.process.send_signal(signal.SIGKILL)
+        assert (await post(session, b, "/api/chat", {"text": "moved"}, ada["token"]))[0] == 201
+        events = [await watcher.receive_json() for _ in range(4)]  # bob's leave: A was reaped
+        stats = await b.get(session, "/api/stats")
+    assert [(m["data"]["kind"], m["data"]["user"]) for m in events] == [
+        ("join", "ada"), ("join", "bob"), ("message", "ada"), ("leave", "bob")]
+    assert stats["topics"]["chat"]["online"] == 1
