@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.broker.__main__ import main
+from benchmarks.broker.chapter import plan
 from benchmarks.broker.run import BrokerCase, figures
 
 
@@ -36,3 +37,14 @@ def test_bad_usage_is_one_line_and_exit_2(argv: list[str], capsys: pytest.Captur
     """A setup that does not exist, too few clients or no window: one line, exit 2."""
     assert main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_capacity_model_names_the_limit_that_comes_first() -> None:
+    """Nodes by CPU, bytes and memory; the largest need is the limit, Redis load follows nodes."""
+    cpu_bound = plan("websocket", cpu_us=7.0, rss_bytes=15_000, overhead_us=0.0,
+                     subscribers=1_000_000, rate=10.0)
+    assert (cpu_bound["by_cpu"], cpu_bound["limit"]) == (100, "node CPU")
+    assert cpu_bound["redis_ops_s"] == 10 * 101 + 100 * 4
+    memory_bound = plan("websocket", cpu_us=0.01, rss_bytes=15_000, overhead_us=0.0,
+                        subscribers=1_000_000, rate=1.0)
+    assert (memory_bound["by_memory"], memory_bound["limit"]) == (8, "node memory")

@@ -1,4 +1,5 @@
-"""``python -m benchmarks.broker``: the broker group's cases, written to ``<out>/broker.json``.
+"""``python -m benchmarks.broker``: the broker group's cases, written to ``<out>/broker.json``,
+then the chapter "Past one machine" (:mod:`benchmarks.broker.chapter`) beside it.
 
 Each case is a line on the terminal as it finishes; the file is rewritten after
 every case, so an interrupted run keeps what it finished. Exit status 0 when
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.broker.chapter import main as write_chapter
 from benchmarks.broker.failover import run_failover
 from benchmarks.broker.run import SETUPS, BrokerCase, run_broker_case
 from benchmarks.suite.rundir import default_out_dir
@@ -91,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or default_out_dir("-broker")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return asyncio.run(run_all(args, out))
+        status = asyncio.run(run_all(args, out))
     except KeyboardInterrupt:
         return 130
+    write_chapter([str(out)])
+    print(f"results: {out / 'broker.json'}; chapter: {out / 'past-one-machine.md'}")
+    return status
 
 
 if __name__ == "__main__":
