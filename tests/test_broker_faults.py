@@ -14,6 +14,7 @@ from tests.conftest_redis import (  # noqa: F401  (fixtures, registered by being
     Node,
     NodeFactory,
     RedisServer,
+    eventually,
     make_node_fixture,
     redis_server_fixture,
 )
@@ -135,3 +136,25 @@ async def test_a_node_behind_the_history_reports_missed(make_node: NodeFactory,
     followers[0].check()
     assert followers[0].missed > 0 and followers[0].reconnects >= 1
     assert body["missed"] > 0
+
+
+async def test_chat_identities_come_back_after_redis_lost_its_data(
+        make_node: NodeFactory, redis_server: RedisServer) -> None:
+    """Redis restarts empty: the node puts its users back, so their tokens and names hold."""
+    a = await make_node("--feed", "never")
+    b = await make_node("--feed", "never")
+    async with aiohttp.ClientSession() as session, asyncio.timeout(60):
+        async with session.post(f"{a.base}/api/chat/join", json={"user": "ada"}) as response:
+            token = (await response.json())["token"]
+        redis_server.stop()
+        redis_server.start()
+
+        async def ada_can_post() -> bool:
+            """ada's token posts again (through the other node)"""
+            async with session.post(f"{b.base}/api/chat", json={"text": "back"},
+                                    headers={"Authorization": f"Bearer {token}"}) as response:
+                return response.status == 201
+
+        await eventually(ada_can_post)
+        async with session.post(f"{b.base}/api/chat/join", json={"user": "ada"}) as response:
+            assert response.status == 409
