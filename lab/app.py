@@ -83,7 +83,8 @@ async def handle_unrouted(request: web.Request) -> web.Response:
     return json_response(orjson.dumps({"error": f"no such path: {request.path}"}), status=404)
 
 
-def make_ticks(settings: Settings, last_prices: Mapping[str, float] | None = None) -> Iterator[Tick]:
+def make_ticks(settings: Settings, last_prices: Mapping[str, float] | None = None,
+               ) -> Iterator[Tick]:
     """The feed's tick iterator; a bad replay file raises here, before the server starts.
 
     ``last_prices`` (a feed taking over from another node's) start the walk where it
@@ -189,7 +190,8 @@ async def backplane_lifetime(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
-def create_app(settings: Settings | None = None, backplane: Backplane | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, backplane: Backplane | None = None,
+               ) -> web.Application:
     """Build the lab's application for ``settings`` (defaults when omitted).
 
     The ``backplane`` (:mod:`lab.backplane`; in-process when omitted) decides who

@@ -1,8 +1,9 @@
 """Serving an app in this process until SIGINT or SIGTERM: one lab, or one worker of several.
 
 :func:`serve` is ``python -m lab``'s single process (alone, or a node of a
-broker); :func:`serve_worker` is one of ``--workers N`` (started by :mod:`lab.cluster`). Both listen with
-:func:`lab.site.start_site` and print where to point a browser.
+broker); :func:`serve_worker` is one of ``--workers N`` (started by
+:mod:`lab.cluster`). Both listen with :func:`lab.site.start_site` and print
+where to point a browser.
 """
 
 from __future__ import annotations

@@ -165,7 +165,8 @@ async def test_a_dead_nodes_chat_users_are_announced_as_leaving(make_node: NodeF
         left = await watcher.receive_json()  # within the alive key's TTL and a heartbeat
         await user.close()
     assert (joined["data"]["kind"], joined["data"]["online"]) == ("join", 1)
-    assert (left["data"]["kind"], left["data"]["user"], left["data"]["online"]) == ("leave", "ada", 0)
+    assert (left["data"]["kind"], left["data"]["user"], left["data"]["online"]) == (
+        "leave", "ada", 0)
     assert left["seq"] == joined["seq"] + 1
 
 

@@ -17,9 +17,9 @@ lab process on one core, loaded to :data:`TARGET_UTIL`; egress = D × bytes per
 delivery against a :data:`NIC_BYTES_S` link per node, loaded alike; Redis
 sequences r messages per second and hands each to every node (one ``XREAD``
 reply per node per message, plus each node's heartbeat), against
-:data:`REDIS_OPS_S` — an assumption, not a measurement. Memory: each node holds its share of the connections,
-at the memory per connection measured in the same scale runs, in
-:data:`NODE_MEMORY_BYTES`. Whichever needs most nodes is the limit that comes
+:data:`REDIS_OPS_S` — an assumption, not a measurement. Memory: each node
+holds its share of the connections, at the memory per connection measured in
+the same scale runs, in :data:`NODE_MEMORY_BYTES`. Whichever needs most nodes is the limit that comes
 first. Loopback hides the network between
 nodes and Redis; TCP/IP overhead is left out of the bytes.
 """

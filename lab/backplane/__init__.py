@@ -22,7 +22,7 @@ Three implementations, one interface (:class:`Backplane`):
 
 ``--workers N`` with ``--broker``: the workers use the broker *through their
 primary*. The primary is the machine's one node on Redis (its hub a replica of
-the stream, the feed lock, the chat presence); its workers replicate the
+the stream, the feed lock, the chat identities); its workers replicate the
 primary as without a broker. So Redis serves one reader per machine, not per
 process, and the ``--workers`` path has one shape whatever sequences the
 messages — at the cost of one more hop (Redis → primary → worker) on a

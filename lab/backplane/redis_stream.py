@@ -160,7 +160,8 @@ def stream_key(topic: str) -> str:
 
 
 def backoff(attempt: int) -> float:
-    """Seconds to wait before reconnect ``attempt`` (0, 1, …): full jitter under a doubling cap."""
+    """Seconds to wait before reconnect ``attempt`` (0, 1, …): full jitter under a cap that
+    doubles."""
     return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
 
 
