@@ -8,6 +8,7 @@ import signal
 import aiohttp
 import pytest
 
+from clients.cli import parse_args
 from clients.factory import open_client
 from lab.contract import TRANSPORTS
 from tests.conftest_redis import (  # noqa: F401  (fixtures, registered by being imported)
@@ -219,3 +220,10 @@ async def test_a_token_whose_client_moved_is_kept_by_the_new_node(
     assert [(m["data"]["kind"], m["data"]["user"]) for m in events] == [
         ("join", "ada"), ("join", "bob"), ("message", "ada"), ("leave", "bob")]
     assert stats["topics"]["chat"]["online"] == 1
+
+
+def test_the_client_command_line_takes_several_urls() -> None:
+    """``--url`` repeats (the nodes of one lab); without it, the default server."""
+    assert parse_args(["websocket", "--url", "http://a:1", "--url", "http://b:2"]).url == [
+        "http://a:1", "http://b:2"]
+    assert parse_args(["sse"]).url == ["http://127.0.0.1:8080"]

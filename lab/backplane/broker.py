@@ -106,21 +106,20 @@ class Broker:
         self.feed = feed
         self.node = secrets.token_hex(6)
         self.lock = FeedLock(redis)
-        self.feeding = asyncio.Event()
-        """Set while this node's feed runs."""
-        self._replicas: dict[Hub, Replica] = {}
+        self._replica: Replica | None = None
 
-    def replica(self, hub: Hub, settings: Settings | None = None) -> Replica:
-        """What this node keeps in step with Redis for ``hub`` (made by :meth:`chat_room`)."""
-        if hub not in self._replicas:
-            if self._replicas or settings is None:
-                raise ValueError("a broker node serves the one hub its chat room was made for")
-            self._replicas[hub] = Replica(self.redis, hub, settings, self.node)
-        return self._replicas[hub]
+    def replica(self, hub: Hub) -> Replica:
+        """What this node keeps in step with Redis (made by :meth:`chat_room` for its hub)."""
+        if self._replica is None or self._replica.hub is not hub:
+            raise ValueError("a broker node serves the one hub its chat room was made for")
+        return self._replica
 
     def chat_room(self, hub: Hub, settings: Settings) -> ChatService:
-        """The room whose identities are in Redis."""
-        return self.replica(hub, settings).room
+        """The room whose identities are in Redis (this makes the node's replica of ``hub``)."""
+        if self._replica is not None:
+            raise ValueError("a broker node serves one hub")
+        self._replica = Replica(self.redis, hub, settings, self.node)
+        return self._replica.room
 
     async def counters(self, own: Counters) -> list[dict[str, Any]]:
         """This node's counters (each node reports its own)."""
@@ -128,14 +127,16 @@ class Broker:
 
     def advertise(self, url: str) -> None:
         """Announce ``url`` as this node's page from the next heartbeat on."""
-        for replica in self._replicas.values():
-            replica.room.url = url
+        if self._replica is not None:
+            self._replica.room.url = url
 
     async def nodes(self) -> list[str]:
         """The page URL of every live node (empty while Redis cannot be reached)."""
+        if self._replica is None:
+            return []
         try:
-            return await next(iter(self._replicas.values())).room.live_urls()
-        except (StopIteration, *UNAVAILABLE):
+            return await self._replica.room.live_urls()
+        except UNAVAILABLE:
             return []
 
     async def run(self, hub: Hub, ticks: TickSource, counters: Counters) -> None:
@@ -178,7 +179,6 @@ class Broker:
             await self._publish_price(replica.sequencer, data)
 
         feed = asyncio.create_task(run_feed(ticks(last), publish))
-        self.feeding.set()
         log.info("this node runs the price feed")
         try:
             while not feed.done():
@@ -187,7 +187,6 @@ class Broker:
                     if not feed.done() and not await self.lock.renew():
                         break
         finally:
-            self.feeding.clear()
             feed.cancel()
             await asyncio.gather(feed, return_exceptions=True)
             log.info("this node no longer runs the price feed")

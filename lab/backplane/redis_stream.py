@@ -215,27 +215,25 @@ class StreamReader:
         self.redis = redis
         self.hub = hub
         self.sequencer = sequencer
-        self.connected = asyncio.Event()
-        """Set while reads succeed; cleared while Redis is unreachable."""
-        self.reconnects = 0
 
     async def run(self) -> None:
-        """Ingest until cancelled; reconnect with backoff whenever Redis goes away."""
+        """Ingest until cancelled; reconnect with backoff whenever Redis goes away.
+
+        After an outage the node first lifts the counters to what it has served
+        (:meth:`Sequencer.raise_floors`), then reads on from its last seq.
+        """
         attempt = 0
         while True:
             try:
                 if attempt:
                     await self.sequencer.raise_floors()
-                    self.reconnects += 1
                     log.warning("broker reachable again; catching up from the streams")
-                self.connected.set()
-                attempt = 0
+                    attempt = 0
                 while True:
                     await self.read_once(BLOCK_MS)
             except UNAVAILABLE as exc:
-                if self.connected.is_set() or not attempt:
+                if not attempt:
                     log.warning("broker unreachable (%s); retrying", exc)
-                self.connected.clear()
                 await asyncio.sleep(backoff(attempt))
                 attempt += 1
 
