@@ -178,9 +178,20 @@ async def test_workers_use_the_broker_through_their_primary(make_node: NodeFacto
     async with aiohttp.ClientSession() as session, asyncio.timeout(30):
         runs = await asyncio.gather(*(read_seqs(session, cluster, 0, 10) for _ in range(4)))
         resumed = await read_seqs(session, single, runs[0][-1], 10)
+        async with session.ws_connect(f"{single.base}/ws?topic=chat") as watcher:
+            status, ada = await post(session, cluster, "/api/chat/join", {"user": "ada"})
+            joined = await watcher.receive_json()
+
+        async def both_listed() -> bool:
+            """a worker's /api/stats lists both nodes (each within a heartbeat of listening)"""
+            nodes = (await cluster.get(session, "/api/stats"))["nodes"]
+            return sorted(nodes) == sorted([f"{cluster.base}/", f"{single.base}/"])
+
+        await eventually(both_listed)
         stats = await cluster.get(session, "/api/stats")
     assert all(run == runs[0] for run in runs)
     assert resumed == list(range(runs[0][-1] + 1, runs[0][-1] + 11))
+    assert status == 201 and joined == ada["message"]
     assert stats["workers"] == 2
 
 
