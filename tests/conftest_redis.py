@@ -10,6 +10,7 @@ in their own process groups, each stopped by its PID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -163,7 +164,8 @@ async def make_node_fixture(redis_server: RedisServer) -> AsyncIterator[NodeFact
     yield make
     for node in nodes:
         if node.process.returncode is None:
-            os.kill(node.pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # a test killed it: it is gone
+                os.kill(node.pid, signal.SIGINT)
     for node in nodes:
         await asyncio.wait_for(node.process.wait(), 15)
         assert node.process.stderr is not None

@@ -128,7 +128,7 @@ class Broker:
     def advertise(self, url: str) -> None:
         """Announce ``url`` as this node's page from the next heartbeat on."""
         if self._replica is not None:
-            self._replica.room.url = url
+            self._replica.room.advertise(url)
 
     async def nodes(self) -> list[str]:
         """The page URL of every live node (empty while Redis cannot be reached)."""

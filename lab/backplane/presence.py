@@ -82,7 +82,8 @@ class BrokerChatRoom:
         self.presence_timeout = presence_timeout
         self.clock = clock
         self.url = ""
-        """This node's page (set once it listens), announced with its heartbeat."""
+        """This node's page, announced with its heartbeat (see :meth:`advertise`)."""
+        self._advertised = asyncio.Event()
         self._own = sessions_key(node)
         self._identities: dict[str, Identity] = {}  # the ones this node holds, by token
         self._identity_posts = Buckets(post_rate)
@@ -198,9 +199,16 @@ class BrokerChatRoom:
                 await self.leave(token)
         return len(gone)
 
+    def advertise(self, url: str) -> None:
+        """The node listens at ``url``: start the heartbeat, which announces it."""
+        self.url = url
+        self._advertised.set()
+
     async def keep_presence(self) -> None:
-        """Heartbeat, sweep, and announce the leaves of dead nodes' identities, until
-        cancelled."""
+        """Once the node listens: heartbeat, sweep, and announce the leaves of dead nodes'
+        identities, until cancelled. (Before it listens nobody can join through it, and
+        other nodes must not list a page that does not answer yet.)"""
+        await self._advertised.wait()
         while True:
             with contextlib.suppress(*UNAVAILABLE, ChatUnavailable):
                 await self.heartbeat()
