@@ -72,6 +72,8 @@ class Settings:
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (1 <= self.workers <= 64, "workers must be 1..64"),
             (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
+            (self.feed == "auto" or self.broker is not None,
+             "--feed always or never needs --broker (without one, this process runs the feed)"),
             (self.presence_timeout > 0, "presence timeout must be positive"),
             (self.max_connections_per_ip >= 0, "max connections per IP must not be negative"),
             (self.max_loopback_connections >= 0, "max loopback connections must not be negative"),

@@ -140,6 +140,13 @@ async def test_feed_always_refuses_to_start_beside_another_feed(
         f"error: another node runs the feed of {redis_server.url}; use --feed auto or never"]
 
 
+async def test_feed_without_a_broker_is_one_line_and_exit_1() -> None:
+    """``--feed never`` without ``--broker`` means nothing: said so, exit 1."""
+    status, err = await run_lab("--feed", "never")
+    assert (status, err.strip()) == (
+        1, "error: --feed always or never needs --broker (without one, this process runs the feed)")
+
+
 @pytest.mark.parametrize("url, says", [
     ("redis://127.0.0.1:{port}/0", "error: cannot reach the broker at redis://127.0.0.1:{port}/0"),
     ("http://127.0.0.1:{port}/", "error: bad broker URL http://127.0.0.1:{port}/"),
