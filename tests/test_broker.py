@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 
 import aiohttp
 import pytest
@@ -245,3 +246,11 @@ def test_the_client_command_line_takes_several_urls() -> None:
     assert parse_args(["websocket", "--url", "http://a:1", "--url", "http://b:2"]).url == [
         "http://a:1", "http://b:2"]
     assert parse_args(["sse"]).url == ["http://127.0.0.1:8080"]
+
+
+async def test_the_lab_without_a_broker_does_not_import_redis() -> None:
+    """Redis's client is loaded only when ``--broker`` asks for it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys, lab.__main__, lab.cluster, lab.app, lab.serving; "
+        "sys.exit('redis' in sys.modules)")
+    assert await asyncio.wait_for(process.wait(), 30) == 0
