@@ -7,13 +7,17 @@ Keys (``rnl:`` is the lab's prefix; one broker URL, one lab):
   entries (``MAXLEN ~``), each entry's id ``<seq>-0`` and its one field ``m``
   the message's exact contract JSON, built once, in Redis;
 - ``rnl:feed`` — the feed lock (:mod:`lab.backplane.feed_lock`), whose token
-  the script checks before it sequences a price (fencing).
+  the script checks before it sequences a price (fencing);
+- ``rnl:chat:…`` — the chat's identities, which the script checks and changes
+  with each chat event (:mod:`lab.backplane.presence`).
 
 :data:`SEQUENCE` runs atomically, so two nodes that publish at once get
 consecutive seqs, and a stream id that must rise makes a seq going
 backwards impossible inside one Redis. Every node sends its own ``floor``, the
 highest seq it has seen: after Redis restarted without its data the counter
-starts again *above* what the nodes have served, never at 1.
+starts again *above* what the nodes have served, never at 1. (A node that
+reconnects lifts the counters to its own head at once, before anything else,
+so a node with a shorter memory publishing first cannot go below the others.)
 
 :class:`StreamReader` follows both streams with ``XREAD BLOCK`` from the last
 id it ingested — the same call catches up after a pause or a reconnect and
