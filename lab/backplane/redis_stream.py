@@ -15,9 +15,12 @@ Keys (``rnl:`` is the lab's prefix; one broker URL, one lab):
 consecutive seqs, and a stream id that must rise makes a seq going
 backwards impossible inside one Redis. Every node sends its own ``floor``, the
 highest seq it has seen: after Redis restarted without its data the counter
-starts again *above* what the nodes have served, never at 1. (A node that
-reconnects lifts the counters to its own head at once, before anything else,
-so a node with a shorter memory publishing first cannot go below the others.)
+starts again *above* what the nodes have served, never at 1. A node that
+reconnects lifts the counters to its own head at once, before it reads. The
+one gap left: in the moments before the others have reconnected, a node that
+remembers less (started after the loss) may sequence a chat message below
+what they have served; they never read it, so their clients miss it without
+a notice.
 
 :class:`StreamReader` follows both streams with ``XREAD BLOCK`` from the last
 id it ingested — the same call catches up after a pause or a reconnect and
