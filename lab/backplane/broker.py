@@ -46,6 +46,8 @@ from lab.settings import FEED_MODES, Settings
 
 log = logging.getLogger("lab.broker")
 
+STOP_WAIT_S = 3.0
+"""How long a stopping node waits for its broker tasks and its goodbye to Redis."""
 SOCKET_TIMEOUT_S = 5.0
 """How long one Redis call may take before the node counts Redis as gone: longer than
 ``XREAD``'s block and than a short pause that nodes should ride out."""
@@ -106,6 +108,8 @@ class Broker:
         self.feed = feed
         self.node = secrets.token_hex(6)
         self.lock = FeedLock(redis)
+        self.stopped = False
+        """Set when the node stops: every loop of the broker ends at its next turn."""
         self._replica: Replica | None = None
 
     def replica(self, hub: Hub) -> Replica:
@@ -152,17 +156,24 @@ class Broker:
                 tasks.append(asyncio.create_task(self._lead(replica, ticks), name="broker-feed"))
             await asyncio.gather(*tasks)
         finally:
+            # Flags first, then cancel: a cancellation that a Redis call's own timeout turns
+            # into a TimeoutError must not keep a loop going (seen on Python 3.11).
+            self.stopped = replica.reader.stopped = replica.room.stopped = True
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+                if stuck:
+                    log.warning("%d broker tasks did not stop in %g s", len(stuck), STOP_WAIT_S)
             with contextlib.suppress(RedisError, *UNAVAILABLE):
-                await self.lock.release()
-                await replica.room.forget()
+                async with asyncio.timeout(STOP_WAIT_S):
+                    await self.lock.release()
+                    await replica.room.forget()
             await self.redis.aclose()
 
     async def _lead(self, replica: Replica, ticks: TickSource) -> None:
         """Run the feed whenever this node holds the lock; try to take it every second."""
-        while True:
+        while not self.stopped:
             try:
                 if await self.lock.take():
                     await self._feed_while_held(replica, ticks)

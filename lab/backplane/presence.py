@@ -84,6 +84,8 @@ class BrokerChatRoom:
         self.url = ""
         """This node's page, announced with its heartbeat (see :meth:`advertise`)."""
         self._advertised = asyncio.Event()
+        self.stopped = False
+        """Set when the node stops: :meth:`keep_presence` ends at its next turn."""
         self._own = sessions_key(node)
         self._identities: dict[str, Identity] = {}  # the ones this node holds, by token
         self._identity_posts = Buckets(post_rate)
@@ -209,7 +211,7 @@ class BrokerChatRoom:
         identities, until cancelled. (Before it listens nobody can join through it, and
         other nodes must not list a page that does not answer yet.)"""
         await self._advertised.wait()
-        while True:
+        while not self.stopped:
             with contextlib.suppress(*UNAVAILABLE, ChatUnavailable):
                 await self.heartbeat()
                 await self.sweep()

@@ -222,6 +222,8 @@ class StreamReader:
         self.redis = redis
         self.hub = hub
         self.sequencer = sequencer
+        self.stopped = False
+        """Set when the node stops: :meth:`run` ends at its next turn."""
 
     async def run(self) -> None:
         """Ingest until cancelled; reconnect with backoff whenever Redis goes away.
@@ -230,13 +232,13 @@ class StreamReader:
         (:meth:`Sequencer.raise_floors`), then reads on from its last seq.
         """
         attempt = 0
-        while True:
+        while not self.stopped:
             try:
                 if attempt:
                     await self.sequencer.raise_floors()
                     log.warning("broker reachable again; catching up from the streams")
                     attempt = 0
-                while True:
+                while not self.stopped:
                     await self.read_once(BLOCK_MS)
             except UNAVAILABLE as exc:
                 if not attempt:
