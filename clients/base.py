@@ -20,6 +20,10 @@ is due *and* the caller is waiting; pushed bytes wait in the kernel meanwhile an
 when read. A caller that stops iterating for long (longer than half the server's heartbeat, for
 WebSocket pings) will see its latency grow or its connection dropped and resumed.
 
+More than one URL (the nodes of one lab behind a broker, which share one seq order): a
+connection that fails moves the client to the next URL in turn, and it resumes there from its
+last seq, so a node that dies costs a reconnect, not a gap.
+
 Delivery policy: messages come out in seq order as received; a seq at or below the last one
 delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or a
 ``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
@@ -39,6 +43,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Sequence
 from enum import Enum, auto
 from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
@@ -132,19 +137,22 @@ class BaseClient(ABC):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         topic: str = "prices",
         since: int | None = None,
         connect_timeout: float = 5.0,
         insecure: bool = False,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one server URL is needed")
+        for each in self.urls:
+            split_url(each)  # a bad one fails now
         self.topic = topic
         self.connect_timeout = connect_timeout
-        self._host, self._port, self._prefix = split_url(url)
-        self._hostport = f"{self._host}:{self._port}"
-        self._tls = client_context(self._alpn(), insecure) if url.startswith("https:") else None
+        self._insecure = insecure
+        self._use(0)
         self._last_seq = since
         self._tally = Tally()
         self._state = State.CONNECTING
@@ -179,20 +187,27 @@ class BaseClient(ABC):
         return self._tally.freeze(*self._current_split())
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._open()
-        except DROPS as exc:
-            if self._state is State.OPEN:  # a good first answer, then the connection ended
-                self._dropped = True
-                self._retry_after = None
-                return self
-            self._fail()
-            raise ServerUnavailable(
-                f"cannot reach the server at {self.url} ({self.name}): {_reason(exc)}"
-            ) from exc
-        except BaseException:
-            self._fail()
-            raise
+        for attempt in range(len(self.urls)):
+            try:
+                await self._open()
+            except DROPS as exc:
+                if self._state is State.OPEN:  # a good first answer, then the connection ended
+                    self._dropped = True
+                    self._retry_after = None
+                    return self
+                if attempt + 1 < len(self.urls):
+                    self._close_connection()
+                    self._use(self._url_index + 1)
+                    continue
+                self._fail()
+                tried = " or ".join(self.urls)
+                raise ServerUnavailable(
+                    f"cannot reach the server at {tried} ({self.name}): {_reason(exc)}"
+                ) from exc
+            except BaseException:
+                self._fail()
+                raise
+            break
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -343,6 +358,15 @@ class BaseClient(ABC):
 
     # -- internals -------------------------------------------------------------------------
 
+    def _use(self, index: int) -> None:
+        """Talk to ``urls[index]`` (modulo their number) from the next connection on."""
+        self._url_index = index % len(self.urls)
+        self.url = self.urls[self._url_index]
+        self._host, self._port, self._prefix = split_url(self.url)
+        self._hostport = f"{self._host}:{self._port}"
+        https = self.url.startswith("https:")
+        self._tls = client_context(self._alpn(), self._insecure) if https else None
+
     def _fire(self, event: Event) -> None:
         try:
             self._state = TRANSITIONS[self._state][event]
@@ -365,6 +389,7 @@ class BaseClient(ABC):
                 if self._state is State.OPEN:  # a good answer, then the end: deliver what came
                     return
                 self._close_connection()
+                self._use(self._url_index + 1)  # the next node, if there are several
                 continue
             except ClientError:
                 self._fail()

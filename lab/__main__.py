@@ -21,7 +21,7 @@ from lab.proxy.config import PROFILES, render
 from lab.proxy.nginx import ProxyError, plan_for
 from lab.proxy.options import ProxyOptions
 from lab.serving import announce, configure_logging, serve
-from lab.settings import DEFAULT_SYMBOLS, Settings
+from lab.settings import DEFAULT_SYMBOLS, FEED_MODES, Settings
 
 
 def rate_arg(text: str) -> Rate:
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-origin", action="append", default=[], metavar="URL",
         help="also let pages of this origin (http://host:port) use the lab from a browser, e.g. "
         "one opened through a relay or a proxy; repeatable (the lab's own URLs always may)")
+    add("--broker", default=None, metavar="URL", help="share one feed and chat between lab "
+        "nodes on several machines through Redis (e.g. redis://127.0.0.1:6379/0): Redis "
+        "sequences every message, so a client resumes on any node")
+    add("--feed", choices=FEED_MODES, default=d.feed, help="with --broker: "
+        "which node runs the price feed (auto: whichever takes the lock, another takes over "
+        "when it dies; always: this one or refuse to start; never: serve only)")
     add("--chat-rate", type=rate_arg, default=d.chat_rate, metavar="RATE[/BURST]",
         help="chat posts allowed per second, with bursts of BURST, for each chat identity and "
         "for each client address (over it: 429 with Retry-After)")
@@ -126,6 +132,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_connections_per_ip=args.max_connections_per_ip,
         max_loopback_connections=args.max_loopback_connections,
         log_level=args.log_level,
+        broker=args.broker,
+        feed=args.feed,
     )
 
 
@@ -159,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if proxy is not None:
             raise ValueError("--proxy serves one lab process: leave out --workers")
-        ticks = make_ticks(settings)  # a bad replay file fails here, before any worker starts
-        return asyncio.run(run_primary(settings, ticks, lambda port: announce(settings, port)))
+        make_ticks(settings)  # a bad replay file fails here, before any worker starts
+        return asyncio.run(run_primary(settings, lambda port: announce(settings, port)))
     except (ValueError, FeedError, ProxyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,9 @@
 """Serving an app in this process until SIGINT or SIGTERM: one lab, or one worker of several.
 
-:func:`serve` is ``python -m lab``'s single process; :func:`serve_worker` is one
-of ``--workers N`` (started by :mod:`lab.cluster`). Both listen with
-:func:`lab.site.start_site` and print where to point a browser.
+:func:`serve` is ``python -m lab``'s single process (alone, or a node of a
+broker); :func:`serve_worker` is one of ``--workers N`` (started by
+:mod:`lab.cluster`). Both listen with :func:`lab.site.start_site` and print
+where to point a browser.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-from lab.app import FOLLOW_KEY, create_app
-from lab.link import Link
+from lab.app import RUN_KEY, create_app
+from lab.backplane import Backplane
+from lab.backplane.inprocess import InProcess
+from lab.backplane.workers import Link, Worker
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
 from lab.proxy.nginx import RunningProxy, start_proxy
 from lab.proxy.options import ProxyOptions
@@ -70,6 +73,13 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
+def page_url(settings: Settings, port: int) -> str:
+    """The URL other machines reach this lab's page at (its first LAN address in a classroom)."""
+    if settings.host in CLASSROOM_HOSTS:
+        return f"http://{next(iter(lan_addresses()), '127.0.0.1')}:{port}/"
+    return f"http://{settings.host}:{port}/"
+
+
 def stop_signal() -> asyncio.Future[None]:
     """A future that is done once SIGINT or SIGTERM arrives (from the moment this returns)."""
     stop = asyncio.get_running_loop().create_future()
@@ -97,10 +107,27 @@ def announce_proxy(proxy: RunningProxy) -> None:
             print(f"  cleartext {what} through nginx on port {port}", flush=True)
 
 
+async def node_backplane(settings: Settings) -> Backplane:
+    """This machine's backplane: in-process, or a node of ``--broker``.
+
+    The broker's module (and Redis's client) is imported only when one is asked
+    for. A bad URL or an unreachable Redis raises
+    :class:`lab.backplane.broker.BrokerError` (a ``ValueError``: one line, exit 1).
+    """
+    if settings.broker is None:
+        return InProcess()
+    from lab.backplane.broker import connect_broker
+
+    return await connect_broker(settings.broker, settings.feed)
+
+
 async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -> None:
     """One process: listen (with nginx in front if asked), announce the URLs, and run until
     SIGINT or SIGTERM; raises ``ProxyError`` if nginx cannot start or exits meanwhile."""
-    site = await start_site(create_app(settings), settings, reuse_port=False)
+    backplane = await node_backplane(settings)
+    app = create_app(settings, backplane)
+    site = await start_site(app, settings, reuse_port=False)
+    backplane.advertise(page_url(settings, site.port))
     stop = stop_signal()  # before the URLs are announced: whoever reads them may stop us
     proxy: RunningProxy | None = None
     try:
@@ -124,12 +151,12 @@ async def serve_worker(settings: Settings, link_path: str) -> None:
     """One worker of ``--workers N``: mirror the primary, share its port, run until told."""
     reader, writer = await asyncio.open_unix_connection(link_path)
     link = Link(reader, writer)
-    app = create_app(settings, link)
+    app = create_app(settings, Worker(link))
     site = await start_site(app, settings, reuse_port=True)
     tune_gc()
     link.send({"op": "ready"})
     try:
-        await wait_for_signal(app[FOLLOW_KEY])  # the primary going away ends the worker too
+        await wait_for_signal(app[RUN_KEY])  # the primary going away ends the worker too
     finally:
         await site.close()
         writer.close()

@@ -10,6 +10,8 @@ from lab.limits import Rate
 from lab.origins import origin_of
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
+FEED_MODES: tuple[str, ...] = ("auto", "always", "never")
+"""With a broker: which node runs the price feed (see :mod:`lab.backplane.broker`)."""
 CHAT_RATE = Rate(1.0, 5)
 """Chat posts: bursts of 5, then one a second, per identity and per client address."""
 WS_COMMAND_RATE = Rate(10.0, 20)
@@ -55,6 +57,8 @@ class Settings:
     max_connections_per_ip: int = 64
     max_loopback_connections: int = 0
     log_level: str = "INFO"
+    broker: str | None = None
+    feed: str = "auto"
 
     def __post_init__(self) -> None:
         checks = (
@@ -68,6 +72,9 @@ class Settings:
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (1 <= self.workers <= 64, "workers must be 1..64"),
+            (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
+            (self.feed == "auto" or self.broker is not None,
+             "--feed always or never needs --broker (without one, this process runs the feed)"),
             (self.presence_timeout > 0, "presence timeout must be positive"),
             (self.max_connections_per_ip >= 0, "max connections per IP must not be negative"),
             (self.max_loopback_connections >= 0, "max loopback connections must not be negative"),

@@ -36,7 +36,7 @@ CHAT_KEY = web.AppKey("chat", ChatService)
 
 STATUS_ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    409: web.HTTPConflict, 429: web.HTTPTooManyRequests,
+    409: web.HTTPConflict, 429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable,
 }
 
 
