@@ -6,8 +6,8 @@ connection and get the server's first good answer, then call ``_opened()``), ``_
 ``_classified()`` (how the current connection's received bytes split into header, body and
 framing so far). Everything else lives here once.
 
-Lifecycle, as a table of state -> event -> next state (:data:`TRANSITIONS`), in the manner of
-h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
+Lifecycle, as a table of state -> event -> next state (:data:`clients.lifecycle.TRANSITIONS`),
+in the manner of h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
 ``ServerUnavailable``); any drop while open moves to ``RECONNECTING``, where the client retries
 with :class:`~clients.backoff.Backoff` (full jitter under a ceiling of 50 ms doubling to 1 s,
 plus the server's ``Retry-After`` when a ``429`` or ``503`` carried one; forever, until the
@@ -44,7 +44,6 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Sequence
-from enum import Enum, auto
 from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
@@ -55,6 +54,7 @@ from lab.contract import now_us
 from .backoff import Backoff
 from .connection import Connection, ConnectionDropped, ServerBusy
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
+from .lifecycle import TRANSITIONS, Event, State
 from .records import Received, Tally, WireStats
 from .tls import TlsConnection, client_context
 
@@ -67,46 +67,6 @@ hold it back)."""
 
 CLOSE_TIMEOUT = 1.0
 """Seconds a client may spend saying goodbye before it closes its socket anyway."""
-
-
-class State(Enum):
-    """Where a client is in its life."""
-
-    CONNECTING = auto()
-    OPEN = auto()
-    RECONNECTING = auto()
-    CLOSED = auto()
-
-
-class Event(Enum):
-    """What can happen to a client."""
-
-    CONNECTED = auto()
-    DROPPED = auto()
-    FAILED = auto()
-    CLOSE = auto()
-
-
-TRANSITIONS: dict[State, dict[Event, State]] = {
-    State.CONNECTING: {
-        Event.CONNECTED: State.OPEN,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.OPEN: {
-        Event.CONNECTED: State.OPEN,
-        Event.DROPPED: State.RECONNECTING,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.RECONNECTING: {
-        Event.CONNECTED: State.OPEN,
-        Event.DROPPED: State.RECONNECTING,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.CLOSED: {Event.CLOSE: State.CLOSED},
-}
 
 
 def split_url(url: str) -> tuple[str, int, str]:

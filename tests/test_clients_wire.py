@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from clients import WIRE_KEYS, WireStats
-from clients.base import TRANSITIONS, BaseClient, Event, State, split_url
+from clients.base import BaseClient, split_url
 from clients.errors import RemoteProtocolError
 from clients.http11 import Data, EndOfResponse, ResponseHead, ResponseParser, build_request
+from clients.lifecycle import TRANSITIONS, Event, State
 from clients.metrics import StalenessSampler, percentile, summary_ms
 from clients.poll import parse_poll_body
 from clients.records import Received
