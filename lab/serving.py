@@ -12,15 +12,22 @@ import logging
 import signal
 from typing import Any
 
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from lab.app import FOLLOW_KEY, create_app
+from lab.classlink import ClassLink, start_class_link
+from lab.console import NETWORK_KEY
+from lab.demo import run_demo
 from lab.link import Link
 from lab.origins import CLASSROOM_HOSTS, lan_addresses
 from lab.proxy.nginx import RunningProxy, start_proxy
 from lab.proxy.options import ProxyOptions
 from lab.settings import Settings
 from lab.site import start_site, tune_gc
+from lab.transports.common import ORIGINS_KEY
+
+log = logging.getLogger("lab")
 
 
 class ClientTroubleInOneLine(logging.Filter):
@@ -70,6 +77,34 @@ def announce(settings: Settings, port: int) -> None:
         print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
 
 
+def announce_class_link(settings: Settings, port: int, class_port: int) -> None:
+    """Print the class link students open and the instructor's dashboard URL with its key."""
+    hosts = lan_addresses() if settings.host in CLASSROOM_HOSTS else []
+    for host in hosts or ["127.0.0.1" if settings.host in CLASSROOM_HOSTS else settings.host]:
+        print(f"  class link (students): http://{host}:{class_port}/", flush=True)
+    for host in hosts or ["127.0.0.1" if settings.host in CLASSROOM_HOSTS else settings.host]:
+        print(f"  instructor: http://{host}:{port}/dashboard?key={settings.instructor_key}",
+              flush=True)
+
+
+async def open_class_link(app: web.Application, settings: Settings, port: int) -> ClassLink:
+    """Start the class link in front of the lab on `port`; its default port (the lab's + 1)
+    gives way to a free one when taken; any other port taken is a one-line SystemExit."""
+    wanted = settings.class_port or 0
+    network = app[NETWORK_KEY]
+    try:
+        link = await start_class_link(network, settings.host, wanted, port)
+    except OSError as exc:
+        if wanted != port + 1:
+            raise SystemExit(f"error: cannot listen on {settings.host}:{wanted} for the class "
+                             f"link: {exc.strerror}") from None
+        log.warning("port %d is taken: the class link takes a free port instead", wanted)
+        link = await start_class_link(network, settings.host, 0, port)
+    app[ORIGINS_KEY].serve_at(settings.host, link.port)  # its pages may talk to the lab
+    network.class_link = f"http://{settings.host}:{link.port}/"
+    return link
+
+
 def stop_signal() -> asyncio.Future[None]:
     """A future that is done once SIGINT or SIGTERM arrives (from the moment this returns)."""
     stop = asyncio.get_running_loop().create_future()
@@ -100,21 +135,35 @@ def announce_proxy(proxy: RunningProxy) -> None:
 async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -> None:
     """One process: listen (with nginx in front if asked), announce the URLs, and run until
     SIGINT or SIGTERM; raises ``ProxyError`` if nginx cannot start or exits meanwhile."""
-    site = await start_site(create_app(settings), settings, reuse_port=False)
+    app = create_app(settings)
+    site = await start_site(app, settings, reuse_port=False)
     stop = stop_signal()  # before the URLs are announced: whoever reads them may stop us
     proxy: RunningProxy | None = None
+    class_link: ClassLink | None = None
+    demo: asyncio.Task[None] | None = None
     try:
+        if settings.class_port is not None:
+            class_link = await open_class_link(app, settings, site.port)
         if proxy_options is not None:
             proxy = await start_proxy(proxy_options, settings.host, site.port,
                                       settings.longpoll_max, tuple(lan_addresses()))
         tune_gc()
         announce(settings, site.port)
+        if class_link is not None:
+            announce_class_link(settings, site.port, class_link.port)
         if proxy is not None:
             announce_proxy(proxy)
+        if settings.demo:
+            demo = asyncio.create_task(run_demo(app[NETWORK_KEY]), name="demo")
         await wait_for_signal(*([proxy.exited] if proxy else []), stop=stop)
         if proxy is not None and proxy.exited.done():
             raise proxy.failure()
     finally:
+        if demo is not None:
+            demo.cancel()
+            await asyncio.gather(demo, return_exceptions=True)
+        if class_link is not None:
+            await class_link.close()
         if proxy is not None:
             await proxy.stop()
         await site.close()

@@ -251,6 +251,8 @@ class UpgradeGate:
     _scanner: HttpScanner = field(default_factory=lambda: HttpScanner(is_response=False))
     _held: bytearray = field(default_factory=bytearray)
     refused: bool = False
+    enabled: bool = True  # False: scan only (the relay's conditions may turn it on later)
+    tunnelled: bool = False  # an upgrade went through: the connection is a tunnel now
 
     def feed(self, data: bytes) -> bytes:
         """Return the bytes that may be forwarded now; sets `refused` on an upgrade.
@@ -266,7 +268,9 @@ class UpgradeGate:
             self._held += segment.data
             if segment.head is None:
                 continue
-            if segment.head.is_websocket_upgrade:
+            if segment.head.is_websocket_upgrade and not self.enabled:
+                self.tunnelled = True
+            elif segment.head.is_websocket_upgrade:
                 self.refused = True
                 del self._held[:]
                 break
@@ -283,9 +287,13 @@ class UpgradeGate:
 
 @dataclass
 class ResponseBuffer:
-    """Server→client filter that holds bytes until `limit` or a response's end."""
+    """Server→client filter that holds bytes until `limit` or a response's end.
 
-    limit: int
+    A `limit` of None holds nothing (the scanner still follows the responses, so a
+    limit set later applies from the next byte on).
+    """
+
+    limit: int | None
     _scanner: HttpScanner = field(default_factory=lambda: HttpScanner(is_response=True))
     _held: bytearray = field(default_factory=bytearray)
 
@@ -297,7 +305,7 @@ class ResponseBuffer:
             if segment.ends_message or segment.part is Part.TUNNEL:
                 out += self._held
                 del self._held[:]
-        if len(self._held) >= self.limit:
+        if self.limit is None or len(self._held) >= self.limit:
             out += self._held
             del self._held[:]
         return bytes(out)
