@@ -101,7 +101,8 @@ async def open_class_link(app: web.Application, settings: Settings, port: int) -
         log.warning("port %d is taken: the class link takes a free port instead", wanted)
         link = await start_class_link(network, settings.host, 0, port)
     app[ORIGINS_KEY].serve_at(settings.host, link.port)  # its pages may talk to the lab
-    network.class_link = f"http://{settings.host}:{link.port}/"
+    host = "127.0.0.1" if settings.host in CLASSROOM_HOSTS else settings.host
+    network.class_link = f"http://{f'[{host}]' if ':' in host else host}:{link.port}/"
     return link
 
 
