@@ -7,6 +7,8 @@ must feel each condition the API sets, on connections opened before the change t
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -15,7 +17,8 @@ import pytest
 
 from lab.classlink import ClassLink
 from lab.console import NETWORK_KEY
-from lab.network import Conditions
+from lab.demo import STEPS, run_demo
+from lab.network import Conditions, Network
 from lab.serving import open_class_link
 from lab.transports.common import SETTINGS_KEY
 from tests.conftest import QUIET, Lab
@@ -189,3 +192,50 @@ async def test_cut_now_resets_every_open_connection(
                 pass
             raise aiohttp.ClientPayloadError("ended")  # a clean end counts as cut as well
     assert class_link.relay.cuts >= 1
+
+
+async def test_the_demo_plays_its_steps_and_ends_calm() -> None:
+    """Each step changes the conditions with its announcement; the end is calm and silent."""
+    network = Network()
+    seen: list[tuple[Conditions, str]] = []
+    network.listen(lambda conditions, _cut: seen.append((conditions, network.announcement)))
+    await run_demo(network, tuple((0, text, body) for _, text, body in STEPS))
+    assert [conditions for conditions, _ in seen[:-1]] == [
+        Conditions(), Conditions(delay_ms=100), Conditions(delay_ms=300, jitter_ms=100),
+        Conditions(buffering_proxy=True), Conditions(refuse_upgrade=True),
+        Conditions(cut_every_s=5), Conditions()]
+    assert all(text.startswith(f"Demo {i}/7") for i, (_, text) in enumerate(seen[:-1], 1))
+    assert seen[-1] == (Conditions(), "") and network.announcement == ""
+    assert sum(seconds for seconds, _, _ in STEPS) == 180
+
+
+async def run_lab(*args: str) -> tuple[int, str, str]:
+    """``python -m lab ARGS`` to completion (it must exit by itself): status, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lab", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 20)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("args, reason", [
+    (("--no-class-link", "--class-port", "9"), "contradict each other"),
+    (("--no-class-link", "--demo"), "--demo runs on the class link"),
+    (("--workers", "2", "--demo"), "the class link serves one lab process"),
+    (("--class-port", "70000"), "class port must be 0..65535"),
+])
+async def test_class_link_flags_that_cannot_work_are_one_line(args: tuple[str, ...],
+                                                             reason: str) -> None:
+    """Contradictory class-link flags: exit 1 with a one-line reason, nothing served."""
+    status, out, err = await run_lab(*args)
+    assert status == 1 and reason in err and err.strip().count("\n") == 0
+    assert "serving" not in out and "Traceback" not in err
+
+
+async def test_a_class_port_in_use_is_one_line() -> None:
+    """An explicit class port that is taken: exit 1, one line naming the class link."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        status, _, err = await run_lab("--class-port", str(busy.getsockname()[1]))
+    assert status == 1 and "for the class link" in err and "Traceback" not in err
