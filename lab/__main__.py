@@ -137,7 +137,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_connections_per_ip=args.max_connections_per_ip,
         max_loopback_connections=args.max_loopback_connections,
         log_level=args.log_level,
-        class_port=class_port(args),
+        class_port=(link := class_port(args)),
+        behind_proxy=link is not None,  # the class link names each student in X-Forwarded-For
         instructor_key=args.instructor_key or secrets.token_urlsafe(12),
         demo=args.demo,
     )

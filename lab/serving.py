@@ -66,23 +66,20 @@ def configure_logging(level: str, process: str | None = None) -> None:
     logging.getLogger("aiohttp.server").addFilter(ClientTroubleInOneLine())
 
 
-def announce(settings: Settings, port: int) -> None:
-    """Print where to point a browser (every LAN address when serving a classroom)."""
-    if settings.host in CLASSROOM_HOSTS:
-        print(f"Right Now Lab serving on http://127.0.0.1:{port}/", flush=True)
-        for address in lan_addresses():
+def announce(settings: Settings, port: int, class_port: int | None = None) -> None:
+    """Print where to point a browser (every LAN address when serving a classroom): with a
+    class link, the URL students open and the instructor's dashboard with its key."""
+    classroom = settings.host in CLASSROOM_HOSTS
+    print(f"Right Now Lab serving on http://{'127.0.0.1' if classroom else settings.host}:"
+          f"{port}/", flush=True)
+    hosts = lan_addresses() if classroom else []
+    if class_port is None:
+        for address in hosts:
             print(f"  students: http://{address}:{port}/   instructor: "
                   f"http://{address}:{port}/dashboard", flush=True)
-    else:
-        print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
-
-
-def announce_class_link(settings: Settings, port: int, class_port: int) -> None:
-    """Print the class link students open and the instructor's dashboard URL with its key."""
-    hosts = lan_addresses() if settings.host in CLASSROOM_HOSTS else []
-    for host in hosts or ["127.0.0.1" if settings.host in CLASSROOM_HOSTS else settings.host]:
+        return
+    for host in hosts or ["127.0.0.1" if classroom else settings.host]:
         print(f"  class link (students): http://{host}:{class_port}/", flush=True)
-    for host in hosts or ["127.0.0.1" if settings.host in CLASSROOM_HOSTS else settings.host]:
         print(f"  instructor: http://{host}:{port}/dashboard?key={settings.instructor_key}",
               flush=True)
 
@@ -149,9 +146,7 @@ async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -
             proxy = await start_proxy(proxy_options, settings.host, site.port,
                                       settings.longpoll_max, tuple(lan_addresses()))
         tune_gc()
-        announce(settings, site.port)
-        if class_link is not None:
-            announce_class_link(settings, site.port, class_link.port)
+        announce(settings, site.port, class_link.port if class_link is not None else None)
         if proxy is not None:
             announce_proxy(proxy)
         if settings.demo:

@@ -128,6 +128,7 @@ def test_a_delay_set_on_the_dashboard_reaches_the_students_push_panels(
         expect(student.locator(f'article[data-transport="{kind}"] [data-field=latency]')
                ).to_have_text(re.compile(r"ms$"))
     dashboard = open_page(lab.dashboard)
+    expect(dashboard).to_have_url(re.compile(r"/dashboard$"))  # the key left the address bar
     dashboard.fill("input[name=delay_ms]", "150")
     dashboard.click("#apply")
     expect(dashboard.locator("#console-status")).to_have_text("in force: delay 150 ms")

@@ -18,6 +18,8 @@ import pytest
 from lab.classlink import ClassLink
 from lab.console import NETWORK_KEY
 from lab.demo import STEPS, run_demo
+from lab.limits import Rate
+from lab.netem.http import forwarded
 from lab.network import Conditions, Network
 from lab.serving import open_class_link
 from lab.transports.common import SETTINGS_KEY
@@ -239,3 +241,41 @@ async def test_a_class_port_in_use_is_one_line() -> None:
         busy.listen()
         status, _, err = await run_lab("--class-port", str(busy.getsockname()[1]))
     assert status == 1 and "for the class link" in err and "Traceback" not in err
+
+
+def test_the_class_link_names_the_client_and_drops_its_claim() -> None:
+    """``X-Forwarded-For`` of a request head becomes the client's address alone."""
+    head = (b"POST /api/chat HTTP/1.1\r\nHost: t\r\nx-forwarded-for: 10.9.9.9\r\n"
+            b"Content-Length: 2\r\n\r\n")
+    assert forwarded(head, "127.0.0.2") == (b"POST /api/chat HTTP/1.1\r\nHost: t\r\n"
+                                            b"Content-Length: 2\r\nX-Forwarded-For: 127.0.0.2\r\n\r\n")
+
+
+async def test_students_on_the_class_link_have_their_own_chat_limits(make_lab,
+                                                                     serving: str) -> None:
+    """Through the class link every request reaches the lab from loopback; the relay names
+    each student's address, so one student's burst does not silence another, and a
+    claimed address changes nothing."""
+    lab: Lab = await make_lab(QUIET.replace(plain=serving == "plain", behind_proxy=True,
+                                            chat_rate=Rate(0.001, 2)))
+    link = await open_class_link(lab.app, lab.app[SETTINGS_KEY], lab.port)
+    base = f"http://127.0.0.1:{link.port}"
+    try:
+        async def post_from(address: str, user: str, claim: str = "") -> list[int]:
+            connector = aiohttp.TCPConnector(local_addr=(address, 0))
+            async with aiohttp.ClientSession(connector=connector) as session:
+                async with session.post(f"{base}/api/chat/join", json={"user": user}) as r:
+                    token = (await r.json())["token"]
+                statuses = []
+                for _ in range(3):
+                    async with session.post(f"{base}/api/chat", json={"text": "hi"}, headers={
+                            "Authorization": f"Bearer {token}",
+                            **({"X-Forwarded-For": claim} if claim else {})}) as r:
+                        statuses.append(r.status)
+                return statuses
+
+        assert await post_from("127.0.0.2", "ada") == [201, 201, 429]
+        assert await post_from("127.0.0.3", "bob", claim="127.0.0.9") == [201, 201, 429]
+        assert await post_from("127.0.0.2", "eve", claim="127.0.0.4") == [429, 429, 429]
+    finally:
+        await link.close()

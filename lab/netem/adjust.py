@@ -14,8 +14,11 @@ to the connections it accepts from then on *and* to those already open:
   reconnect and meet the refusal;
 * cuts every K s: the cut timer restarts with the new period (or stops).
 
-Unlike the plain relay it forgets a connection once closed: it runs for a
-whole class, and its byte totals count only the connections still open.
+Like a reverse proxy, it names each client's address in ``X-Forwarded-For``
+(replacing whatever the client claimed), so the lab still tells students apart
+for its per-address chat limit. Unlike the plain relay it forgets a connection
+once closed: it runs for a whole class, and its byte totals count only the
+connections still open.
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ class AdjustableRelay(Relay):
             self._cutter = None
             if config.cut_every_s:
                 self._cutter = asyncio.create_task(self._cut_loop(config.cut_every_s))
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super()._accept(reader, writer)
+        peer = writer.get_extra_info("peername")
+        gate = self._all[-1]._gate  # the connection's task has not run yet: no head passed
+        if isinstance(gate, UpgradeGate) and peer:
+            gate.forwarded_for = str(peer[0])
 
     def _finished(self, conn: _Connection) -> None:
         super()._finished(conn)

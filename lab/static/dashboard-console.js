@@ -1,11 +1,32 @@
 // The instructor's controls: read the class link's conditions into the form,
 // and PUT changes to /api/network with the key from the dashboard's URL
 // (?key=…). Without a key the form stays hidden and the page is read-only.
+// The key leaves the address bar at once (a projected dashboard must not show
+// it to the class) and is kept for this tab only, in sessionStorage.
 
 const NUMBERS = ["delay_ms", "jitter_ms", "bandwidth_kbps", "cut_every_s"];
 const SWITCHES = ["refuse_upgrade", "buffering_proxy"];
 const CALM = { delay_ms: 0, jitter_ms: 0, bandwidth_kbps: 0, cut_every_s: 0,
   refuse_upgrade: false, buffering_proxy: false };
+
+const KEY_STORAGE = "right-now-lab.instructor-key";
+
+/** The instructor key: from ?key= (then removed from the address bar), else this tab's. */
+export function instructorKey() {
+  const params = new URLSearchParams(location.search);
+  const given = params.get("key");
+  if (given !== null) {
+    params.delete("key");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  }
+  try {
+    if (given) sessionStorage.setItem(KEY_STORAGE, given);
+    return given || sessionStorage.getItem(KEY_STORAGE);
+  } catch {
+    return given; // storage off: the key lasts as long as the page
+  }
+}
 
 export class Console {
   constructor(form, key) {

@@ -6,7 +6,7 @@
 // measures latency per transport as a student sees it.
 
 import { ServerClock } from "./clock.js";
-import { Console } from "./dashboard-console.js";
+import { Console, instructorKey } from "./dashboard-console.js";
 import { formatBytes } from "./format.js";
 import { classLinkHere } from "./network-banner.js";
 import { TimePlot } from "./plot.js";
@@ -133,8 +133,7 @@ async function main() {
   let previous = null;
   let previousAt = 0;
   const problem = document.getElementById("problem");
-  const controls = new Console(document.getElementById("console"),
-    new URLSearchParams(location.search).get("key"));
+  const controls = new Console(document.getElementById("console"), instructorKey());
   controls.start();
   const plots = makePlots();
   const buckets = new LatencyBuckets();
