@@ -8,6 +8,7 @@ banner, so a class sees what changed and what to look for.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from lab.network import Network
@@ -32,6 +33,8 @@ STEPS: tuple[tuple[float, str, dict[str, Any]], ...] = (
 )
 """(seconds, announcement, conditions) of each step: 180 s in all."""
 
+log = logging.getLogger("lab.demo")
+
 
 async def run_demo(network: Network, steps: tuple[tuple[float, str, dict[str, Any]], ...]
                    = STEPS) -> None:
@@ -39,6 +42,7 @@ async def run_demo(network: Network, steps: tuple[tuple[float, str, dict[str, An
     try:
         for seconds, announcement, conditions in steps:
             network.change(conditions, announcement)
+            log.info("%s", announcement)
             await asyncio.sleep(seconds)
     finally:
         network.change(CALM, "")

@@ -134,6 +134,16 @@ def test_a_delay_set_on_the_dashboard_reaches_the_students_push_panels(
     expect(dashboard.locator("#console-status")).to_have_text("in force: delay 150 ms")
     latency_above(student, PUSH_PANELS, 150, timeout_ms=3000)
     expect(student.locator("#network")).to_contain_text("delay 150 ms")
+    expect(dashboard.locator("#plot-latency line.marker").first).to_be_attached()
+
+
+def test_the_wire_view_shows_the_last_message_as_an_estimate(lab: ClassLab, open_page) -> None:
+    """Opening a panel's wire view shows its last event in the transport's framing."""
+    student = open_page(lab.class_link + "/?panels=sse,websocket")
+    sse = student.locator('article[data-transport="sse"]')
+    sse.locator("details.wire summary").click()
+    expect(sse.locator("[data-field=wire]")).to_contain_text(re.compile(r"^id: \d+\ndata: \{"))
+    expect(sse.locator("[data-field=wire-title]")).to_contain_text("estimate")
 
 
 def test_refusing_upgrades_moves_the_chat_to_a_fallback_and_the_page_says_so(

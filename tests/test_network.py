@@ -183,6 +183,21 @@ async def test_a_buffering_proxy_holds_an_open_stream_until_turned_off(
         assert b'"ACME"' in line
 
 
+async def test_cuts_every_k_seconds_start_on_connections_already_open(
+        console_lab: Lab, class_link: ClassLink) -> None:
+    """Setting ``cut_every_s`` starts the cutting: a stream opened before is reset."""
+    url = f"http://127.0.0.1:{class_link.port}/api/stream?topic=prices"
+    async with console_lab.session.get(url) as response:
+        await put(console_lab, {"cut_every_s": 1}, AS_INSTRUCTOR)
+        with pytest.raises(aiohttp.ClientError):
+            while await asyncio.wait_for(response.content.readline(), WAIT_S):
+                pass
+            raise aiohttp.ClientPayloadError("ended")
+    assert class_link.relay.cuts >= 1
+    await put(console_lab, {"cut_every_s": None}, AS_INSTRUCTOR)
+    assert class_link.relay._cutter is None
+
+
 async def test_cut_now_resets_every_open_connection(
         console_lab: Lab, class_link: ClassLink) -> None:
     """``cut_now`` ends an open stream through the class link at once."""
