@@ -66,19 +66,24 @@ def configure_logging(level: str, process: str | None = None) -> None:
     logging.getLogger("aiohttp.server").addFilter(ClientTroubleInOneLine())
 
 
-def announce(settings: Settings, port: int, class_port: int | None = None) -> None:
-    """Print where to point a browser (every LAN address when serving a classroom): with a
-    class link, the URL students open and the instructor's dashboard with its key."""
-    classroom = settings.host in CLASSROOM_HOSTS
-    print(f"Right Now Lab serving on http://{'127.0.0.1' if classroom else settings.host}:"
-          f"{port}/", flush=True)
-    hosts = lan_addresses() if classroom else []
-    if class_port is None:
-        for address in hosts:
+def announce(settings: Settings, port: int, class_link: bool = False) -> None:
+    """Print where to point a browser (every LAN address when serving a classroom); with a
+    class link (announced by :func:`announce_class_link`) students open that instead."""
+    if settings.host in CLASSROOM_HOSTS:
+        print(f"Right Now Lab serving on http://127.0.0.1:{port}/", flush=True)
+        for address in [] if class_link else lan_addresses():
             print(f"  students: http://{address}:{port}/   instructor: "
                   f"http://{address}:{port}/dashboard", flush=True)
-        return
-    for host in hosts or ["127.0.0.1" if classroom else settings.host]:
+    else:
+        print(f"Right Now Lab serving on http://{settings.host}:{port}/", flush=True)
+
+
+def announce_class_link(settings: Settings, port: int, class_port: int) -> None:
+    """Print the class link students open and the instructor's dashboard with its key (for
+    every LAN address when serving a classroom)."""
+    classroom = settings.host in CLASSROOM_HOSTS
+    for host in (lan_addresses() if classroom else []) or [
+            "127.0.0.1" if classroom else settings.host]:
         print(f"  class link (students): http://{host}:{class_port}/", flush=True)
         print(f"  instructor: http://{host}:{port}/dashboard?key={settings.instructor_key}",
               flush=True)
@@ -146,9 +151,11 @@ async def serve(settings: Settings, proxy_options: ProxyOptions | None = None) -
             proxy = await start_proxy(proxy_options, settings.host, site.port,
                                       settings.longpoll_max, tuple(lan_addresses()))
         tune_gc()
-        announce(settings, site.port, class_link.port if class_link is not None else None)
+        announce(settings, site.port, class_link=class_link is not None)
         if proxy is not None:
             announce_proxy(proxy)
+        if class_link is not None:  # last: the lines above keep their places for scripts
+            announce_class_link(settings, site.port, class_link.port)
         if settings.demo:
             demo = asyncio.create_task(run_demo(app[NETWORK_KEY]), name="demo")
         await wait_for_signal(*([proxy.exited] if proxy else []), stop=stop)
