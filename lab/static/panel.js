@@ -12,6 +12,7 @@ import { wireView } from "./wire.js";
 
 const HISTORY = 120;
 const LATENCY_WINDOW = 100;
+const AGE_TICK_MS = 500;
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -35,6 +36,10 @@ export class Panel {
     this.chart = new Sparkline(this.field("chart"), HISTORY);
     this.latencyChart = new Sparkline(this.field("latency-chart"), HISTORY);
     this.lastMessage = null;
+    this.lastMessageMs = null; // when the last message arrived (performance.now())
+    // A frozen panel (a buffering proxy, a stalled connection) keeps its last latency on
+    // show: the age of that message says it is old.
+    setInterval(() => this.showAge(), AGE_TICK_MS);
     this.wire = root.querySelector("details.wire");
     this.wire.addEventListener("toggle", () => this.showWire());
     this.pauseButton = root.querySelector('[data-action="pause"]');
@@ -89,7 +94,17 @@ export class Panel {
     this.chart.push(price);
     this.latencyChart.push(latencyMs);
     this.lastMessage = msg;
+    this.lastMessageMs = performance.now();
+    this.showAge();
     if (this.wire.open) this.showWire();
+  }
+
+  showAge() {
+    if (this.lastMessageMs === null) return;
+    const seconds = (performance.now() - this.lastMessageMs) / 1000;
+    const age = this.field("age");
+    age.textContent = seconds < 1 ? "just now" : `${seconds.toFixed(0)} s ago`;
+    age.dataset.stale = String(seconds >= 3);
   }
 
   /** Rebuild the wire view from the last message (only while it is open). */
