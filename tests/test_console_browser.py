@@ -166,6 +166,7 @@ def test_without_the_key_the_dashboard_is_read_only_and_a_change_is_403(
     dashboard = open_page(lab.direct + "/dashboard")
     expect(dashboard.locator("#read-only")).to_be_visible()
     expect(dashboard.locator("#console")).to_be_hidden()
+    expect(dashboard.locator("#network-now")).to_contain_text(f"students open {lab.class_link}/")
     status = dashboard.evaluate("""async () => (await fetch('/api/network', {method: 'PUT',
         headers: {'Content-Type': 'application/json'}, body: '{"delay_ms": 400}'})).status""")
     assert status == 403
