@@ -195,3 +195,26 @@ def test_the_dashboards_charts_draw(lab: ClassLab, open_page) -> None:
             """(id) => [...document.querySelectorAll(`#${id} path`)]
                  .some((path) => (path.getAttribute('d') || '').length > 10)""",
             arg=f"plot-{chart}")
+
+
+def test_the_demo_announces_its_step_on_the_page(browser: playwright_sync.Browser) -> None:
+    """``python -m lab --demo``: a student on the class link sees the first step's
+    announcement in the banner."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", "--port", str(free_port()), "--class-port", "0", "--demo"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    context = browser.new_context()
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        link = re.search(r"class link \(students\): (http://\S+)$", lines[1].strip())
+        assert link, f"the lab did not start: {lines!r}"
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(link[1] + "?panels=none")
+        expect(page.locator("#network [data-field=announcement]")).to_contain_text("Demo 1/7")
+    finally:
+        context.close()
+        process.terminate()
+        process.wait(5)
+        process.stdout.close()
