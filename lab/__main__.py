@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 
@@ -100,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the nginx executable (default: nginx on PATH, else /usr/sbin/nginx)")
     add("--proxy-print-config", action="store_true",
         help="print the nginx config --proxy would use, then exit")
+    add("--class-port", type=int, default=None, metavar="PORT",
+        help="serve everything again through the network relay on PORT: the class link "
+        "students open, whose conditions the instructor changes (default: the port + 1, or a "
+        "free port if that is taken; 0 picks a free one)")
+    add("--no-class-link", action="store_true", help="serve no class link")
+    add("--instructor-key", default=None, metavar="KEY",
+        help="the key that lets the dashboard change the class link's network (default: a "
+        "random one, printed at start)")
+    add("--demo", action="store_true", help="play a three-minute scripted sequence of network "
+        "conditions on the class link, announced on the page")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -134,7 +145,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         broker=args.broker,
         feed=args.feed,
+        class_port=(link := class_port(args)),
+        behind_proxy=link is not None,  # the class link names each student in X-Forwarded-For
+        instructor_key=args.instructor_key or secrets.token_urlsafe(12),
+        demo=args.demo,
     )
+
+
+def class_port(args: argparse.Namespace) -> int | None:
+    """The class link's port from the flags (None: no class link); ValueError when it cannot
+    be served."""
+    if args.no_class_link:
+        if args.class_port is not None:
+            raise ValueError("--class-port and --no-class-link contradict each other")
+        return None
+    if args.workers != 1:
+        if args.class_port is not None or args.demo:
+            raise ValueError("the class link serves one lab process: leave out --workers")
+        return None
+    if args.class_port is not None:
+        return args.class_port
+    return args.port + 1 if 0 < args.port < 65535 else 0
 
 
 def proxy_options(args: argparse.Namespace, host: str) -> ProxyOptions | None:

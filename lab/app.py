@@ -19,6 +19,7 @@ from aiohttp import web
 from lab.backplane import Backplane
 from lab.backplane.inprocess import InProcess
 from lab.chat.http import CHAT_KEY, setup_chat
+from lab.console import setup_console
 from lab.contract import now_us
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.fast import FastDelivery
@@ -66,6 +67,7 @@ ALLOWED_METHODS = {
     **dict.fromkeys(("/api/chat", "/api/chat/join", "/api/chat/leave"), "POST"),
     **dict.fromkeys(
         ("/api/stats", "/api/time", "/api/openapi.yaml", "/healthz", "/", "/dashboard"), "GET"),
+    "/api/network": "GET, PUT",
 }
 
 
@@ -235,6 +237,7 @@ def create_app(settings: Settings | None = None, backplane: Backplane | None = N
     router.add_get("/api/time", handle_time)
     router.add_get("/api/openapi.yaml", handle_openapi)
     router.add_get("/healthz", handle_health)
+    setup_console(app)
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
     router.add_get("/static/{name:[A-Za-z0-9_-][A-Za-z0-9_.-]*}", handle_static)

@@ -25,7 +25,8 @@ class Settings:
     ``volatility`` and ``drift`` are annualised (per √year / per year of 252
     trading days of 6.5 hours), as quoted for real stocks. A connection cap of 0
     (``max_connections_per_ip`` for LAN addresses, ``max_loopback_connections``
-    for this machine's own) means no cap.
+    for this machine's own) means no cap. ``class_port`` None serves no class link
+    (see :mod:`lab.classlink`); an empty ``instructor_key`` lets nobody change the network.
     """
 
     host: str = "127.0.0.1"
@@ -50,7 +51,7 @@ class Settings:
     pin_workers: bool = True
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
-    behind_proxy: bool = False
+    behind_proxy: bool = False  # a class link or nginx of its own forwards to it (X-Forwarded-For)
     chat_rate: Rate = CHAT_RATE
     ws_command_rate: Rate = WS_COMMAND_RATE
     presence_timeout: float = 60.0
@@ -59,6 +60,9 @@ class Settings:
     log_level: str = "INFO"
     broker: str | None = None
     feed: str = "auto"
+    class_port: int | None = None
+    instructor_key: str = ""
+    demo: bool = False
 
     def __post_init__(self) -> None:
         checks = (
@@ -71,6 +75,10 @@ class Settings:
             (self.mailbox_size >= 1, "mailbox size must be at least 1"),
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
+            (self.class_port is None or 0 <= self.class_port <= 65535,
+             "class port must be 0..65535"),
+            (not self.demo or self.class_port is not None, ("--demo runs on the class link: "
+             "leave out --no-class-link")),
             (1 <= self.workers <= 64, "workers must be 1..64"),
             (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
             (self.feed == "auto" or self.broker is not None,

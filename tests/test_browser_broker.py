@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(90)
 def start_node(redis_server: RedisServer, *flags: str) -> tuple[subprocess.Popen[str], str]:
     """A ``python -m lab --broker`` node on a free port: the process and its page URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "--port", str(free_port()), "--broker", redis_server.url,
+        [sys.executable, "-m", "lab", "--no-class-link", "--port", str(free_port()), "--broker", redis_server.url,
          "--log-level", "WARNING", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

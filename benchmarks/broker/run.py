@@ -47,7 +47,7 @@ SETUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "two-nodes": (("--feed", "always"), ("--feed", "never")),
 }
 """Each setup's nodes, by their own flags (a ``two-nodes`` node also gets ``--broker``)."""
-LAB = ("-m", "lab", "--log-level", "WARNING", "--steady", "--heartbeat", "600")
+LAB = ("-m", "lab", "--log-level", "WARNING", "--steady", "--heartbeat", "600", "--no-class-link")
 """Every node's common flags: the scale suite's (no WebSocket pings during a case)."""
 
 

@@ -93,7 +93,7 @@ async def run_soak(plan: SoakPlan, log_dir: Path
     duration_s = plan.minutes * 60
     async with contextlib.AsyncExitStack() as stack:
         server = Child("server", log_dir / "soak.server.log")
-        await server.start("-m", "lab", "--port", "0", "--rate", f"{plan.rate:g}",
+        await server.start("-m", "lab", "--no-class-link", "--port", "0", "--rate", f"{plan.rate:g}",
                            "--seed", str(plan.seed), "--history", str(HISTORY),
                            "--log-level", "WARNING")
         stack.push_async_callback(server.stop)

@@ -89,7 +89,7 @@ def sources(crowd: int, clients: int) -> str:
 async def start_server(plan: StormPlan, port: int, log_dir: Path) -> tuple[Child, int]:
     """``python -m lab`` on ``port`` (0: a free one); the child and its port once healthy."""
     server = Child("server", log_dir / "storm.server.log")
-    await server.start("-m", "lab", "--port", str(port), "--rate", f"{plan.rate:g}",
+    await server.start("-m", "lab", "--no-class-link", "--port", str(port), "--rate", f"{plan.rate:g}",
                        "--seed", str(plan.seed), "--steady", "--log-level", "WARNING")
     return server, await server.wait_serving(30.0)
 

@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def start_lab(rate: float, plain: bool = False) -> tuple[asyncio.subprocess.Process, int]:
     """``python -m lab`` on a free port (``--plain`` if asked); the process and its port."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
+        sys.executable, "-m", "lab", "--no-class-link", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
         *(["--plain"] if plain else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )

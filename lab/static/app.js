@@ -9,6 +9,7 @@ import { fetchSnapshot } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { Chat } from "./chat.js";
 import { watchNodes } from "./nodes.js";
+import { followNetwork } from "./network-banner.js";
 import { Panel } from "./panel.js";
 import { createSource, SOURCES } from "./sources.js";
 import { sleep } from "./source.js";
@@ -81,6 +82,7 @@ function chosenPanels() {
 async function main() {
   // Wired before the first await, so the chat form never submits natively.
   new Chat(document.getElementById("chat")).start();
+  followNetwork(document.getElementById("network"));
   clock.onChange(showClock);
   await clock.start();
   const prices = await snapshot("prices");
