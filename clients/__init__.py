@@ -22,7 +22,6 @@ there is no aiohttp client here. Where to read what:
 
 from lab.contract import TRANSPORTS
 
-from .base import State
 from .errors import (
     ClientError,
     HandshakeRefused,
@@ -32,6 +31,7 @@ from .errors import (
 )
 from .factory import open_client
 from .fallback import DEFAULT_PREFER, FallbackClient, connect
+from .lifecycle import State
 from .records import WIRE_KEYS, Received, WireStats
 
 __all__ = [

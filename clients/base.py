@@ -6,12 +6,13 @@ connection and get the server's first good answer, then call ``_opened()``), ``_
 ``_classified()`` (how the current connection's received bytes split into header, body and
 framing so far). Everything else lives here once.
 
-Lifecycle, as a table of state -> event -> next state (:data:`TRANSITIONS`), in the manner of
-h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
+Lifecycle, as a table of state -> event -> next state (:data:`clients.lifecycle.TRANSITIONS`),
+in the manner of h11: ``CONNECTING`` until the first good answer (``OPEN``) or failure (``CLOSED``, raising
 ``ServerUnavailable``); any drop while open moves to ``RECONNECTING``, where the client retries
-with :class:`Backoff` (50 ms doubling to 1 s, jittered, forever, until the caller closes it)
-and resumes
-from the last ``seq`` it delivered; ``close`` from any state ends in ``CLOSED``.
+with :class:`~clients.backoff.Backoff` (full jitter under a ceiling of 50 ms doubling to 1 s,
+plus the server's ``Retry-After`` when a ``429`` or ``503`` carried one; forever, until the
+caller closes it) and resumes from the last ``seq`` it delivered; ``close`` from any state ends
+in ``CLOSED``.
 
 Pull model, deliberately: a client does I/O only while its caller awaits the next message (as an
 async generator does), so there are no background tasks to leak. A short poll is sent when it
@@ -19,18 +20,30 @@ is due *and* the caller is waiting; pushed bytes wait in the kernel meanwhile an
 when read. A caller that stops iterating for long (longer than half the server's heartbeat, for
 WebSocket pings) will see its latency grow or its connection dropped and resumed.
 
+More than one URL (the nodes of one lab behind a broker, which share one seq order): a
+connection that fails moves the client to the next URL in turn, and it resumes there from its
+last seq, so a node that dies costs a reconnect, not a gap.
+
 Delivery policy: messages come out in seq order as received; a seq at or below the last one
 delivered is a *duplicate* (counted, not delivered again); a jump over seqs, or a
 ``{"topic": ..., "missed": k}`` notice, adds to *gaps*. Nothing is dropped silently.
+
+A server that restarted without its history starts its seqs again at 1 and takes a resume
+point beyond its head as its head. A message at or below the last seq delivered that was
+published *after* the last one delivered (a larger ``t_us``) can only come from such a new
+sequence: the client counts the messages of it before this one as gaps and delivers from there
+on (one published earlier is a duplicate, as from a worker whose copy of the feed lags). It
+cannot tell when the new sequence has already passed its resume point by the time it returns:
+then the messages up to that point are lost unseen. Nor can a poll, which only ever asks for
+seqs beyond its resume point.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from abc import ABC, abstractmethod
 from collections import deque
-from enum import Enum, auto
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
@@ -38,8 +51,10 @@ import orjson
 
 from lab.contract import now_us
 
-from .connection import Connection, ConnectionDropped
+from .backoff import Backoff
+from .connection import Connection, ConnectionDropped, ServerBusy
 from .errors import ClientError, RemoteProtocolError, ServerUnavailable
+from .lifecycle import TRANSITIONS, Event, State
 from .records import Received, Tally, WireStats
 from .tls import TlsConnection, client_context
 
@@ -52,74 +67,6 @@ hold it back)."""
 
 CLOSE_TIMEOUT = 1.0
 """Seconds a client may spend saying goodbye before it closes its socket anyway."""
-
-
-class State(Enum):
-    """Where a client is in its life."""
-
-    CONNECTING = auto()
-    OPEN = auto()
-    RECONNECTING = auto()
-    CLOSED = auto()
-
-
-class Event(Enum):
-    """What can happen to a client."""
-
-    CONNECTED = auto()
-    DROPPED = auto()
-    FAILED = auto()
-    CLOSE = auto()
-
-
-TRANSITIONS: dict[State, dict[Event, State]] = {
-    State.CONNECTING: {
-        Event.CONNECTED: State.OPEN,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.OPEN: {
-        Event.CONNECTED: State.OPEN,
-        Event.DROPPED: State.RECONNECTING,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.RECONNECTING: {
-        Event.CONNECTED: State.OPEN,
-        Event.DROPPED: State.RECONNECTING,
-        Event.FAILED: State.CLOSED,
-        Event.CLOSE: State.CLOSED,
-    },
-    State.CLOSED: {Event.CLOSE: State.CLOSED},
-}
-
-
-class Backoff:
-    """Reconnect delays with jitter: a ceiling of ``first`` seconds, doubling up to ``cap``, and
-    each delay drawn between half the ceiling and the ceiling ("equal jitter"); ``reset`` after
-    a success.
-
-    Why jitter: when a server restarts, every client of a class loses its connection in the
-    same instant; without it they would all come back in the same instants too, each retry a
-    thundering herd. Half the ceiling stays fixed, so a client never retries at once.
-    """
-
-    def __init__(self, first: float = 0.05, cap: float = 1.0,
-                 rng: random.Random | None = None) -> None:
-        self.first = first
-        self.cap = cap
-        self._next = first
-        self._rng = rng or random.Random()
-
-    def next(self) -> float:
-        """The delay to wait before the next attempt."""
-        ceiling = self._next
-        self._next = min(self._next * 2, self.cap)
-        return ceiling / 2 + self._rng.random() * ceiling / 2
-
-    def reset(self) -> None:
-        """Start again from ``first``."""
-        self._next = self.first
 
 
 def split_url(url: str) -> tuple[str, int, str]:
@@ -150,19 +97,22 @@ class BaseClient(ABC):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         topic: str = "prices",
         since: int | None = None,
         connect_timeout: float = 5.0,
         insecure: bool = False,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one server URL is needed")
+        for each in self.urls:
+            split_url(each)  # a bad one fails now
         self.topic = topic
         self.connect_timeout = connect_timeout
-        self._host, self._port, self._prefix = split_url(url)
-        self._hostport = f"{self._host}:{self._port}"
-        self._tls = client_context(self._alpn(), insecure) if url.startswith("https:") else None
+        self._insecure = insecure
+        self._use(0)
         self._last_seq = since
         self._tally = Tally()
         self._state = State.CONNECTING
@@ -170,6 +120,8 @@ class BaseClient(ABC):
         self._conn: Connection | None = None
         self._dropped = False
         self._backoff = Backoff()
+        self._retry_after: float | None = None
+        self._last_t_us = 0
         self._recv_us = 0
         self._closing = False
 
@@ -195,16 +147,27 @@ class BaseClient(ABC):
         return self._tally.freeze(*self._current_split())
 
     async def __aenter__(self) -> Self:
-        try:
-            await self._open()
-        except DROPS as exc:
-            self._fail()
-            raise ServerUnavailable(
-                f"cannot reach the server at {self.url} ({self.name}): {_reason(exc)}"
-            ) from exc
-        except BaseException:
-            self._fail()
-            raise
+        for attempt in range(len(self.urls)):
+            try:
+                await self._open()
+            except DROPS as exc:
+                if self._state is State.OPEN:  # a good first answer, then the connection ended
+                    self._dropped = True
+                    self._retry_after = None
+                    return self
+                if attempt + 1 < len(self.urls):
+                    self._close_connection()
+                    self._use(self._url_index + 1)
+                    continue
+                self._fail()
+                tried = " or ".join(self.urls)
+                raise ServerUnavailable(
+                    f"cannot reach the server at {tried} ({self.name}): {_reason(exc)}"
+                ) from exc
+            except BaseException:
+                self._fail()
+                raise
+            break
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -219,10 +182,12 @@ class BaseClient(ABC):
                 raise StopAsyncIteration
             if self._dropped:
                 await self._reconnect()
+                continue  # the first answer may have brought messages already
             try:
                 await self._receive()
-            except DROPS:
+            except DROPS as exc:
                 self._dropped = True
+                self._retry_after = exc.retry_after if isinstance(exc, ServerBusy) else None
         return self._ready.popleft()
 
     async def aclose(self) -> None:
@@ -330,17 +295,37 @@ class BaseClient(ABC):
         if not isinstance(seq, int) or not isinstance(t_us, int):
             raise RemoteProtocolError(f"{self.name}: seq and t_us must be integers")
         last = self._last_seq
+        if last is not None and seq <= last and t_us > self._last_t_us and not snapshot:
+            self._restarted(seq)
+            last = self._last_seq
         if last is not None and seq <= last:
             self._tally.duplicates += 1
             return
         if last is not None and not snapshot:
             self._tally.gaps += seq - last - 1
         self._last_seq = seq
+        self._last_t_us = t_us
         self._tally.messages += 1
         if not self._closing:
             self._ready.append(Received(seq, t_us, self._recv_us, obj, snapshot))
 
+    def _restarted(self, seq: int) -> None:
+        """A message newer than the last one delivered with a seq at or below it: the server
+        restarted without its history and began again at 1. The ``seq - 1`` messages of the
+        new sequence before it were never seen: count them as gaps and go on from there."""
+        self._tally.gaps += seq - 1
+        self._last_seq = seq - 1
+
     # -- internals -------------------------------------------------------------------------
+
+    def _use(self, index: int) -> None:
+        """Talk to ``urls[index]`` (modulo their number) from the next connection on."""
+        self._url_index = index % len(self.urls)
+        self.url = self.urls[self._url_index]
+        self._host, self._port, self._prefix = split_url(self.url)
+        self._hostport = f"{self._host}:{self._port}"
+        https = self.url.startswith("https:")
+        self._tls = client_context(self._alpn(), self._insecure) if https else None
 
     def _fire(self, event: Event) -> None:
         try:
@@ -356,11 +341,15 @@ class BaseClient(ABC):
         self._fire(Event.DROPPED)
         self._close_connection()
         while True:
-            await asyncio.sleep(self._backoff.next())
+            await asyncio.sleep(self._backoff.next(self._retry_after))
             try:
                 await self._open()
-            except DROPS:
+            except DROPS as exc:
+                self._retry_after = exc.retry_after if isinstance(exc, ServerBusy) else None
+                if self._state is State.OPEN:  # a good answer, then the end: deliver what came
+                    return
                 self._close_connection()
+                self._use(self._url_index + 1)  # the next node, if there are several
                 continue
             except ClientError:
                 self._fail()

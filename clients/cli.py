@@ -40,7 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m clients", description="Watch the lab's live prices over one transport."
     )
     parser.add_argument("transport", choices=[*TRANSPORTS, "auto"])
-    parser.add_argument("--url", default="http://127.0.0.1:8080", help="server or relay URL")
+    parser.add_argument("--url", action="append", default=None, help="server or relay URL "
+                        "(default http://127.0.0.1:8080); repeat it to name the other nodes of "
+                        "a lab that shares one feed (--broker): the client moves to the next "
+                        "when one stops answering and resumes there")
     parser.add_argument("--topic", default="prices", help="prices (default) or chat")
     parser.add_argument("--interval", type=float, default=1.0, help="short poll period, seconds")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
@@ -57,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(COMPRESS_IS_WEBSOCKETS)
     if args.http2 and args.transport in ("websocket", "auto"):
         parser.error(f"--http2 with {args.transport}: {WEBSOCKET_OVER_HTTP2}")
+    args.url = args.url or ["http://127.0.0.1:8080"]
     if not args.interval > 0:
         parser.error("--interval must be positive")
     if args.seconds is not None and not args.seconds > 0:

@@ -35,6 +35,15 @@ class ConnectionDropped(Exception):
     """
 
 
+class ServerBusy(ConnectionDropped):
+    """The server answered ``429`` or ``503``: a drop, retried no sooner than ``retry_after``
+    seconds when its ``Retry-After`` said so (None when it did not)."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class _CountingProtocol(asyncio.Protocol):
     """Buffers incoming chunks for :class:`Connection` and counts them on arrival."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lab.contract import TRANSPORTS
@@ -30,7 +31,7 @@ WEBSOCKET_OVER_HTTP2 = (
 
 def open_client(
     transport: str,
-    url: str,
+    url: str | Sequence[str],
     *,
     topic: str = "prices",
     interval: float = 1.0,
@@ -43,12 +44,12 @@ def open_client(
 ) -> BaseClient:
     """A client for ``transport`` (one of :data:`TRANSPORTS`), to use as ``async with``.
 
-    ``interval`` is used by short poll only. ``http2`` speaks HTTP/2 (over ``https:`` by ALPN,
-    over ``http:`` as h2c); ``insecure`` accepts any TLS certificate; ``compress`` offers
-    WebSocket's permessage-deflate (without ``context_takeover``: each message compressed
-    alone). Raises ``ValueError`` for an unknown transport, a bad URL
-    or a bad interval, for WebSocket over HTTP/2 and for ``compress`` on another transport;
-    connecting happens on ``__aenter__``.
+    ``url`` may list several nodes of one lab (see :mod:`clients.base`). ``interval`` is used
+    by short poll only. ``http2`` speaks HTTP/2 (over ``https:`` by ALPN, over ``http:`` as
+    h2c); ``insecure`` accepts any TLS certificate; ``compress`` offers WebSocket's
+    permessage-deflate (without ``context_takeover``: each message compressed alone). Raises
+    ``ValueError`` for an unknown transport, a bad URL or a bad interval, for WebSocket over
+    HTTP/2 and for ``compress`` on another transport; connecting happens on ``__aenter__``.
     """
     common: dict[str, Any] = {"topic": topic, "since": since, "connect_timeout": connect_timeout,
                               "insecure": insecure}

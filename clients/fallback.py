@@ -40,7 +40,7 @@ STREAMING: tuple[str, ...] = tuple(name for name in PUSH_TRANSPORTS if name != "
 
 
 def connect(
-    url: str,
+    url: str | Sequence[str],
     prefer: Sequence[str] = DEFAULT_PREFER,
     *,
     topic: str = "prices",
@@ -63,7 +63,7 @@ class FallbackClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         prefer: list[str],
         topic: str,
         first_message_timeout: float,
@@ -128,7 +128,8 @@ class FallbackClient:
             return self
         summary = "; ".join(self.attempts)
         if unavailable == len(self.attempts):
-            raise ServerUnavailable(f"no transport could reach {self.url}: {summary}")
+            where = self.url if isinstance(self.url, str) else " or ".join(self.url)
+            raise ServerUnavailable(f"no transport could reach {where}: {summary}")
         raise NoTransportAvailable(f"no transport worked: {summary}")
 
     async def _try(self, client: BaseClient) -> Received | None:

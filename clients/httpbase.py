@@ -13,7 +13,9 @@ connection's classification; whatever was received but not yet parsed when the c
 ends counts as header bytes (inside a response head) or framing (anywhere else).
 
 Status policy: 200 is good; 5xx (including a relay's 502 when the server is down) is a drop,
-retried like a reset; any other status raises ``HandshakeRefused``, since retrying would not help.
+retried like a reset; so is 429 (too many requests), and a 429 or 503 may say with
+``Retry-After`` how long to wait first (see ``clients.backoff``); any other status raises
+``HandshakeRefused``, since retrying would not help.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import asyncio
 from abc import abstractmethod
 from collections.abc import Iterable
 
+from .backoff import parse_retry_after
 from .base import HEADER_TIMEOUT, BaseClient
-from .connection import ConnectionDropped
+from .connection import ConnectionDropped, ServerBusy
 from .errors import HandshakeRefused, ServerUnavailable
 from .http2 import Http2Session
 from .http11 import (
@@ -48,6 +51,16 @@ def take_lines(buffer: bytearray) -> list[bytes]:
     block = bytes(buffer[:end])
     del buffer[: end + 1]
     return [line + b"\n" for line in block.split(b"\n")]
+
+
+BUSY = (429, 503)
+"""Statuses that mean "come back later": retried, after ``Retry-After`` when given."""
+
+
+def busy(head: ResponseHead) -> ServerBusy:
+    """The drop for a ``429`` or ``503`` answer, carrying its ``Retry-After`` in seconds."""
+    return ServerBusy(f"HTTP {head.status} {head.reason}",
+                      parse_retry_after(head.headers.get("retry-after")))
 
 
 class PayloadParser:
@@ -169,6 +182,8 @@ class HttpClient(BaseClient):
         """Apply the status policy (module docstring) to a response head."""
         if head.status == 200:
             return
+        if head.status in BUSY:
+            raise busy(head)
         if head.status >= 500:
             raise ConnectionDropped(f"HTTP {head.status} {head.reason}")
         raise HandshakeRefused(

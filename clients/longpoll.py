@@ -42,5 +42,10 @@ class LongPollClient(PollingClient):
         self._accept_poll_body(await self._exchange(target, POLL_TIMEOUT), snapshot)
 
     async def _receive(self) -> None:
+        if self._conn is None or self._conn.closed:
+            # The server closed the idle keep-alive connection: a new connection starts with
+            # a poll, as the first one did (it proves the server is there before holding).
+            await self._open()
+            return
         target = self._target(PATHS["longpoll"], since=self._last_seq)
         self._accept_poll_body(await self._exchange(target, HOLD_TIMEOUT), False)

@@ -33,10 +33,10 @@ import orjson
 
 from lab.contract import PATHS
 
-from .base import Event
 from .errors import RemoteProtocolError
 from .http11 import Data, EndOfResponse
 from .httpbase import HttpClient, PayloadParser
+from .lifecycle import Event
 
 POLL_TIMEOUT = 10.0
 """Seconds to wait for a poll response before treating the connection as dropped."""

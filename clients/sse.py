@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 from lab.contract import PATHS
 
-from .base import State
 from .httpbase import PayloadParser, StreamingClient, take_lines
+from .lifecycle import State
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark, skipped at the start of a stream (§9.2.5)."""

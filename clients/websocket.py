@@ -14,8 +14,9 @@ written in the order a connection goes:
    (§5.4) and is joined before use; a ping (§5.5.2) is answered at once by a pong with the same
    payload (§5.5.3); a close frame (§5.5.1) is echoed with its status code (§7.4).
 
-A close frame from the server (e.g. 1013 for a slow consumer) or a dropped socket means
-reconnect with backoff and ``?since=<last seq>``. Closing runs the close handshake: send close
+A close frame from the server (e.g. 1013 for a slow consumer), a dropped socket, or a ``429``
+or ``503`` answer to the handshake means reconnect with backoff (after the answer's
+``Retry-After``, if any) and ``?since=<last seq>``. Closing runs the close handshake: send close
 1000, then read until the server's close frame and end of file (at most
 ``base.CLOSE_TIMEOUT``), so the byte totals are final.
 
@@ -51,6 +52,7 @@ from .connection import ConnectionDropped
 from .deflate import Inflater, accept, offer
 from .errors import HandshakeRefused, RemoteProtocolError
 from .http11 import ResponseHead, ResponseParser, build_request
+from .httpbase import BUSY, busy
 
 # -- the opening handshake (RFC 6455 §4) -----------------------------------------------------
 
@@ -284,7 +286,10 @@ class WebSocketClient(BaseClient):
         self._feed_frames(self._response_parser.take_rest())
 
     def _check(self, head: ResponseHead, key: str) -> None:
-        """Accept only ``101`` with the right ``Sec-WebSocket-Accept``; 5xx is a drop."""
+        """Accept only ``101`` with the right ``Sec-WebSocket-Accept``; 5xx and 429 are drops
+        (429 and 503 after their ``Retry-After``)."""
+        if head.status in BUSY:
+            raise busy(head)
         if head.status >= 500:
             raise ConnectionDropped(f"HTTP {head.status} {head.reason}")
         if head.status != 101:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from lab.proxy.config import PROFILES, render
 from lab.proxy.nginx import ProxyError, plan_for
 from lab.proxy.options import ProxyOptions
 from lab.serving import announce, configure_logging, serve
-from lab.settings import DEFAULT_SYMBOLS, Settings
+from lab.settings import DEFAULT_SYMBOLS, FEED_MODES, Settings
 
 
 def rate_arg(text: str) -> Rate:
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-origin", action="append", default=[], metavar="URL",
         help="also let pages of this origin (http://host:port) use the lab from a browser, e.g. "
         "one opened through a relay or a proxy; repeatable (the lab's own URLs always may)")
+    add("--broker", default=None, metavar="URL", help="share one feed and chat between lab "
+        "nodes on several machines through Redis (e.g. redis://127.0.0.1:6379/0): Redis "
+        "sequences every message, so a client resumes on any node")
+    add("--feed", choices=FEED_MODES, default=d.feed, help="with --broker: "
+        "which node runs the price feed (auto: whichever takes the lock, another takes over "
+        "when it dies; always: this one or refuse to start; never: serve only)")
     add("--chat-rate", type=rate_arg, default=d.chat_rate, metavar="RATE[/BURST]",
         help="chat posts allowed per second, with bursts of BURST, for each chat identity and "
         "for each client address (over it: 429 with Retry-After)")
@@ -97,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the nginx executable (default: nginx on PATH, else /usr/sbin/nginx)")
     add("--proxy-print-config", action="store_true",
         help="print the nginx config --proxy would use, then exit")
+    add("--class-port", type=int, default=None, metavar="PORT",
+        help="serve everything again through the network relay on PORT: the class link "
+        "students open, whose conditions the instructor changes (default: the port + 1, or a "
+        "free port if that is taken; 0 picks a free one)")
+    add("--no-class-link", action="store_true", help="serve no class link")
+    add("--instructor-key", default=None, metavar="KEY",
+        help="the key that lets the dashboard change the class link's network (default: a "
+        "random one, printed at start)")
+    add("--demo", action="store_true", help="play a three-minute scripted sequence of network "
+        "conditions on the class link, announced on the page")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging level (INFO logs each stream and socket opening and closing)")
     return parser
@@ -130,7 +147,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_connections_per_ip=args.max_connections_per_ip,
         max_loopback_connections=args.max_loopback_connections,
         log_level=args.log_level,
+        broker=args.broker,
+        feed=args.feed,
+        class_port=(link := class_port(args)),
+        behind_proxy=link is not None,  # the class link names each student in X-Forwarded-For
+        instructor_key=args.instructor_key or secrets.token_urlsafe(12),
+        demo=args.demo,
     )
+
+
+def class_port(args: argparse.Namespace) -> int | None:
+    """The class link's port from the flags (None: no class link); ValueError when it cannot
+    be served."""
+    if args.no_class_link:
+        if args.class_port is not None:
+            raise ValueError("--class-port and --no-class-link contradict each other")
+        return None
+    if args.workers != 1:
+        if args.class_port is not None or args.demo:
+            raise ValueError("the class link serves one lab process: leave out --workers")
+        return None
+    if args.class_port is not None:
+        return args.class_port
+    return args.port + 1 if 0 < args.port < 65535 else 0
 
 
 def proxy_options(args: argparse.Namespace, host: str) -> ProxyOptions | None:
@@ -163,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if proxy is not None:
             raise ValueError("--proxy serves one lab process: leave out --workers")
-        ticks = make_ticks(settings)  # a bad replay file fails here, before any worker starts
-        return asyncio.run(run_primary(settings, ticks, lambda port: announce(settings, port)))
+        make_ticks(settings)  # a bad replay file fails here, before any worker starts
+        return asyncio.run(run_primary(settings, lambda port: announce(settings, port)))
     except (ValueError, FeedError, ProxyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
-from lab.chat.http import CHAT_KEY, local_room, setup_chat
-from lab.chat.room import ChatRoom
+from lab.backplane import Backplane
+from lab.backplane.inprocess import InProcess
+from lab.chat.http import CHAT_KEY, setup_chat
+from lab.console import setup_console
 from lab.contract import now_us
 from lab.delivery import DELIVERY_KEY, Delivery
 from lab.fast import FastDelivery
-from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks, run_feed
+from lab.feed import Tick, gbm_ticks, load_replay, replay_ticks
 from lab.hub import Hub
-from lab.link import Link, RemoteChatRoom, follow_primary
 from lab.origins import OriginPolicy
 from lab.settings import Settings
 from lab.stats import ServerStats
@@ -54,10 +55,9 @@ log = logging.getLogger("lab")
 STATIC_DIR = Path(__file__).parent / "static"
 OPENAPI = Path(__file__).parent / "openapi.yaml"
 """The OpenAPI 3 document of the HTTP API (``docs/openapi.yaml`` links to it)."""
-TICKS_KEY = web.AppKey("ticks", Iterator)
 STARTED_KEY = web.AppKey("started", float)
-LINK_KEY = web.AppKey("link", Link)
-FOLLOW_KEY = web.AppKey("follow", asyncio.Task)
+BACKPLANE_KEY = web.AppKey("backplane", Backplane)
+RUN_KEY = web.AppKey("run", asyncio.Task)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +67,7 @@ ALLOWED_METHODS = {
     **dict.fromkeys(("/api/chat", "/api/chat/join", "/api/chat/leave"), "POST"),
     **dict.fromkeys(
         ("/api/stats", "/api/time", "/api/openapi.yaml", "/healthz", "/", "/dashboard"), "GET"),
+    "/api/network": "GET, PUT",
 }
 
 
@@ -87,8 +88,13 @@ async def handle_unrouted(request: web.Request) -> web.Response:
     return json_response(orjson.dumps({"error": f"no such path: {request.path}"}), status=404)
 
 
-def make_ticks(settings: Settings) -> Iterator[Tick]:
-    """The feed's tick iterator; a bad replay file raises here, before the server starts."""
+def make_ticks(settings: Settings, last_prices: Mapping[str, float] | None = None,
+               ) -> Iterator[Tick]:
+    """The feed's tick iterator; a bad replay file raises here, before the server starts.
+
+    ``last_prices`` (a feed taking over from another node's) start the walk where it
+    left off; a replay starts over.
+    """
     if settings.replay is not None:
         return replay_ticks(load_replay(settings.replay), settings.speed)
     return gbm_ticks(
@@ -99,17 +105,8 @@ def make_ticks(settings: Settings) -> Iterator[Tick]:
         settings.drift,
         settings.start_price,
         steady=settings.steady,
+        last_prices=last_prices,
     )
-
-
-async def feed_lifetime(app: web.Application) -> AsyncIterator[None]:
-    """Run the feed while the app runs."""
-    hub = app[HUB_KEY]
-    publish = lambda data: hub.publish("prices", data)
-    task = asyncio.create_task(run_feed(app[TICKS_KEY], publish))
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def shut_down_live(app: web.Application) -> None:
@@ -134,12 +131,8 @@ async def handle_stats(request: web.Request) -> web.Response:
     """``GET /api/stats``: counters per transport (all workers), topic heads and subscribers."""
     refuse_foreign(request)
     app = request.app
-    link = app.get(LINK_KEY)
-    if link is None:
-        snapshot, workers = app[STATS_KEY].snapshot(), 1
-    else:
-        snapshots = (await link.request({"op": "stats"}))["stats"]
-        snapshot, workers = sum_snapshots(snapshots), len(snapshots)
+    snapshots = await app[BACKPLANE_KEY].counters(app[STATS_KEY].snapshot)
+    snapshot, workers = sum_snapshots(snapshots), len(snapshots)
     other = snapshot.pop("other")
     topics = {
         name: {"head": topic.head, "subscribers": topic.subscriber_count}
@@ -153,6 +146,8 @@ async def handle_stats(request: web.Request) -> web.Response:
         "uptime_s": round(time.monotonic() - app[STARTED_KEY], 3),
         "workers": workers,
         "serving": app[DELIVERY_KEY].name,
+        "backplane": app[BACKPLANE_KEY].name,
+        "nodes": await app[BACKPLANE_KEY].nodes(),
     }
     return json_response(orjson.dumps(body))
 
@@ -193,24 +188,27 @@ async def handle_static(request: web.Request) -> web.StreamResponse:
     return PageResponse(path, headers=NO_STORE)
 
 
-async def follow_lifetime(app: web.Application) -> AsyncIterator[None]:
-    """In a worker: mirror the primary's hub while the app runs."""
-    link = app[LINK_KEY]
+async def backplane_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Keep the hub fed by the backplane (run the feed, or follow) while the app runs."""
+    settings = app[SETTINGS_KEY]
+    ticks = lambda last: make_ticks(settings, last)
     task = asyncio.create_task(
-        follow_primary(link, app[HUB_KEY], app[STATS_KEY].snapshot), name="follow-primary"
+        app[BACKPLANE_KEY].run(app[HUB_KEY], ticks, app[STATS_KEY].snapshot), name="backplane"
     )
-    app[FOLLOW_KEY] = task
+    app[RUN_KEY] = task
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-def create_app(settings: Settings | None = None, link: Link | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, backplane: Backplane | None = None,
+               ) -> web.Application:
     """Build the lab's application for ``settings`` (defaults when omitted).
 
-    With a ``link`` the app is a worker of ``python -m lab --workers N``: its
-    hub mirrors the primary's, and chat and counters go through the link.
-    ``settings.plain`` serves the textbook transports alone, without :mod:`lab.fast`.
+    The ``backplane`` (:mod:`lab.backplane`; in-process when omitted) decides who
+    sequences the hub's messages: this process, the primary of ``--workers N``,
+    or a broker. ``settings.plain`` serves the textbook transports alone, without
+    :mod:`lab.fast`. A bad replay file raises here, before anything listens.
     """
     settings = settings or Settings()
     app = web.Application(client_max_size=settings.max_body)
@@ -222,15 +220,10 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     # The one place the engineered path is wired in (see lab.delivery).
     app[DELIVERY_KEY] = Delivery(app) if settings.plain else FastDelivery(app)
     app[STARTED_KEY] = time.monotonic()
-    if link is None:
-        app[TICKS_KEY] = make_ticks(settings)
-        app.cleanup_ctx.append(feed_lifetime)
-        local_room(app, ChatRoom(app[HUB_KEY]["chat"], settings.chat_rate,
-                                 settings.presence_timeout))
-    else:
-        app[LINK_KEY] = link
-        app.cleanup_ctx.append(follow_lifetime)
-        setup_chat(app, RemoteChatRoom(link, app[HUB_KEY]))
+    app[BACKPLANE_KEY] = backplane = backplane or InProcess()
+    make_ticks(settings)  # a bad replay file fails now
+    app.cleanup_ctx.append(backplane_lifetime)
+    setup_chat(app, backplane.chat_room(app[HUB_KEY], settings))
 
     app.on_shutdown.append(shut_down_live)
 
@@ -244,6 +237,7 @@ def create_app(settings: Settings | None = None, link: Link | None = None) -> we
     router.add_get("/api/time", handle_time)
     router.add_get("/api/openapi.yaml", handle_openapi)
     router.add_get("/healthz", handle_health)
+    setup_console(app)
     router.add_get("/", _page("index.html"))
     router.add_get("/dashboard", _page("dashboard.html"))
     router.add_get("/static/{name:[A-Za-z0-9_-][A-Za-z0-9_.-]*}", handle_static)

@@ -8,10 +8,10 @@ over a Unix socket. Every message the primary publishes is sent to every
 worker as its JSON bytes; each worker ingests it into a replica hub with the
 same seq, time and bytes, so a client resumes on whichever worker it lands.
 
-The link between them is :mod:`lab.link`'s.
-
-What it does not do: share the feed across machines (that is a broker's job,
-e.g. Redis pub/sub behind the same hub interface).
+The link between them is :mod:`lab.backplane.workers`'s. With ``--broker``
+the primary is this machine's node of the broker: its own hub is then a
+replica of Redis's streams (see :mod:`lab.backplane`), and the workers follow
+it as always.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
+from lab.app import make_ticks
+from lab.backplane import Backplane
+from lab.backplane.workers import Link
 from lab.chat.errors import ChatError, to_wire
-from lab.chat.room import ChatRoom
-from lab.feed import run_feed
 from lab.hub import Hub, Message
-from lab.link import Link
-from lab.serving import configure_logging, serve_worker
+from lab.serving import configure_logging, node_backplane, page_url, serve_worker
 from lab.settings import Settings
 
 log = logging.getLogger("lab.cluster")
@@ -58,13 +58,17 @@ def worker_main(settings: Settings, link_path: str, index: int) -> None:
 
 
 class Primary:
-    """The feed, the authoritative hub and chat room, and the links to the workers."""
+    """The hub the workers follow, the chat room, and the links to the workers.
 
-    def __init__(self, settings: Settings, ticks: Any) -> None:
+    Its ``backplane`` sequences (in-process: the feed and the room are here;
+    a broker: Redis, and this hub is its replica).
+    """
+
+    def __init__(self, settings: Settings, backplane: Backplane) -> None:
         self.settings = settings
-        self.ticks = ticks
+        self.backplane = backplane
         self.hub = Hub(settings.history)
-        self.chat = ChatRoom(self.hub["chat"], settings.chat_rate, settings.presence_timeout)
+        self.chat = backplane.chat_room(self.hub, settings)
         self.links: list[Link] = []
         self.ready = 0
         self.all_ready = asyncio.Event()
@@ -109,6 +113,10 @@ class Primary:
                     task = asyncio.create_task(self._answer_stats(link, item["id"]))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+                elif op == "nodes":
+                    task = asyncio.create_task(self._answer_nodes(link, item["id"]))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
                 elif op == "snapshot":
                     self._collect(item)
         finally:
@@ -117,7 +125,7 @@ class Primary:
             writer.close()
 
     async def _chat(self, item: dict[str, Any]) -> dict[str, Any]:
-        """Carry out a worker's call of the room; the reply (see :mod:`lab.link`)."""
+        """Carry out a worker's call of the room; the reply (see :mod:`lab.backplane.workers`)."""
         action, args = item.get("action"), item.get("args", [])
         try:
             if action == "join":
@@ -132,6 +140,9 @@ class Primary:
         except ChatError as exc:
             return {"id": item.get("id"), **to_wire(exc)}
         return {"id": item.get("id"), "result": result}
+
+    async def _answer_nodes(self, link: Link, reply_to: int) -> None:
+        link.send({"id": reply_to, "nodes": await self.backplane.nodes()})
 
     async def _answer_stats(self, link: Link, reply_to: int) -> None:
         link.send({"id": reply_to, "stats": await self._gather_stats()})
@@ -196,9 +207,9 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], None]) -> int:
+async def run_primary(settings: Settings, announce: Callable[[int], None]) -> int:
     """Start the workers, feed them until a signal, then stop them; the exit status."""
-    primary = Primary(settings, ticks)
+    primary = Primary(settings, await node_backplane(settings))
     try:
         reserved = reserve_port(settings.host, settings.port)
     except OSError as exc:
@@ -217,8 +228,8 @@ async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], 
         worker.start()
     if settings.pin_workers:
         pin_workers([worker.pid for worker in workers if worker.pid is not None])
-    feed = asyncio.create_task(run_feed(ticks, lambda data: primary.hub.publish("prices", data)))
-    sweeper = asyncio.create_task(primary.chat.sweep_forever(), name="chat-presence-sweeper")
+    feed = asyncio.create_task(primary.backplane.run(
+        primary.hub, lambda last: make_ticks(settings, last), dict))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -235,11 +246,11 @@ async def run_primary(settings: Settings, ticks: Any, announce: Callable[[int], 
                 stop.set()
         if primary.all_ready.is_set():
             reserved.close()
+            primary.backplane.advertise(page_url(settings, port))
             announce(port)
             await stop.wait()
     finally:
         feed.cancel()
-        sweeper.cancel()
         server.close()
         for link in list(primary.links):
             link.writer.close()  # a worker whose link closes shuts itself down

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,17 +48,20 @@ def gbm_ticks(
     drift: float = 0.0,
     start_price: float = 100.0,
     steady: bool = False,
+    last_prices: Mapping[str, float] | None = None,
 ) -> Iterator[Tick]:
     """Endless seeded GBM ticks over ``symbols``, ``rate`` changes per second in total.
 
     Each symbol's price is an exact GBM sample at its own tick times: the step
     uses the time since that symbol last changed, with ``volatility`` and
-    ``drift`` annualised over :data:`TRADING_SECONDS_PER_YEAR`.
+    ``drift`` annualised over :data:`TRADING_SECONDS_PER_YEAR`. A walk that
+    takes over from another feed starts from its ``last_prices`` (symbols not
+    in it start at ``start_price``).
     """
     rng = random.Random(seed)
     sigma = volatility / math.sqrt(TRADING_SECONDS_PER_YEAR)
     mu = drift / TRADING_SECONDS_PER_YEAR
-    prices = {symbol: start_price for symbol in symbols}
+    prices = {symbol: (last_prices or {}).get(symbol, start_price) for symbol in symbols}
     last_change = dict.fromkeys(symbols, 0.0)
     clock = 0.0
     while True:
@@ -133,7 +137,9 @@ async def run_feed(
 
     The schedule is absolute (each tick is due ``delay_s`` after the previous
     one was due), so slow publishing does not make the feed drift; a feed that
-    falls behind publishes its overdue ticks at once.
+    falls behind publishes its overdue ticks at once. A ``publish`` that
+    returns an awaitable (a broker's round trip) is awaited before the next
+    tick, so ticks are sequenced in order.
     """
     loop = asyncio.get_running_loop()
     now = clock or loop.time
@@ -143,4 +149,6 @@ async def run_feed(
         wait = due - now()
         if wait > 0:
             await asyncio.sleep(wait)
-        publish({"symbol": tick.symbol, "price": tick.price})
+        published = publish({"symbol": tick.symbol, "price": tick.price})
+        if inspect.isawaitable(published):
+            await published

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.contract import TOPICS, now_us
-from lab.mailbox import DEFAULT_MAILBOX_SIZE, SLOW_CONSUMER, Group, Mailbox
+from lab.mailbox import DEFAULT_MAILBOX_SIZE, LOST_UPSTREAM, SLOW_CONSUMER, Group, Mailbox
 from lab.message import Message
 
-__all__ = ["DEFAULT_HISTORY", "DEFAULT_MAILBOX_SIZE", "SLOW_CONSUMER", "Backlog", "Group", "Hub",
-           "Mailbox", "Message", "Topic"]
+__all__ = ["DEFAULT_HISTORY", "DEFAULT_MAILBOX_SIZE", "LOST_UPSTREAM", "SLOW_CONSUMER", "Backlog",
+           "Group", "Hub", "Mailbox", "Message", "Topic"]
 
 DEFAULT_HISTORY = 10_000
 
@@ -82,13 +82,22 @@ class Topic:
         self._deliver(message)
         return message
 
-    def ingest(self, message: Message) -> None:
-        """Take a message sequenced elsewhere (a replica of the primary's hub).
+    def ingest(self, message: Message, after_loss: bool = False) -> None:
+        """Take a message sequenced elsewhere (a replica of the primary's or the broker's hub).
 
         The first message sets the starting point; after that seq must rise by one.
+        With ``after_loss`` seq may jump ahead: the messages between are gone
+        upstream (a broker's history trimmed or lost). Loss is never silent: the
+        ring buffer starts over, so a resume from before the jump reports them
+        as ``missed``, and every attached mailbox is closed with
+        :data:`LOST_UPSTREAM` so that its client resumes and is told.
         """
         if self.head and message.seq != self.head + 1:
-            raise ValueError(f"{self.name}: expected seq {self.head + 1}, got {message.seq}")
+            if not (after_loss and message.seq > self.head + 1):
+                raise ValueError(f"{self.name}: expected seq {self.head + 1}, got {message.seq}")
+            self._ring.clear()
+            for mailbox in self.subscribers():
+                mailbox.close(LOST_UPSTREAM)
         self._deliver(message)
 
     def _deliver(self, message: Message) -> None:

@@ -29,6 +29,11 @@ from lab.message import Message
 SLOW_CONSUMER = "slow consumer: mailbox full"
 """The reason a mailbox gets when it overflows."""
 
+LOST_UPSTREAM = "messages lost upstream: resume to learn how many"
+"""The reason a mailbox gets when its topic skipped messages it can no longer have (a
+broker's history trimmed or lost: :meth:`lab.hub.Topic.ingest`); its client resumes and
+is told how many are gone."""
+
 DEFAULT_MAILBOX_SIZE = 1_000
 
 

@@ -10,6 +10,8 @@ from lab.limits import Rate
 from lab.origins import origin_of
 
 DEFAULT_SYMBOLS: tuple[str, ...] = ("ACME", "GLOBEX", "INITECH")
+FEED_MODES: tuple[str, ...] = ("auto", "always", "never")
+"""With a broker: which node runs the price feed (see :mod:`lab.backplane.broker`)."""
 CHAT_RATE = Rate(1.0, 5)
 """Chat posts: bursts of 5, then one a second, per identity and per client address."""
 WS_COMMAND_RATE = Rate(10.0, 20)
@@ -23,8 +25,9 @@ class Settings:
     ``volatility`` and ``drift`` are annualised (per √year / per year of 252
     trading days of 6.5 hours), as quoted for real stocks. A connection cap of 0
     (``max_connections_per_ip`` for LAN addresses, ``max_loopback_connections``
-    for this machine's own) means no cap. ``ws_compress`` accepts a WebSocket client's
-    offer of permessage-deflate (RFC 7692).
+    for this machine's own) means no cap. ``class_port`` None serves no class link
+    (see :mod:`lab.classlink`); an empty ``instructor_key`` lets nobody change the network.
+    ``ws_compress`` accepts a WebSocket client's offer of permessage-deflate (RFC 7692).
     """
 
     host: str = "127.0.0.1"
@@ -50,13 +53,18 @@ class Settings:
     pin_workers: bool = True
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
-    behind_proxy: bool = False
+    behind_proxy: bool = False  # a class link or nginx of its own forwards to it (X-Forwarded-For)
     chat_rate: Rate = CHAT_RATE
     ws_command_rate: Rate = WS_COMMAND_RATE
     presence_timeout: float = 60.0
     max_connections_per_ip: int = 64
     max_loopback_connections: int = 0
     log_level: str = "INFO"
+    broker: str | None = None
+    feed: str = "auto"
+    class_port: int | None = None
+    instructor_key: str = ""
+    demo: bool = False
 
     def __post_init__(self) -> None:
         checks = (
@@ -69,7 +77,14 @@ class Settings:
             (self.mailbox_size >= 1, "mailbox size must be at least 1"),
             (self.heartbeat > 0, "heartbeat must be positive"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
+            (self.class_port is None or 0 <= self.class_port <= 65535,
+             "class port must be 0..65535"),
+            (not self.demo or self.class_port is not None, ("--demo runs on the class link: "
+             "leave out --no-class-link")),
             (1 <= self.workers <= 64, "workers must be 1..64"),
+            (self.feed in FEED_MODES, f"feed must be one of {', '.join(FEED_MODES)}"),
+            (self.feed == "auto" or self.broker is not None,
+             "--feed always or never needs --broker (without one, this process runs the feed)"),
             (self.presence_timeout > 0, "presence timeout must be positive"),
             (self.max_connections_per_ip >= 0, "max connections per IP must not be negative"),
             (self.max_loopback_connections >= 0, "max loopback connections must not be negative"),

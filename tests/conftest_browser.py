@@ -58,7 +58,7 @@ def chromium_path(playwright: playwright_sync.Playwright) -> str | None:
 def lab_url_fixture() -> Iterator[str]:
     """A real lab server process with a fast feed; its base URL (no trailing slash)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "--port", str(free_port()), "--rate", "20",
+        [sys.executable, "-m", "lab", "--no-class-link", "--port", str(free_port()), "--rate", "20",
          "--heartbeat", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

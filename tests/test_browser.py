@@ -228,3 +228,35 @@ def test_closing_the_tab_leaves(open_page: PageOpener, via: str) -> None:
     expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-tab-{via} joined")
     bob.page.close(run_before_unload=True)
     expect(ada.page.locator("#chat-log")).to_contain_text(f"bob-tab-{via} left")
+
+
+# The poll panel's first answer is a 503 with "Retry-After: 2"; each of its polls' start is
+# recorded (the panel's requests are the ones that can be aborted: they carry a signal).
+REFUSE_FIRST_POLL = """
+window.pollTimes = [];
+const realFetch = window.fetch;
+window.fetch = (input, init) => {
+  if (String(input).startsWith("/api/poll?") && init && init.signal) {
+    window.pollTimes.push(performance.now());
+    if (window.pollTimes.length === 1) {
+      return Promise.resolve(new Response('{"error": "too many open connections"}', {
+        status: 503, headers: {"Retry-After": "2", "Content-Type": "application/json"}}));
+    }
+  }
+  return realFetch(input, init);
+};
+"""
+
+
+def test_a_panel_waits_at_least_the_servers_retry_after(open_page: PageOpener) -> None:
+    """Told "503, Retry-After: 2", the poll panel says it is retrying and asks again no sooner
+    than 2 s later (a busy machine can only make it later), then carries on."""
+    item = open_page("/?panels=poll", init_script=REFUSE_FIRST_POLL)
+    page = item.page
+    expect(panel(page, "poll").locator('[data-field="status"]')).to_have_attribute(
+        "data-state", "retrying")
+    page.wait_for_function("window.pollTimes.length >= 2")
+    first, second = page.evaluate("window.pollTimes.slice(0, 2)")
+    assert second - first >= 2000
+    expect(panel(page, "poll").locator('[data-field="status"]')).to_have_attribute(
+        "data-state", "open")

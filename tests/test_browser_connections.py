@@ -56,7 +56,7 @@ class ProxiedLab:
 def proxied_lab_fixture() -> Iterator[ProxiedLab]:
     """``python -m lab --proxy nginx`` on free ports with a fast feed, stopped by its PID."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "--port", str(free_port()), "--rate", "20",
+        [sys.executable, "-m", "lab", "--no-class-link", "--port", str(free_port()), "--rate", "20",
          "--heartbeat", "1", "--proxy", "nginx", "--proxy-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
 import orjson
 import pytest
 
 from clients import WIRE_KEYS, WireStats
-from clients.base import TRANSITIONS, Backoff, BaseClient, Event, State, split_url
+from clients.base import BaseClient, split_url
 from clients.errors import RemoteProtocolError
 from clients.http11 import Data, EndOfResponse, ResponseHead, ResponseParser, build_request
+from clients.lifecycle import TRANSITIONS, Event, State
 from clients.metrics import StalenessSampler, percentile, summary_ms
 from clients.poll import parse_poll_body
 from clients.records import Received
@@ -204,18 +204,6 @@ async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
                 pass
         await answered.wait()
     assert client.state is State.CLOSED
-
-
-def test_backoff_doubles_to_a_cap_with_jitter_and_resets() -> None:
-    """Each delay lies between half its ceiling and the ceiling (50 ms doubling to 1 s); two
-    clients draw different delays; after a success the ceiling is 50 ms again."""
-    ceilings = [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-    first, second = Backoff(rng=random.Random(1)), Backoff(rng=random.Random(2))
-    drawn = [first.next() for _ in ceilings]
-    assert all(c / 2 <= d <= c for c, d in zip(ceilings, drawn, strict=True))
-    assert drawn != [second.next() for _ in ceilings]
-    first.reset()
-    assert 0.025 <= first.next() <= 0.05
 
 
 class _Offline(BaseClient):

@@ -8,7 +8,15 @@ import asyncio
 import orjson
 import pytest
 
-from lab.hub import DEFAULT_MAILBOX_SIZE, SLOW_CONSUMER, Hub, Mailbox, Message, Topic
+from lab.hub import (
+    DEFAULT_MAILBOX_SIZE,
+    LOST_UPSTREAM,
+    SLOW_CONSUMER,
+    Hub,
+    Mailbox,
+    Message,
+    Topic,
+)
 from lab.mailbox import TRANSITIONS, Event, State
 
 
@@ -42,6 +50,24 @@ def test_since_returns_everything_newer_and_counts_what_is_gone() -> None:
     outside = topic.since(2)
     assert [m.seq for m in outside.messages] == [8, 9, 10, 11, 12] and outside.missed == 5
     assert topic.since(12).messages == [] and topic.since(99).messages == []
+
+
+def test_a_replica_refuses_a_jump_unless_told_messages_were_lost() -> None:
+    """ingest takes seq + 1; a jump only ``after_loss``, which tells every resume and socket."""
+    topic = Topic("prices", history=10)
+    for seq in (5, 6, 7):
+        topic.ingest(Message.build("prices", seq, 0, {}))
+    with pytest.raises(ValueError, match="expected seq 8, got 10"):
+        topic.ingest(Message.build("prices", 10, 0, {}))
+    with pytest.raises(ValueError, match="expected seq 8, got 7"):
+        topic.ingest(Message.build("prices", 7, 0, {}), after_loss=True)
+    mailbox = Mailbox(4)
+    topic.attach(mailbox)
+    topic.ingest(Message.build("prices", 10, 0, {}), after_loss=True)
+    assert mailbox.closed_reason == LOST_UPSTREAM and topic.subscriber_count == 0
+    backlog = topic.since(6)
+    assert ([m.seq for m in backlog.messages], backlog.missed, backlog.head) == ([10], 3, 10)
+    assert Message.from_json(topic.since(9).messages[0].json) == topic.since(9).messages[0]
 
 
 def test_latest_keeps_one_message_per_symbol() -> None:

@@ -10,6 +10,9 @@ computed in :mod:`benchmarks.report.tables` / :mod:`benchmarks.report.tables_gro
 sentences in :mod:`benchmarks.report.narrative`, Markdown in
 :mod:`benchmarks.report.render`.
 
+A run directory that also holds a reconnect storm's or a soak's results
+(:mod:`benchmarks.storm`) gets them under its faults (:mod:`benchmarks.report.storm_chapter`).
+
 A run of the scale suite (:mod:`benchmarks.scale`) gets its own chapter
 instead, from ``reports/template/scale.md`` and
 :mod:`benchmarks.report.scale_chapter`: it has no trader, sweep or relay to
@@ -25,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import anatomy, charts, narrative, render, scale_chapter, web_chapters
+from benchmarks.report import (
+    anatomy,
+    charts,
+    narrative,
+    render,
+    scale_chapter,
+    storm_chapter,
+    web_chapters,
+)
 from benchmarks.report.scale_tables import is_scale_suite
 from benchmarks.report.tables import (
     at_delay,
@@ -167,7 +178,8 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "sweep": render.sweep(sweep),
         "scale": render.scale(scale),
         "bursts": render.bursts(bursts),
-        "faults": render.faults(faults),
+        "faults": "\n\n".join(filter(None, [render.faults(faults),
+                                             storm_chapter.section(run_dir)])),
         "anatomy": anatomy.render_anatomy(captured, order) or "*No captures in this run.*",
         "http2": web_chapters.http2_chapter(run.results.get("web")),
         "proxy": web_chapters.proxy_chapter(run.results.get("web")),

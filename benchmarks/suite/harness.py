@@ -81,7 +81,7 @@ async def start_server(scenario: Scenario, seed: int, log_dir: Path,
     server = Child("server", log_dir / f"{scenario.name}.server.log")
     stack.push_async_callback(server.stop)
     await server.start(
-        "-m", "lab", "--port", "0", "--rate", f"{scenario.rate:g}", "--seed", str(seed),
+        "-m", "lab", "--no-class-link", "--port", "0", "--rate", f"{scenario.rate:g}", "--seed", str(seed),
         "--log-level", "WARNING", *(["--steady"] if scenario.group == "scale" else []),
     )
     return server, await server.wait_serving(20.0)

@@ -14,7 +14,8 @@ async def start_lab(rate: float, plain: bool = False,
     """``python -m lab`` on a free port (``--plain``, ``--ws-compress`` if asked); the process
     and its port."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lab", "--port", "0", "--rate", str(rate), "--log-level", "WARNING",
+        sys.executable, "-m", "lab", "--no-class-link", "--port", "0", "--rate", str(rate),
+        "--log-level", "WARNING",
         *(["--plain"] if plain else []), *(["--ws-compress"] if ws_compress else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )

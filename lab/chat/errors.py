@@ -1,6 +1,7 @@
 """What the chat room refuses, and why: one small tree, each with the HTTP status it means.
 
-Every refusal is the client's to fix, and says how. The HTTP handlers answer
+Every refusal but :class:`ChatUnavailable` (the broker's outage, 503) is the
+client's to fix, and says how. The HTTP handlers answer
 with ``status`` and ``{"error": str(exc)}``; a WebSocket gets
 ``{"type": "error", "error": ...}``. Between the processes of
 ``--workers N`` a refusal travels as :func:`to_wire`'s fields and is rebuilt
@@ -48,8 +49,16 @@ class RateLimited(ChatError):
         self.retry_after = retry_after(wait)
 
 
+class ChatUnavailable(ChatError):
+    """The room cannot be reached now (a broker node whose Redis went away): try again later
+    (HTTP 503)."""
+
+    status = 503
+
+
 ERRORS: dict[str, type[ChatError]] = {
-    cls.__name__: cls for cls in (ChatError, UnknownToken, WrongUser, NameTaken, RateLimited)
+    cls.__name__: cls
+    for cls in (ChatError, UnknownToken, WrongUser, NameTaken, RateLimited, ChatUnavailable)
 }
 
 

@@ -20,15 +20,14 @@ is open. An unknown token there is 401 too, so a page learns it was dropped.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from lab.chat.errors import ChatError, RateLimited, UnknownToken
-from lab.chat.room import ChatRoom, ChatService
+from lab.chat.room import ChatService
 from lab.hub import Message
 from lab.transports.common import client_address, json_error, json_response, refuse_foreign
 
@@ -36,7 +35,7 @@ CHAT_KEY = web.AppKey("chat", ChatService)
 
 STATUS_ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    409: web.HTTPConflict, 429: web.HTTPTooManyRequests,
+    409: web.HTTPConflict, 429: web.HTTPTooManyRequests, 503: web.HTTPServiceUnavailable,
 }
 
 
@@ -138,18 +137,4 @@ def setup_chat(app: web.Application, room: ChatService) -> None:
     app.router.add_post("/api/chat", handle_chat)
     app.router.add_post("/api/chat/join", handle_join)
     app.router.add_post("/api/chat/leave", handle_leave)
-
-
-def local_room(app: web.Application, room: ChatRoom) -> None:
-    """Serve the chat from ``room`` in this process, swept for silent users while the app
-    runs."""
-    setup_chat(app, room)
-    app.cleanup_ctx.append(lambda app: _sweeping(room))
-
-
-async def _sweeping(room: ChatRoom) -> AsyncIterator[None]:
-    task = asyncio.create_task(room.sweep_forever(), name="chat-presence-sweeper")
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 

@@ -24,7 +24,7 @@ which the room's owner calls every so often (:meth:`ChatRoom.sweep_forever`);
 the clock is injectable, so a test sweeps at a made-up time.
 
 :class:`ChatService` is what the transports use; :class:`ChatRoom` is the
-authoritative implementation, and :class:`lab.link.RemoteChatRoom` forwards
+authoritative implementation, and :class:`lab.backplane.workers.RemoteChatRoom` forwards
 to one in another process.
 """
 

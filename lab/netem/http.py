@@ -6,7 +6,9 @@
 * `UpgradeGate` (client→server, ``no_upgrade`` mode) holds each request head
   until it is complete, then either releases it or, for ``Upgrade: websocket``,
   refuses it: none of that request's bytes are forwarded, and the relay answers
-  `REFUSAL` (403, ``Connection: close``) itself, as corporate proxies do.
+  `REFUSAL` (403, ``Connection: close``) itself, as corporate proxies do. Given
+  the client's address (`forwarded_for`), it names it in ``X-Forwarded-For`` of
+  every head it releases, as a reverse proxy does.
 * `ResponseBuffer` (server→client, ``buffer_bytes`` mode) holds response bytes
   until N bytes have accumulated or a response ends, as a buffering reverse
   proxy does; it then releases everything held and starts holding again.
@@ -244,6 +246,16 @@ class HttpScanner:
         return nl + 1, False
 
 
+_FORWARDED_LINE = re.compile(rb"\r\nX-Forwarded-For:[^\r\n]*", re.IGNORECASE)
+
+
+def forwarded(head: bytes | bytearray, address: str) -> bytes:
+    """A complete request `head` naming `address` in ``X-Forwarded-For``, as the first proxy
+    does: whatever the client claimed there is dropped, so the header cannot be spoofed."""
+    head = _FORWARDED_LINE.sub(b"", bytes(head))
+    return head[:-2] + b"X-Forwarded-For: " + address.encode("ascii") + b"\r\n\r\n"
+
+
 @dataclass
 class UpgradeGate:
     """Client→server filter that refuses WebSocket upgrades (``no_upgrade`` mode)."""
@@ -251,6 +263,9 @@ class UpgradeGate:
     _scanner: HttpScanner = field(default_factory=lambda: HttpScanner(is_response=False))
     _held: bytearray = field(default_factory=bytearray)
     refused: bool = False
+    enabled: bool = True  # False: scan only (the relay's conditions may turn it on later)
+    tunnelled: bool = False  # an upgrade went through: the connection is a tunnel now
+    forwarded_for: str | None = None  # the client's address, to name in each request head
 
     def feed(self, data: bytes) -> bytes:
         """Return the bytes that may be forwarded now; sets `refused` on an upgrade.
@@ -266,11 +281,14 @@ class UpgradeGate:
             self._held += segment.data
             if segment.head is None:
                 continue
-            if segment.head.is_websocket_upgrade:
+            if segment.head.is_websocket_upgrade and not self.enabled:
+                self.tunnelled = True
+            elif segment.head.is_websocket_upgrade:
                 self.refused = True
                 del self._held[:]
                 break
-            out += self._held
+            out += self._held if self.forwarded_for is None else forwarded(self._held,
+                                                                            self.forwarded_for)
             del self._held[:]
         return bytes(out)
 
@@ -283,9 +301,13 @@ class UpgradeGate:
 
 @dataclass
 class ResponseBuffer:
-    """Server→client filter that holds bytes until `limit` or a response's end."""
+    """Server→client filter that holds bytes until `limit` or a response's end.
 
-    limit: int
+    A `limit` of None holds nothing (the scanner still follows the responses, so a
+    limit set later applies from the next byte on).
+    """
+
+    limit: int | None
     _scanner: HttpScanner = field(default_factory=lambda: HttpScanner(is_response=True))
     _held: bytearray = field(default_factory=bytearray)
 
@@ -297,7 +319,7 @@ class ResponseBuffer:
             if segment.ends_message or segment.part is Part.TUNNEL:
                 out += self._held
                 del self._held[:]
-        if len(self._held) >= self.limit:
+        if self.limit is None or len(self._held) >= self.limit:
             out += self._held
             del self._held[:]
         return bytes(out)

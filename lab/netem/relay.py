@@ -157,8 +157,7 @@ class _Connection:
             LinkSchedule(config.delay_s, config.jitter_s, config.bandwidth_bps, relay.rng),
             config.capture_bytes,
         )
-        self._gate = UpgradeGate() if config.no_upgrade else None
-        self._buffer = ResponseBuffer(config.buffer_bytes) if config.buffer_bytes else None
+        self._gate, self._buffer = relay.filters(config)
         self._tasks: list[asyncio.Task[None]] = []
         self._down_reader: asyncio.Task[None] | None = None
         self.cut = False
@@ -330,6 +329,18 @@ class Relay:
         """Counters of every connection accepted so far, in order of acceptance."""
         return [c.stats() for c in self._all]
 
+    def filters(self, config: NetemConfig) -> tuple[UpgradeGate | None, ResponseBuffer | None]:
+        """A new connection's HTTP filters: the gate and the buffer `config` asks for."""
+        return (UpgradeGate() if config.no_upgrade else None,
+                ResponseBuffer(config.buffer_bytes) if config.buffer_bytes else None)
+
+    def cut_all(self) -> None:
+        """Reset every open connection now; `cuts` grows by their number."""
+        for conn in list(self._active):
+            if conn.open:
+                self.cuts += 1
+                conn.abort(cut=True)
+
     async def start(self) -> None:
         """Start listening (raises OSError if the port is taken)."""
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
@@ -386,7 +397,4 @@ class Relay:
         while True:
             await asyncio.sleep(max(0.0, next_cut - loop.time()))
             next_cut += period
-            for conn in list(self._active):
-                if conn.open:
-                    self.cuts += 1
-                    conn.abort(cut=True)
+            self.cut_all()

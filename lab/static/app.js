@@ -2,11 +2,14 @@
 // controls and the chat together. Everything else lives in its own module.
 //
 // Every panel starts from the same snapshot head, so all five show the same
-// messages from the same point on and differ only in how they travel.
+// messages from the same point on and differ only in how they travel. A page
+// opened with ?since=N (another node of the lab sent it here) resumes after N.
 
 import { fetchSnapshot } from "./api.js";
 import { ServerClock } from "./clock.js";
 import { Chat } from "./chat.js";
+import { watchNodes } from "./nodes.js";
+import { followNetwork } from "./network-banner.js";
 import { Panel } from "./panel.js";
 import { createSource, SOURCES } from "./sources.js";
 import { sleep } from "./source.js";
@@ -79,10 +82,13 @@ function chosenPanels() {
 async function main() {
   // Wired before the first await, so the chat form never submits natively.
   new Chat(document.getElementById("chat")).start();
+  followNetwork(document.getElementById("network"));
   clock.onChange(showClock);
   await clock.start();
   const prices = await snapshot("prices");
   showProblem("");
+  const resume = Number.parseInt(new URLSearchParams(location.search).get("since") ?? "", 10);
+  const since = Number.isInteger(resume) && resume >= 0 ? resume : prices.head;
   const symbols = [...new Set(prices.messages.map((m) => m.data.symbol))].sort();
   const grid = document.getElementById("panels");
   const template = document.getElementById("panel-template");
@@ -92,7 +98,7 @@ async function main() {
     const root = template.content.firstElementChild.cloneNode(true);
     grid.append(root);
     const panel = new Panel(root, kind, clock);
-    const source = createSource(kind, { topic: "prices", since: prices.head, handlers: panel.handlers() });
+    const source = createSource(kind, { topic: "prices", since, handlers: panel.handlers() });
     panel.attach(source);
     panels.push(panel);
     sources[kind] = source;
@@ -100,6 +106,8 @@ async function main() {
   setUpSymbols(symbols, panels);
   if (sources.poll) setUpPollInterval(sources.poll);
   Object.values(sources).forEach((source) => source.start());
+  const seqs = () => Object.values(sources).map((s) => s.lastSeq).filter((seq) => seq !== null);
+  watchNodes(() => (seqs().length ? Math.min(...seqs()) : null));
 }
 
 main();

@@ -1,16 +1,20 @@
-// The chat room: join with a name, receive on a chosen transport (falling
-// back by itself when WebSocket fails), send, leave, and show the log.
+// The chat room: everyone on the page sees it (messages, joins, leaves, the
+// online count) before joining; a name is needed only to speak, and the page
+// remembers it. It receives on a chosen transport, falling back by itself when
+// WebSocket fails — at the start, or later when a proxy starts refusing it.
 //
 // Every piece of text from the network is put into the page with
 // textContent, never as HTML, so "<img src=x onerror=alert(1)>" shows as typed.
-// On WebSocket the socket itself joins, sends and (by closing) leaves; on the
+// A visitor watches on an anonymous connection. Joining replaces it: on
+// WebSocket the socket itself joins, sends and (by closing) leaves; on the
 // HTTP transports those are POSTs to /api/chat/join, which gives a token, then
 // /api/chat and /api/chat/leave with "Authorization: Bearer <token>". The
-// token lives in this object's memory only: a reload is a new visitor. The
-// receiving connection carries it as ?token=, which keeps the name present;
-// a user the server dropped after a silence (a laptop asleep) sees their own
-// "left" and is asked to join again. Refusals — a name in use (409), a
-// dropped token (401), too many posts (429) — are shown with the server's reason.
+// token lives in this object's memory only: a reload is a new visitor (the
+// name is kept in localStorage). The receiving connection carries it as
+// ?token=, which keeps the name present; a user the server dropped after a
+// silence (a laptop asleep) sees their own "left" and is asked to join again.
+// Refusals — a name in use (409), a dropped token (401), too many posts (429) —
+// are shown with the server's reason.
 
 import { fetchSnapshot, postJson, refusalText } from "./api.js";
 import { connectWithFallback, describeFallback } from "./chat-connect.js";
@@ -20,6 +24,24 @@ const State = Object.freeze({ OUT: "out", JOINING: "joining", IN: "in", LEAVING:
 const HISTORY = 50;
 const MAX_LOG = 200;
 const POLL_MS = 500;
+const NAME_KEY = "right-now-lab.chat-name";
+
+/** The name this browser last joined with ("" if none, or storage is off). */
+function rememberedName() {
+  try {
+    return localStorage.getItem(NAME_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function rememberName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Storage off (a private window's policy): the name is simply not remembered.
+  }
+}
 
 export class Chat {
   constructor(root) {
@@ -30,6 +52,8 @@ export class Chat {
     this.joinSeen = false; // our own join event arrived (a socket's join can still be refused)
     this.joinedAfter = 0;
     this.source = null;
+    this.fallingBack = false;
+    this.shownSeq = 0; // the log's newest event: a new connection's history is not shown twice
     const $ = (id) => root.querySelector(`#${id}`);
     this.el = {
       user: $("chat-user"), via: $("chat-via"), joinForm: $("chat-join-form"), join: $("chat-join"),
@@ -50,7 +74,64 @@ export class Chat {
       this.send();
     });
     addEventListener("pagehide", () => this.leaveOnUnload());
+    this.el.user.value ||= rememberedName();
     this.render();
+    this.watch();
+  }
+
+  /** As a visitor (not joined): receive the room on an anonymous connection. */
+  async watch() {
+    if (this.state !== State.OUT || this.source !== null) return;
+    const watcher = {}; // this attempt; a join meanwhile supersedes it
+    this.watcher = watcher;
+    try {
+      const { head, messages } = await fetchSnapshot("chat");
+      if (messages.length) this.el.online.textContent = String(messages.at(-1).data.online);
+      else this.el.online.textContent = "0";
+      const since = Math.max(0, head - HISTORY);
+      const { source, skipped } = await connectWithFallback(this.el.via.value, (kind) =>
+        this.makeSource(kind, since, null),
+      );
+      if (this.watcher !== watcher || this.state !== State.OUT) {
+        source.stop("idle");
+        return;
+      }
+      this.source = source;
+      this.showTransport(source.kind, describeFallback(source.kind, skipped));
+    } catch (err) {
+      this.say(`Cannot show the room: ${err.message}`);
+    }
+  }
+
+  /** Stop watching as a visitor (before joining). */
+  unwatch() {
+    this.watcher = null;
+    if (this.state === State.OUT && this.source !== null) {
+      this.source.stop("idle");
+      this.source = null;
+    }
+  }
+
+  /** The WebSocket failed after it had worked (a proxy refusing upgrades): go to a fallback. */
+  async fallBack(reason) {
+    if (this.fallingBack || this.source?.kind !== "websocket") return;
+    this.fallingBack = true;
+    const wasIn = this.state === State.IN;
+    this.source.stop("idle");
+    this.source = null;
+    this.token = null;
+    this.setState(State.OUT);
+    this.say(`WebSocket failed (${reason}); trying the next transport…`);
+    try {
+      if (wasIn) {
+        if (await this.join()) this.say(`WebSocket failed (${reason}); rejoined on another transport.`);
+      } else {
+        await this.watch();
+        this.say("");
+      }
+    } finally {
+      this.fallingBack = false;
+    }
   }
 
   async join() {
@@ -61,6 +142,8 @@ export class Chat {
       this.el.user.focus();
       return false;
     }
+    this.unwatch();
+    rememberName(user);
     this.setState(State.JOINING);
     this.say(`Connecting as ${user}…`);
     try {
@@ -92,6 +175,7 @@ export class Chat {
       this.user = null;
       this.setState(State.OUT);
       this.say(`Could not join: ${err.message}`);
+      this.watch();
       return false;
     }
   }
@@ -105,7 +189,9 @@ export class Chat {
       handlers: {
         message: (msg) => this.show(msg),
         status: (state, detail) => {
-          if (source === this.source && this.state === State.IN && detail.startsWith("HTTP 401")) {
+          if (source === this.source && kind === "websocket" && detail.startsWith("upgrade failed")) {
+            this.fallBack(detail);
+          } else if (source === this.source && this.state === State.IN && detail.startsWith("HTTP 401")) {
             this.dropped("you were signed out after a silence");
           } else if (source === this.source && this.state === State.IN) {
             this.say(state === "open" ? "" : `${state}${detail ? `: ${detail}` : ""}`);
@@ -154,6 +240,7 @@ export class Chat {
     this.showTransport(null, "");
     this.setState(State.OUT);
     this.say(`${reason} — join again to continue.`);
+    this.watch();
   }
 
   async leave() {
@@ -168,13 +255,16 @@ export class Chat {
     this.source = null;
     this.token = null;
     this.showTransport(null, "");
-    this.el.online.textContent = "—";
     this.setState(State.OUT);
     this.el.user.focus();
+    this.watch();
   }
 
   leaveOnUnload() {
-    if (this.state !== State.IN) return;
+    if (this.state !== State.IN) {
+      this.unwatch();
+      return;
+    }
     if (this.source.kind !== "websocket") {
       // A beacon cannot carry the token's header; a keepalive fetch outlives the page too.
       fetch("/api/chat/leave", {
@@ -191,6 +281,8 @@ export class Chat {
 
   /** Append one chat event to the log, as text, stamped with its publish time. */
   show(msg) {
+    if (msg.seq <= this.shownSeq) return;
+    this.shownSeq = msg.seq;
     const { data } = msg;
     const item = document.createElement("li");
     item.className = `entry-${data.kind}`;
@@ -224,7 +316,8 @@ export class Chat {
   }
 
   showTransport(kind, reason) {
-    this.el.transport.textContent = kind ? LABELS[kind] : "not connected";
+    const watching = kind && this.state === State.OUT ? " (watching: join to speak)" : "";
+    this.el.transport.textContent = kind ? LABELS[kind] + watching : "not connected";
     this.el.transport.dataset.transport = kind ?? "";
     this.el.reason.textContent = reason;
     this.el.reason.hidden = !reason;

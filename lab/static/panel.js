@@ -1,5 +1,6 @@
-// The view of one transport: price, live line, latency, requests, bytes,
-// missed updates, status, and a pause/resume button.
+// The view of one transport: price, live line, latency and its strip over
+// time, requests, bytes, missed updates, status, the last message as it
+// crossed the wire (an estimate), and a pause/resume button.
 //
 // It draws what its source reports and keeps the last prices of every symbol,
 // so following another symbol redraws at once. It never talks to the network.
@@ -7,9 +8,11 @@
 import { formatBytes } from "./format.js";
 import { LABELS } from "./sources.js";
 import { Sparkline } from "./sparkline.js";
+import { wireView } from "./wire.js";
 
 const HISTORY = 120;
 const LATENCY_WINDOW = 100;
+const AGE_TICK_MS = 500;
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -31,6 +34,14 @@ export class Panel {
     root.dataset.transport = kind;
     this.field("name").textContent = LABELS[kind];
     this.chart = new Sparkline(this.field("chart"), HISTORY);
+    this.latencyChart = new Sparkline(this.field("latency-chart"), HISTORY);
+    this.lastMessage = null;
+    this.lastMessageMs = null; // when the last message arrived (performance.now())
+    // A frozen panel (a buffering proxy, a stalled connection) keeps its last latency on
+    // show: the age of that message says it is old.
+    setInterval(() => this.showAge(), AGE_TICK_MS);
+    this.wire = root.querySelector("details.wire");
+    this.wire.addEventListener("toggle", () => this.showWire());
     this.pauseButton = root.querySelector('[data-action="pause"]');
     this.pauseButton.setAttribute("aria-label", `Pause ${LABELS[kind]}`);
     this.pauseButton.addEventListener("click", () => this.togglePause());
@@ -64,6 +75,7 @@ export class Panel {
     this.field("latency").textContent = "—";
     this.field("latency-median").textContent = "—";
     this.chart.reset(history);
+    this.latencyChart.reset([]);
   }
 
   onMessage(msg, recvUs) {
@@ -80,6 +92,27 @@ export class Panel {
     this.field("latency").textContent = `${latencyMs.toFixed(1)} ms`;
     this.field("latency-median").textContent = `${median(this.latencies).toFixed(1)} ms`;
     this.chart.push(price);
+    this.latencyChart.push(latencyMs);
+    this.lastMessage = msg;
+    this.lastMessageMs = performance.now();
+    this.showAge();
+    if (this.wire.open) this.showWire();
+  }
+
+  showAge() {
+    if (this.lastMessageMs === null) return;
+    const seconds = (performance.now() - this.lastMessageMs) / 1000;
+    const age = this.field("age");
+    age.textContent = seconds < 1 ? "just now" : `${seconds.toFixed(0)} s ago`;
+    age.dataset.stale = String(seconds >= 3);
+  }
+
+  /** Rebuild the wire view from the last message (only while it is open). */
+  showWire() {
+    if (this.lastMessage === null) return;
+    const { title, text } = wireView(this.kind, this.lastMessage);
+    this.field("wire-title").textContent = title;
+    this.field("wire").textContent = text;
   }
 
   onMeter(counts) {

@@ -23,7 +23,7 @@ export class LongPollSource extends Source {
         if (this.state !== "open") this.opened(`held up to ${HOLD_SECONDS} s`);
       } catch (err) {
         if (signal.aborted) return;
-        if (!(await this.backoff(err.message, signal))) return;
+        if (!(await this.backoff(err.message, signal, err.retryAfter))) return;
       }
     }
   }

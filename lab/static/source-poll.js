@@ -10,6 +10,13 @@ import { Source, sleep } from "./source.js";
 
 const decoder = new TextDecoder();
 
+/** An answer that is not 200 as an Error, with the server's Retry-After (or null) on it. */
+export function refusal(response, text = "") {
+  const error = new Error(`HTTP ${response.status} ${text.slice(0, 120)}`.trim());
+  error.retryAfter = response.headers.get("Retry-After");
+  return error;
+}
+
 /** GET a poll-shaped body, meter it, deliver its messages; returns the body. */
 export async function fetchBatch(source, path, signal) {
   source.awaiting();
@@ -28,7 +35,7 @@ export async function fetchBatch(source, path, signal) {
     bodyBytes: raw.byteLength,
   });
   const text = decoder.decode(raw);
-  if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 120)}`);
+  if (!response.ok) throw refusal(response, text);
   const body = JSON.parse(text);
   for (const msg of body.messages) source.deliver(msg, recvUs);
   return body;
@@ -45,7 +52,7 @@ export class PollSource extends Source {
         this.opened(`every ${this.interval} ms`);
       } catch (err) {
         if (signal.aborted) return;
-        if (!(await this.backoff(err.message, signal))) return;
+        if (!(await this.backoff(err.message, signal, err.retryAfter))) return;
         continue;
       }
       await sleep(this.interval, signal);

@@ -8,6 +8,7 @@
 import { localNowUs } from "./clock.js";
 import { chunkFraming, requestHeaderEstimate, responseHeaderSize } from "./estimates.js";
 import { Source } from "./source.js";
+import { refusal } from "./source-poll.js";
 
 const NEWLINE = 10;
 const decoder = new TextDecoder();
@@ -26,12 +27,14 @@ export class StreamSource extends Source {
   async open(signal) {
     while (!signal.aborted) {
       let reason = "server ended the stream";
+      let retryAfter = null;
       try {
         await this.read(signal);
       } catch (err) {
         reason = err.message;
+        retryAfter = err.retryAfter ?? null;
       }
-      if (signal.aborted || !(await this.backoff(reason, signal))) return;
+      if (signal.aborted || !(await this.backoff(reason, signal, retryAfter))) return;
     }
   }
 
@@ -49,7 +52,7 @@ export class StreamSource extends Source {
       requestHeaderBytes: requestHeaderEstimate("GET", path),
       responseHeaderBytes: responseHeaderSize(response),
     });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw refusal(response);
     this.opened();
     const reader = response.body.getReader();
     let pending = new Uint8Array(0);

@@ -23,6 +23,39 @@ const lastNewsMs = new Map();
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 5000;
+const MAX_RETRY_AFTER_MS = 300_000;
+
+/**
+ * The longest wait before retry number `attempt` (0 for the first): 500 ms doubling, at most 5 s.
+ */
+export function retryCeilingMs(attempt) {
+  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempt, 64));
+}
+
+/**
+ * The wait before retry `attempt`, "full jitter" (AWS Architecture Blog, "Exponential Backoff
+ * And Jitter"): a uniform draw below the ceiling, `unit` being Math.random() or a test's value.
+ * A class whose server restarted so comes back spread over the whole interval, not in the same
+ * instants. A server's Retry-After (ms) is a floor added under the draw, so clients told the
+ * same time do not all return together either.
+ */
+export function retryDelayMs(attempt, unit = Math.random(), retryAfterMs = null) {
+  return (retryAfterMs ?? 0) + unit * retryCeilingMs(attempt);
+}
+
+/**
+ * A Retry-After header value in ms (RFC 9110 §10.2.3: delay-seconds or an HTTP date), or null
+ * when absent or neither; a past date is 0; at most 5 minutes.
+ */
+export function parseRetryAfterMs(value, nowMs = Date.now()) {
+  if (value === null || value === undefined) return null;
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
+  if (!/[A-Za-z]{3}, /.test(text)) return null;
+  const when = Date.parse(text);
+  if (Number.isNaN(when)) return null;
+  return Math.min(Math.max(0, when - nowMs), MAX_RETRY_AFTER_MS);
+}
 
 /** Sleep that ends early (resolving false) once `signal` aborts. */
 export function sleep(ms, signal) {
@@ -51,7 +84,8 @@ export class Source {
     this.handlers = handlers;
     this.state = State.IDLE;
     this.controller = null;
-    this.retryMs = FIRST_RETRY_MS;
+    this.attempt = 0;
+    this.lastTUs = 0;
     this.waiters = new Set();
     this.detail = "";
     this.stallTimer = null;
@@ -115,6 +149,12 @@ export class Source {
       if (msg.missed) this.setState(this.state, `server: ${msg.missed} no longer buffered`);
       return;
     }
+    if (this.lastSeq !== null && msg.seq <= this.lastSeq && msg.t_us > this.lastTUs) {
+      // An old seq published after the newest message held: the server restarted without its
+      // history and began again at 1. The new sequence's earlier messages were never seen.
+      this.meter({ missed: msg.seq - 1 });
+      this.lastSeq = msg.seq - 1;
+    }
     if (this.lastSeq !== null && msg.seq <= this.lastSeq) {
       this.meter({ duplicates: 1 });
       return;
@@ -122,6 +162,7 @@ export class Source {
     lastNewsMs.set(this.topic, performance.now());
     const missed = this.lastSeq === null ? 0 : msg.seq - this.lastSeq - 1;
     this.lastSeq = msg.seq;
+    this.lastTUs = msg.t_us;
     this.meter({ messages: 1, missed });
     this.handlers.message?.(msg, recvUs);
   }
@@ -134,19 +175,19 @@ export class Source {
 
   /** The connection works: reset the back-off. */
   opened(detail = "") {
-    this.retryMs = FIRST_RETRY_MS;
+    this.attempt = 0;
     this.setState(State.OPEN, detail);
   }
 
   /**
-   * Something failed: wait (growing back-off) and report; resolves false if stopped meanwhile.
-   * Each wait is drawn between half the current ceiling and the ceiling, so a class whose
-   * server restarted does not come back in the same instants.
+   * Something failed: wait (growing back-off, full jitter, see retryDelayMs) and report;
+   * resolves false if stopped meanwhile. `retryAfter` is the failed answer's Retry-After
+   * header, when it had one (a 429 or 503): the wait is then at least that.
    */
-  async backoff(reason, signal) {
+  async backoff(reason, signal, retryAfter = null) {
     this.setState(State.RETRYING, reason);
-    const ms = this.retryMs / 2 + Math.random() * (this.retryMs / 2);
-    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    const ms = retryDelayMs(this.attempt, Math.random(), parseRetryAfterMs(retryAfter));
+    this.attempt += 1;
     const awake = await sleep(ms, signal);
     if (awake) this.meter({ reconnects: 1 });
     return awake;

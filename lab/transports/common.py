@@ -51,9 +51,10 @@ def tally_request(request: web.Request, transport: str) -> None:
 
 
 def client_address(request: web.Request) -> str | None:
-    """The address of the client behind ``request``: the peer, or, when the lab runs its own
-    proxy and the peer is that proxy (loopback), the address nginx appended last to
-    ``X-Forwarded-For`` (earlier entries are whatever the client claimed, so never trusted)."""
+    """The address of the client behind ``request``: the peer, or, when the lab forwards to
+    itself (its class link, or its own nginx) and the peer is on loopback, the address that
+    forwarder appended last to ``X-Forwarded-For`` (earlier entries are whatever the client
+    claimed, so never trusted). A LAN peer's header is never read."""
     peer = request.remote
     if not request.app[SETTINGS_KEY].behind_proxy or peer is None or not is_loopback(peer):
         return peer

@@ -29,8 +29,9 @@ present while the socket is open (:func:`lab.chat.http.hold_presence`).
 A frame that is not a JSON object closes with 1008, a binary frame with 1003,
 a frame over ``max_ws_message`` characters with 1009 (§7.4.1). Ping/pong
 heartbeats (§5.5.2) every ``heartbeat`` seconds; a peer that stops answering
-is closed. A slow consumer (see :mod:`lab.mailbox`) is closed with 1013,
-shutdown with 1001.
+is closed. A slow consumer, and a socket whose topic lost messages upstream
+(see :mod:`lab.mailbox`), is closed with 1013 (try again: resume), shutdown
+with 1001.
 
 The handler task reads commands. Messages wait in the socket's mailbox, and a
 writer task drains it while anything is queued, then ends (thousands of idle
@@ -53,7 +54,7 @@ from lab.chat.room import ChatService, validate_user
 from lab.delivery import DELIVERY_KEY
 from lab.hub import Hub, Message
 from lab.limits import Rate, TokenBucket, retry_after
-from lab.mailbox import SLOW_CONSUMER
+from lab.mailbox import LOST_UPSTREAM, SLOW_CONSUMER
 from lab.stats import TransportCounters
 from lab.transports.common import (
     HUB_KEY,
@@ -76,7 +77,8 @@ _closing: set[asyncio.Task[None]] = set()  # strong references until each close 
 
 log = logging.getLogger("lab.connections")
 
-CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER}
+CLOSE_CODES = {SHUTDOWN: WSCloseCode.GOING_AWAY, SLOW_CONSUMER: WSCloseCode.TRY_AGAIN_LATER,
+               LOST_UPSTREAM: WSCloseCode.TRY_AGAIN_LATER}
 
 FLOOD_STRIKES = 5
 """Commands over the rate limit in a row after which a socket is closed (1008) as a flooder."""
