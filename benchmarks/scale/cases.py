@@ -27,10 +27,9 @@ from typing import Any
 from benchmarks.results.transports import STREAMED
 from lab.contract import TRANSPORTS
 
-SERVERS: dict[str, tuple[str, ...]] = {
-    "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady", "--no-class-link"),
-    "lab-plain": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady", "--plain",
-                  "--no-class-link"),
+SERVERS: dict[str, tuple[str, ...]] = {  # flags older versions take too (paired runs)
+    "lab": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady"),
+    "lab-plain": ("-m", "lab", "--workers", "1", "--log-level", "WARNING", "--steady", "--plain"),
     "lab-2workers": ("-m", "lab", "--workers", "2", "--log-level", "WARNING", "--steady"),
     "floor": ("-m", "benchmarks.baselines.floor"),
     "constant": ("-m", "benchmarks.baselines.constant"),
