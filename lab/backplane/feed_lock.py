@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 
 from lab.backplane.redis_stream import FEED_LOCK_KEY
 
-LOCK_TTL_MS = 5_000
+LOCK_TTL_MS = 3_500
 """How long a lock outlives its holder's last renewal. Longer than a Redis pause the nodes
-should ride out (the TTL is Redis's wall clock: a paused Redis expires keys when it resumes)."""
-RENEW_EVERY_S = 1.0
+should ride out (2 s, with a second to spare: the TTL is Redis's wall clock, so a paused Redis
+expires keys when it resumes), short enough that a dead feed is replaced within 4 s."""
+RENEW_EVERY_S = 0.5
 """How often the holder renews, and how often the others try to take it."""
 
 RENEW = """
