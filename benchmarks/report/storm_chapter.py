@@ -102,6 +102,8 @@ def soak_table(soak: dict[str, Any]) -> str:
         ["length, warm-up", f"{plan['minutes']:g} min, {plan['warmup_s']:g} s"],
         ["sessions opened", f"{soak['sessions']:,}"],
         ["memory slope after warm-up", f"{fmt(soak['rss_mb_per_min'], 3)} MB/min"],
+        ["memory slope over the last third",
+         f"{fmt(soak.get('rss_mb_per_min_last_third'), 3)} MB/min"],
         ["memory after warm-up → end", f"{fmt(soak['rss_first_mb'])} → {fmt(soak['rss_last_mb'])} MB"],
         ["descriptors after warm-up → end (max)",
          f"{soak['fds_first']} → {soak['fds_last']} ({soak['fds_max']})"],

@@ -120,6 +120,8 @@ def figures_of(plan: SoakPlan, samples: list[tuple[float, int, int, int]],
     settled = [s for s in samples if s[0] >= plan.warmup_s]
     rss_slope = slope_per_minute([(t, rss / 2**20) for t, rss, _, _ in samples], plan.warmup_s)
     fds_slope = slope_per_minute([(t, fds) for t, _, fds, _ in samples], plan.warmup_s)
+    late_slope = slope_per_minute([(t, rss / 2**20) for t, rss, _, _ in samples],
+                                  plan.minutes * 60 * 2 / 3)  # buffers long since full
     failures: Counter[str] = Counter()
     posts: Counter[str] = Counter()
     for r in reports:
@@ -128,6 +130,7 @@ def figures_of(plan: SoakPlan, samples: list[tuple[float, int, int, int]],
     return {
         "plan": asdict(plan), "samples": len(samples), "settled_samples": len(settled),
         "rss_mb_per_min": None if rss_slope is None else round(rss_slope, 3),
+        "rss_mb_per_min_last_third": None if late_slope is None else round(late_slope, 3),
         "rss_first_mb": round(settled[0][1] / 2**20, 1) if settled else None,
         "rss_last_mb": round(settled[-1][1] / 2**20, 1) if settled else None,
         "fds_per_min": None if fds_slope is None else round(fds_slope, 2),
