@@ -53,6 +53,7 @@ class Settings:
     pin_workers: bool = True
     plain: bool = False
     allow_origins: tuple[str, ...] = ()
+    refusal_pause_s: float = 1.0  # a post over the chat's limit waits this long for its 429
     behind_proxy: bool = False  # a class link or nginx of its own forwards to it (X-Forwarded-For)
     chat_rate: Rate = CHAT_RATE
     ws_command_rate: Rate = WS_COMMAND_RATE
@@ -86,6 +87,7 @@ class Settings:
             (self.feed == "auto" or self.broker is not None,
              "--feed always or never needs --broker (without one, this process runs the feed)"),
             (self.presence_timeout > 0, "presence timeout must be positive"),
+            (self.refusal_pause_s >= 0, "refusal pause must not be negative"),
             (self.max_connections_per_ip >= 0, "max connections per IP must not be negative"),
             (self.max_loopback_connections >= 0, "max loopback connections must not be negative"),
         )

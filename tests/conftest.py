@@ -20,8 +20,9 @@ from lab.settings import Settings
 from lab.site import Site, start_site
 from lab.transports.common import HUB_KEY
 
-QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2)
-"""A feed whose first tick is 1,000 s away: tests publish every message themselves."""
+QUIET = Settings(rate=0.001, steady=True, heartbeat=0.2, refusal_pause_s=0.0)
+"""A feed whose first tick is 1,000 s away: tests publish every message themselves; a chat
+post over the limit is refused at once (the pause has a test of its own)."""
 
 SERVING = ("plain", "fast")
 """The two ways the lab serves: the textbook transports alone (``--plain``), or engineered."""

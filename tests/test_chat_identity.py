@@ -98,6 +98,19 @@ async def test_posts_over_the_rate_are_429_per_identity_and_per_address(lab: Lab
     assert lab.hub["chat"].head == head
 
 
+async def test_a_refused_post_is_answered_after_the_pause(make_lab, serving: str) -> None:
+    """The tarpit: a post over the limit gets its 429 no sooner than ``refusal_pause_s`` (a
+    busy machine can only make it later), so one connection in a loop is refused at that pace."""
+    lab = await make_lab(QUIET.replace(plain=serving == "plain", chat_rate=Rate(0.001, 1),
+                                       refusal_pause_s=0.3))
+    ada = await join(lab, "ada")
+    assert (await chat_post(lab, "/api/chat", {"text": "one"}, ada))[0] == 201
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert (await chat_post(lab, "/api/chat", {"text": "two"}, ada))[0] == 429
+    assert loop.time() - started >= 0.3
+
+
 @pytest.mark.parametrize("behind_proxy", [False, True], ids=["direct", "behind-proxy"])
 async def test_the_address_limit_reads_the_proxys_forwarded_for_only_behind_it(
         make_lab, serving: str, behind_proxy: bool) -> None:
