@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.broker.__main__ import main
-from benchmarks.broker.chapter import plan
 from benchmarks.broker.run import BrokerCase, figures
+from benchmarks.report.broker_chapter import plan
 
 
 def report(seqs: range, delivered: int, samples: list[tuple[int, int, int, int, int]]) -> dict:

@@ -1,5 +1,5 @@
 """``python -m benchmarks.broker``: the broker group's cases, written to ``<out>/broker.json``,
-then the chapter "Past one machine" (:mod:`benchmarks.broker.chapter`) beside it.
+then the chapter "Past one machine" (:mod:`benchmarks.report.broker_chapter`) beside it.
 
 Each case is a line on the terminal as it finishes; the file is rewritten after
 every case, so an interrupted run keeps what it finished. Exit status 0 when
@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from benchmarks.broker.chapter import main as write_chapter
 from benchmarks.broker.failover import run_failover
 from benchmarks.broker.run import SETUPS, BrokerCase, run_broker_case
+from benchmarks.report.broker_chapter import main as write_chapter
 from benchmarks.suite.rundir import default_out_dir
 
 FAILURES = (RuntimeError, OSError, ValueError, KeyError, TimeoutError)

@@ -30,6 +30,7 @@ import numpy as np
 
 from benchmarks.report import (
     anatomy,
+    broker_chapter,
     charts,
     narrative,
     render,
@@ -184,6 +185,7 @@ def build(run_dir: Path, settings_overrides: dict[str, Any] | None = None) -> Pa
         "http2": web_chapters.http2_chapter(run.results.get("web")),
         "proxy": web_chapters.proxy_chapter(run.results.get("web")),
         "compression": web_chapters.compression_section(run.results.get("web")),
+        "broker": broker_chapter.section(run_dir),
         "assumptions": render.assumptions(settings, changed),
         "provenance": PROVENANCE,
     }

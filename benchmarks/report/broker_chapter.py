@@ -1,11 +1,13 @@
 """The chapter "Past one machine", from saved results only: what the broker hop costs, and how
 many nodes and how much Redis an audience needs.
 
-``python -m benchmarks.broker.chapter RUN_DIR [--scale RESULTS_JSON]`` reads
-``RUN_DIR/broker.json`` (:mod:`benchmarks.broker`) and, for the CPU per
-delivery of each transport on one engineered process, a scale suite's
-``results.json`` (by default the paired runs kept in ``docs/measurements``),
-and writes ``RUN_DIR/past-one-machine.md``. Every figure is labelled:
+The main report carries it as a chapter when its run directory holds a
+``broker.json`` (:func:`section`; ``python -m benchmarks.broker --out RUN``).
+``python -m benchmarks.report.broker_chapter RUN_DIR [--scale RESULTS_JSON]``
+writes it alone as ``RUN_DIR/past-one-machine.md``. Both read ``broker.json``
+and, for the CPU per delivery of each transport on one engineered process, a
+scale suite's ``results.json`` (by default the paired runs kept in
+``docs/measurements``). Every figure is labelled:
 *measured* (a saved reading), *computed* (bytes from the wire format) or
 *extrapolated* (the model below, far beyond anything run here).
 
@@ -130,8 +132,9 @@ def measured_table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def chapter(results: list[dict[str, Any]], scale: dict[str, Any], scale_name: str) -> str:
-    """The chapter's Markdown."""
+def chapter(results: list[dict[str, Any]], scale: dict[str, Any], scale_name: str,
+            title: str | None = "# Past one machine", sub: str = "##") -> str:
+    """The chapter's Markdown: ``title`` (none: the caller has one), sections at ``sub``."""
     ok = by_name(results)
     costs = per_transport(scale, "cpu_us_per_delivery")
     memory = per_transport(scale, "rss_per_connection_bytes")
@@ -139,7 +142,7 @@ def chapter(results: list[dict[str, Any]], scale: dict[str, Any], scale_name: st
     overhead = cost[1] if cost else 0.0
     intro = ("Each case below ran on this one machine (loopback), WebSocket subscribers split "
              "evenly over the nodes, 10 price changes per second. *Measured.*")
-    out = ["# Past one machine", "", "## Measured: the broker hop", "", intro, "",
+    out = [*([title, ""] if title else []), f"{sub} Measured: the broker hop", "", intro, "",
            *measured_table(ok), ""]
     failover = ok.get("broker-failover")
     if failover:
@@ -162,7 +165,7 @@ def chapter(results: list[dict[str, Any]], scale: dict[str, Any], scale_name: st
                    f"{REDIS_OPS_S:,} commands/s (*assumed*). Every row is *extrapolated*.")
     head = ("| transport | subscribers | msg/s | nodes | by CPU | by bytes | by memory "
             "| egress MB/s | Redis commands/s | first limit |")
-    out += ["## Extrapolated: nodes and Redis for an audience", "", assumptions, "", head,
+    out += [f"{sub} Extrapolated: nodes and Redis for an audience", "", assumptions, "", head,
             "|---|---|---|---|---|---|---|---|---|---|"]
     limits: dict[str, int] = {}
     for transport, cpu_us in sorted(costs.items()):
@@ -184,9 +187,21 @@ def chapter(results: list[dict[str, Any]], scale: dict[str, Any], scale_name: st
     return "\n".join(out)
 
 
+def section(run_dir: Path) -> str:
+    """The chapter for the main report, from ``run_dir/broker.json`` and the default scale
+    results; a line saying how to get it when the run has no broker group."""
+    try:
+        results = orjson.loads((run_dir / "broker.json").read_bytes())["scenarios"]
+        scale = orjson.loads(DEFAULT_SCALE.read_bytes())
+    except (OSError, orjson.JSONDecodeError, KeyError):
+        return ("*No broker group in this run: `python -m benchmarks.broker --out RUN_DIR` "
+                "adds it (it needs `redis-server`), then `python -m benchmarks.report RUN_DIR`.*")
+    return chapter(results, scale, DEFAULT_SCALE.name, title=None, sub="###")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: 0 when written, 1 when a file cannot be read."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.broker.chapter",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report.broker_chapter",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--scale", type=Path, default=DEFAULT_SCALE,
