@@ -314,7 +314,9 @@ def test_the_web_group_at_a_tiny_size(tmp_path: Path) -> None:
     assert len(cases) == 14 and ("websocket", "nginx-h2") not in cases
     for transport, by_route in web["measured"].items():
         for route, found in by_route.items():
-            assert found["messages"] > 0 and found["gaps"] == 0, (transport, route)
+            # A 1 s window may hold no poll of a 1 s poller; every poll it holds brings news.
+            asked = found["window_requests"] > 0 if transport == "poll" else True
+            assert (found["messages"] > 0) == asked and found["gaps"] == 0, (transport, route)
     assert web["probes"]["default"]["websocket"]["verdict"] == "fails"
     samples = (tmp_path / "samples.csv").read_text(encoding="utf-8")
     assert "web-nginx-h2-sse,sse," in samples and "web-direct-websocket,websocket," in samples
