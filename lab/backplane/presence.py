@@ -47,10 +47,10 @@ from lab.backplane.redis_stream import (
     NotOnline,
     Sequencer,
 )
-from lab.chat.errors import ChatUnavailable, NameTaken, RateLimited, UnknownToken, WrongUser
-from lab.chat.room import Identity, Joined, validate_text, validate_user
+from lab.chat.errors import ChatUnavailable, NameTaken, UnknownToken
+from lab.chat.room import Identity, Joined, PostLimits, validate_user
 from lab.hub import Hub, Message
-from lab.limits import Buckets, Rate, take_all
+from lab.limits import Rate
 
 log = logging.getLogger("lab.broker")
 
@@ -88,8 +88,7 @@ class BrokerChatRoom:
         """Set when the node stops: :meth:`keep_presence` ends at its next turn."""
         self._own = sessions_key(node)
         self._identities: dict[str, Identity] = {}  # the ones this node holds, by token
-        self._identity_posts = Buckets(post_rate)
-        self._address_posts = Buckets(post_rate)
+        self._limits = PostLimits(post_rate)
 
     @property
     def online(self) -> int:
@@ -157,24 +156,14 @@ class BrokerChatRoom:
             identity.holds, identity.last_seen = 0, float("-inf")
             raise
         self._identities.pop(token, None)
-        self._identity_posts.forget(token)
+        self._limits.identities.forget(token)
         return message
 
     async def say(self, token: str, text: Any, user: Any = None, address: str | None = None
                   ) -> Message:
         """Publish ``text`` as the identity of ``token`` to every node (limits: this node's)."""
         identity = await self._identity(token)
-        if user is not None and user != identity.name:
-            raise WrongUser(f"this token belongs to {identity.name!r}, not {user!r}")
-        body = validate_text(text)
-        now = self.clock()
-        buckets = [self._identity_posts.bucket(token, now)]
-        if address is not None:
-            buckets.append(self._address_posts.bucket(address, now))
-        wait = take_all(buckets, now)
-        if wait:
-            raise RateLimited(wait)
-        identity.last_seen = now
+        body = self._limits.admit(identity, token, text, user, address, self.clock())
         return await self._publish(IdentityChange("say", identity.name, token, self._own), body)
 
     async def hold(self, token: str) -> None:

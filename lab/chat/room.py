@@ -103,6 +103,31 @@ class Identity:
     last_seen: float
 
 
+class PostLimits:
+    """The post limits of a room: a bucket per identity and one per client address."""
+
+    def __init__(self, post_rate: Rate) -> None:
+        self.identities = Buckets(post_rate)
+        self.addresses = Buckets(post_rate)
+
+    def admit(self, identity: Identity, token: str, text: Any, user: Any, address: str | None,
+              now: float) -> str:
+        """The text ``identity`` may post now; else the refusal: another name
+        (:class:`WrongUser`), a bad text, or an empty bucket (:class:`RateLimited`, and then
+        neither bucket is charged). A post marks the identity seen."""
+        if user is not None and user != identity.name:
+            raise WrongUser(f"this token belongs to {identity.name!r}, not {user!r}")
+        body = validate_text(text)
+        buckets = [self.identities.bucket(token, now)]
+        if address is not None:
+            buckets.append(self.addresses.bucket(address, now))
+        wait = take_all(buckets, now)
+        if wait:
+            raise RateLimited(wait)
+        identity.last_seen = now
+        return body
+
+
 class ChatRoom:
     """Who is in the chat, and the events that announce it (the authoritative room)."""
 
@@ -113,8 +138,7 @@ class ChatRoom:
         self.clock = clock
         self._identities: dict[str, Identity] = {}  # by token
         self._tokens: dict[str, str] = {}  # name → token
-        self._identity_posts = Buckets(post_rate)
-        self._address_posts = Buckets(post_rate)
+        self._limits = PostLimits(post_rate)
 
     @property
     def online(self) -> int:
@@ -142,7 +166,7 @@ class ChatRoom:
         """End the identity of ``token`` (the token stops working) and announce it."""
         name = self.identity(token).name
         del self._identities[token], self._tokens[name]
-        self._identity_posts.forget(token)
+        self._limits.identities.forget(token)
         return self._publish("leave", name)
 
     async def say(self, token: str, text: Any, user: Any = None, address: str | None = None
@@ -152,17 +176,7 @@ class ChatRoom:
         Refused with :class:`RateLimited` when the identity's or ``address``'s bucket is empty
         (then neither bucket is charged)."""
         identity = self.identity(token)
-        if user is not None and user != identity.name:
-            raise WrongUser(f"this token belongs to {identity.name!r}, not {user!r}")
-        body = validate_text(text)
-        now = self.clock()
-        buckets = [self._identity_posts.bucket(token, now)]
-        if address is not None:
-            buckets.append(self._address_posts.bucket(address, now))
-        wait = take_all(buckets, now)
-        if wait:
-            raise RateLimited(wait)
-        identity.last_seen = now
+        body = self._limits.admit(identity, token, text, user, address, self.clock())
         return self._publish("message", identity.name, body)
 
     async def hold(self, token: str) -> None:
@@ -187,7 +201,7 @@ class ChatRoom:
         for token in gone:
             name = self._identities.pop(token).name
             del self._tokens[name]
-            self._identity_posts.forget(token)
+            self._limits.identities.forget(token)
             left.append(self._publish("leave", name))
         return left
 
