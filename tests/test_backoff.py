@@ -17,7 +17,6 @@ from clients.backoff import (
     parse_retry_after,
     schedule,
 )
-from clients.base import BaseClient
 from clients.connection import ServerBusy
 from clients.http11 import ResponseHead
 from clients.httpbase import busy
@@ -27,6 +26,7 @@ from lab.settings import Settings
 from lab.site import Site, start_site
 from lab.transports.common import HUB_KEY
 from tests.conftest import QUIET
+from tests.offline import OfflineClient
 
 CEILINGS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 PUSHED = ("stream", "sse", "websocket")
@@ -81,7 +81,7 @@ def test_retry_after_is_a_floor_under_the_draw() -> None:
 def test_an_old_message_with_an_old_seq_is_a_duplicate_a_newer_one_a_new_sequence() -> None:
     """Seq 4 again with its own publish time is a duplicate (a lagging copy of the feed);
     seq 4 published after seq 5 was is a restarted server's: 3 unseen messages are gaps."""
-    client = _Offline("http://127.0.0.1:1", since=0)
+    client = OfflineClient("http://127.0.0.1:1", since=0)
     for seq in (1, 2, 3, 4, 5):
         client._accept({"seq": seq, "t_us": 100 * seq})
     client._accept({"seq": 4, "t_us": 400})
@@ -90,21 +90,6 @@ def test_an_old_message_with_an_old_seq_is_a_duplicate_a_newer_one_a_new_sequenc
     client._accept({"seq": 5, "t_us": 1000})
     assert [r.seq for r in client._ready] == [1, 2, 3, 4, 5, 4, 5]
     assert (client.stats().duplicates, client.stats().gaps, client.last_seq) == (1, 3, 5)
-
-
-class _Offline(BaseClient):
-    """A client with no transport, to drive the delivery policy by hand."""
-
-    name = "offline"
-
-    async def _open(self) -> None:
-        raise AssertionError("not used")
-
-    async def _receive(self) -> None:
-        raise AssertionError("not used")
-
-    def _classified(self) -> tuple[int, int, int]:
-        return 0, 0, 0
 
 
 @pytest.mark.parametrize(("value", "seconds"), [

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from clients import WIRE_KEYS, WireStats
-from clients.base import BaseClient, split_url
+from clients.base import split_url
 from clients.errors import RemoteProtocolError
 from clients.http11 import Data, EndOfResponse, ResponseHead, ResponseParser, build_request
 from clients.lifecycle import TRANSITIONS, Event, State
@@ -18,6 +18,7 @@ from clients.records import Received
 from clients.sse import SseParser
 from clients.stream import NdjsonParser, StreamClient
 from clients.websocket import FrameParser, Opcode, accept_for, build_frame
+from tests.offline import OfflineClient
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
 CHUNKED = HEAD + b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n"
@@ -206,24 +207,9 @@ async def test_a_bad_payload_in_the_first_answer_is_a_protocol_error() -> None:
     assert client.state is State.CLOSED
 
 
-class _Offline(BaseClient):
-    """A client with no transport, to drive the delivery policy by hand."""
-
-    name = "offline"
-
-    async def _open(self) -> None:
-        raise AssertionError("not used")
-
-    async def _receive(self) -> None:
-        raise AssertionError("not used")
-
-    def _classified(self) -> tuple[int, int, int]:
-        return 0, 0, 0
-
-
 def test_delivery_policy_counts_gaps_duplicates_and_missed() -> None:
     """Seq jumps and missed notices are gaps; repeats are duplicates and not delivered."""
-    client = _Offline("http://127.0.0.1:1", since=0)
+    client = OfflineClient("http://127.0.0.1:1", since=0)
     for obj in [
         {"seq": 1, "t_us": 1},
         {"seq": 3, "t_us": 3},
@@ -239,7 +225,7 @@ def test_delivery_policy_counts_gaps_duplicates_and_missed() -> None:
 
 def test_snapshot_jumps_are_not_gaps() -> None:
     """A latest-per-symbol snapshot skips seqs on purpose."""
-    client = _Offline("http://127.0.0.1:1")
+    client = OfflineClient("http://127.0.0.1:1")
     for seq in (4, 9, 12):
         client._accept({"seq": seq, "t_us": seq}, snapshot=True)
     assert client.stats().gaps == 0 and all(r.snapshot for r in client._ready)
